@@ -1,0 +1,44 @@
+// Versions of stored values and the hybrid logical clock that issues them.
+//
+// Thread safety: Version is a value type. HybridClock is safe to call from any thread.
+#pragma once
+
+#include <atomic>
+#include <compare>
+#include <cstdint>
+
+namespace gossip_kv {
+
+// A version orders writes to a key: the write's timestamp in microseconds since the Unix epoch,
+// then, to break ties the same way on every replica, the origin: 1 + the index of the node that
+// took the write in init's sorted node_ids (so ties follow node id order), or 0 for an entry
+// merged in by kv_merge without a known node.
+struct Version {
+  std::int64_t ts_us = 0;
+  std::uint32_t origin = 0;
+
+  friend auto operator<=>(const Version&, const Version&) = default;
+  [[nodiscard]] double ts_seconds() const { return static_cast<double>(ts_us) / 1e6; }
+};
+
+// Converts a wire timestamp in seconds (a JSON float) to microseconds, rounding to nearest.
+std::int64_t seconds_to_us(double seconds);
+
+// Issues strictly increasing timestamps that never fall behind the wall clock nor behind any
+// version this node has seen, so a write taken here supersedes everything it could have read.
+class HybridClock {
+ public:
+  // Returns a timestamp > every earlier result and >= max(now_us, floor_us + 1).
+  std::int64_t next(std::int64_t now_us, std::int64_t floor_us);
+  // Records a timestamp seen from elsewhere, so later next() results exceed it.
+  void observe(std::int64_t ts_us);
+  [[nodiscard]] std::int64_t last() const { return last_us_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> last_us_{0};
+};
+
+// Wall-clock microseconds since the Unix epoch (the node's only clock read for versions).
+std::int64_t wall_clock_us();
+
+}  // namespace gossip_kv
