@@ -8,6 +8,11 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 
 #include "gossip_kv/version.h"
 
@@ -28,6 +33,26 @@ struct LocalDelta {
 struct OutMessage {
   std::string dest;  // a node id from init's node_ids
   std::string body;
+};
+
+// What the runtime needs of a replication core. The gossip thread is the only caller of the
+// first four methods; the last three may be called from any thread at any time.
+class ReplicationEngine {
+ public:
+  virtual ~ReplicationEngine() = default;
+  virtual void on_local_delta(const LocalDelta& delta, std::int64_t now_us) = 0;
+  virtual void on_peer_message(std::string_view src, std::string_view body_json,
+                               std::int64_t now_us, std::vector<OutMessage>& out) = 0;
+  virtual void tick(std::int64_t now_us, std::vector<OutMessage>& out) = 0;
+  // When tick() wants to run next (wall clock, microseconds).
+  [[nodiscard]] virtual std::int64_t next_deadline_us() const = 0;
+
+  // Every message this node sent to a peer, of every kind.
+  [[nodiscard]] virtual std::uint64_t total_gossip_msgs() const = 0;
+  // Stale reads found when newer versions arrived from peers.
+  [[nodiscard]] virtual std::uint64_t stale_reads() const = 0;
+  // Writes the core's bench_stats members into an open JSON object.
+  virtual void write_stats(rapidjson::Writer<rapidjson::StringBuffer>& w) const = 0;
 };
 
 }  // namespace gossip_kv

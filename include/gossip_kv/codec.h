@@ -1,0 +1,122 @@
+// The wire codec: one input line to a Request, and replies rendered into reused buffers.
+//
+// Parsing is one RapidJSON SAX pass over the line that fills a Request in place: envelope
+// fields, then the body's fields; values, `from` and `to` are kept as the exact bytes of their
+// JSON text. A Request is reused from line to line, so on the steady path parsing allocates
+// nothing once its strings have grown to the workload's sizes.
+//
+// Thread safety: a Parser or ReplyRenderer belongs to one thread; a Request is handed between
+// threads through the runtime's queues (which order the accesses).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include "gossip_kv/version.h"
+
+namespace gossip_kv {
+
+enum class MsgType : std::uint8_t {
+  kInit,
+  kWrite,
+  kKvRead,
+  kKvMerge,
+  kRead,
+  kCas,
+  kBenchWrite,
+  kBenchReport,
+  kBenchStats,
+  kPeer,    // a replication message from another node: handed to the gossip thread
+  kReply,   // a reply (type "error" or "*_ok") sent to us: never answered, to avoid loops
+  kUnknown  // answered with error 10
+};
+
+// Maelstrom error codes (PROTOCOL.md).
+enum class ErrorCode : int {
+  kNone = 0,
+  kNotSupported = 10,
+  kTemporarilyUnavailable = 11,
+  kMalformedRequest = 12,
+  kCrash = 13,
+  kKeyDoesNotExist = 20,
+  kPreconditionFailed = 22,
+};
+
+struct MergeEntry {
+  std::string key;    // encoded (key.h)
+  std::string value;  // raw JSON text
+  Version version;
+  std::string node;   // the entry's "node" when given (resolved to version.origin after init)
+};
+
+struct Request {
+  // Envelope.
+  std::string src;
+  std::string dest;
+  // Body.
+  MsgType type = MsgType::kUnknown;
+  std::string type_name;
+  std::string msg_id;  // the msg_id's JSON text (an integer), echoed as in_reply_to
+  std::string key;     // encoded (key.h)
+  std::string value;   // raw JSON text of value / to (cas)
+  std::string from;    // raw JSON text of from (cas)
+  std::string node_id;
+  std::vector<std::string> node_ids;
+  std::vector<MergeEntry> entries;  // kv_merge; only the first entry_count are live
+  std::size_t entry_count = 0;
+  // Set when the request can be answered but not served: the error to answer with.
+  ErrorCode error = ErrorCode::kNone;
+  std::string error_text;
+
+  // Replies to this request are possible (it has a src and a msg_id).
+  [[nodiscard]] bool answerable() const { return !src.empty() && !msg_id.empty(); }
+  bool from_peer() const { return !src.empty() && src[0] == 'n'; }
+};
+
+enum class ParseStatus {
+  kOk,           // *req is filled; req->error may still say why it cannot be served
+  kUnanswerable  // invalid JSON or no usable src/msg_id: log *problem to stderr, answer nothing
+};
+
+class Parser {
+ public:
+  // Parses one line (without its newline). On kOk, req holds the request; on kUnanswerable,
+  // *problem says why (for the stderr line).
+  ParseStatus parse(std::string_view line, Request* req, std::string* problem);
+
+ private:
+  std::string scratch_;
+};
+
+// Renders reply lines into a caller's buffer. Each rendered line is left open at the end of its
+// body, so that the writer can append `,"msg_id":N}}\n` in output order.
+class ReplyRenderer {
+ public:
+  using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+  // Starts a reply to req from self: envelope, type and in_reply_to. Returns the writer,
+  // positioned inside the body object, for the reply's own members.
+  Writer& begin(rapidjson::StringBuffer* out, std::string_view self, const Request& req,
+                std::string_view type);
+  // Starts a message to a peer, with body_json (a JSON object without msg_id) as its body.
+  static void peer_message(rapidjson::StringBuffer* out, std::string_view self,
+                           std::string_view dest, std::string_view body_json);
+  // A whole error reply.
+  void error(rapidjson::StringBuffer* out, std::string_view self, const Request& req,
+             ErrorCode code, std::string_view text);
+  // Writes an encoded key as its JSON value (string or integer).
+  static void write_key(Writer& w, std::string_view encoded_key);
+
+ private:
+  Writer writer_;
+};
+
+// Appends `,"msg_id":N}}\n` to a line from ReplyRenderer, closing it.
+void close_line(std::string& out, std::string_view open_line, std::uint64_t msg_id);
+
+}  // namespace gossip_kv

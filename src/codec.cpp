@@ -1,0 +1,398 @@
+#include "gossip_kv/codec.h"
+
+#include <charconv>
+#include <cstring>
+
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include "gossip_kv/key.h"
+#include "gossip_kv/limits.h"
+
+namespace gossip_kv {
+namespace {
+
+using rapidjson::SizeType;
+
+// The body members the node reads; anything else in a body is ignored.
+enum class Field : std::uint8_t {
+  kNone, kType, kMsgId, kKey, kValue, kFrom, kTo, kNodeId, kNodeIds, kEntries, kCount
+};
+
+Field body_field(std::string_view name) {
+  switch (name.size()) {
+    case 2: return name == "to" ? Field::kTo : Field::kNone;
+    case 3: return name == "key" ? Field::kKey : Field::kNone;
+    case 4:
+      if (name == "type") return Field::kType;
+      if (name == "from") return Field::kFrom;
+      return Field::kNone;
+    case 5: return name == "value" ? Field::kValue : Field::kNone;
+    case 6: return name == "msg_id" ? Field::kMsgId : Field::kNone;
+    case 7:
+      if (name == "node_id") return Field::kNodeId;
+      if (name == "entries") return Field::kEntries;
+      return Field::kNone;
+    case 8: return name == "node_ids" ? Field::kNodeIds : Field::kNone;
+    default: return Field::kNone;
+  }
+}
+
+enum class Kind : std::uint8_t { kAbsent, kNull, kBool, kInt, kDouble, kString, kObject, kArray };
+
+struct FieldValue {
+  Kind kind = Kind::kAbsent;
+  std::size_t begin = 0;  // raw JSON text: [begin, end) of the line
+  std::size_t end = 0;
+  std::int64_t i = 0;
+  bool int_fits = true;   // an integer that fits in int64
+  std::string_view str;   // decoded string: valid only until the next SAX event, see copy_
+};
+
+std::size_t skip_to_value(std::string_view text, std::size_t pos) {
+  while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\r' ||
+                               text[pos] == '\n' || text[pos] == ':')) {
+    ++pos;
+  }
+  return pos;
+}
+
+// SAX handler capturing the envelope (depth 1) and the body's members (depth 2).
+class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineHandler> {
+ public:
+  LineHandler(std::string_view text, rapidjson::MemoryStream& is, Request* req)
+      : text_(text), is_(is), req_(req) {}
+
+  bool Null() { return scalar(Kind::kNull); }
+  bool Bool(bool) { return scalar(Kind::kBool); }
+  bool Int(int v) { return integer(v, true); }
+  bool Uint(unsigned v) { return integer(v, true); }
+  bool Int64(std::int64_t v) { return integer(v, true); }
+  bool Uint64(std::uint64_t v) {
+    return integer(static_cast<std::int64_t>(v), v <= static_cast<std::uint64_t>(INT64_MAX));
+  }
+  bool Double(double) { return scalar(Kind::kDouble); }
+  bool String(const char* s, SizeType n, bool) {
+    if (depth_ == 1 && top_ != Top::kNone) {
+      if (top_ == Top::kSrc) req_->src.assign(s, n);
+      if (top_ == Top::kDest) req_->dest.assign(s, n);
+      top_ = Top::kNone;
+      return true;
+    }
+    if (depth_ == 2 && in_body_ && field_ != Field::kNone) {
+      FieldValue& f = start(Kind::kString);
+      f.end = is_.Tell();
+      f.str = std::string_view(s, n);
+      on_string(f);
+    }
+    return true;
+  }
+  bool StartObject() { return open(Kind::kObject); }
+  bool StartArray() { return open(Kind::kArray); }
+  bool EndObject(SizeType) { return close(); }
+  bool EndArray(SizeType) { return close(); }
+  bool Key(const char* s, SizeType n, bool) {
+    key_end_ = is_.Tell();
+    std::string_view name(s, n);
+    if (depth_ == 1) {
+      top_ = name == "src" ? Top::kSrc : name == "dest" ? Top::kDest
+           : name == "body" ? Top::kBody : Top::kNone;
+      if (top_ == Top::kSrc) req_->src.clear();
+      if (top_ == Top::kDest) req_->dest.clear();
+    } else if (depth_ == 2 && in_body_) {
+      field_ = body_field(name);
+    }
+    return true;
+  }
+
+  FieldValue fields[static_cast<int>(Field::kCount)];
+  bool body_seen = false;
+  std::size_t body_begin = 0;  // raw JSON text of the body: [body_begin, body_end)
+  std::size_t body_end = 0;
+
+ private:
+  enum class Top : std::uint8_t { kNone, kSrc, kDest, kBody };
+
+  FieldValue& start(Kind kind) {
+    FieldValue& f = fields[static_cast<int>(field_)];
+    f = FieldValue{};
+    f.kind = kind;
+    f.begin = skip_to_value(text_, key_end_);
+    return f;
+  }
+  bool scalar(Kind kind) {
+    if (depth_ == 1) top_ = Top::kNone;
+    if (depth_ == 2 && in_body_ && field_ != Field::kNone) start(kind).end = is_.Tell();
+    return true;
+  }
+  bool integer(std::int64_t v, bool fits) {
+    if (depth_ == 1) top_ = Top::kNone;
+    if (depth_ == 2 && in_body_ && field_ != Field::kNone) {
+      FieldValue& f = start(Kind::kInt);
+      f.end = is_.Tell();
+      f.i = v;
+      f.int_fits = fits;
+    }
+    return true;
+  }
+  void on_string(const FieldValue& f) {
+    // Decoded strings die with this event: copy the ones the node keeps.
+    if (field_ == Field::kType) req_->type_name.assign(f.str);
+    if (field_ == Field::kNodeId) req_->node_id.assign(f.str);
+    if (field_ == Field::kKey && f.str.size() <= limits::kKeyBytesMax) {
+      req_->key.clear();
+      key::encode_string(f.str, req_->key);
+    }
+  }
+  bool open(Kind kind) {
+    if (depth_ == 1 && top_ == Top::kBody && kind == Kind::kObject) {
+      in_body_ = true;
+      body_seen = true;
+      body_begin = is_.Tell() - 1;
+    } else if (depth_ == 2 && in_body_ && field_ != Field::kNone) {
+      FieldValue& f = start(kind);
+      f.begin = is_.Tell() - 1;
+      open_field_ = field_;
+    }
+    if (depth_ == 1) top_ = Top::kNone;
+    ++depth_;
+    return true;
+  }
+  bool close() {
+    --depth_;
+    if (depth_ == 1 && in_body_) {
+      in_body_ = false;
+      body_end = is_.Tell();
+    }
+    if (depth_ == 2 && in_body_ && open_field_ != Field::kNone) {
+      fields[static_cast<int>(open_field_)].end = is_.Tell();
+      open_field_ = Field::kNone;
+    }
+    return true;
+  }
+
+  std::string_view text_;
+  rapidjson::MemoryStream& is_;
+  Request* req_;
+  int depth_ = 0;
+  Top top_ = Top::kNone;
+  bool in_body_ = false;
+  Field field_ = Field::kNone;
+  Field open_field_ = Field::kNone;
+  std::size_t key_end_ = 0;
+};
+
+constexpr unsigned kParseFlags = rapidjson::kParseValidateEncodingFlag |
+                                 rapidjson::kParseFullPrecisionFlag;
+
+struct TypeName {
+  std::string_view name;
+  MsgType type;
+};
+constexpr TypeName kTypes[] = {
+    {"init", MsgType::kInit},         {"write", MsgType::kWrite},
+    {"kv_read", MsgType::kKvRead},    {"kv_merge", MsgType::kKvMerge},
+    {"read", MsgType::kRead},         {"cas", MsgType::kCas},
+    {"bench_write", MsgType::kBenchWrite}, {"bench_report", MsgType::kBenchReport},
+    {"bench_stats", MsgType::kBenchStats},
+};
+
+MsgType classify(const Request& req) {
+  for (const auto& t : kTypes) {
+    if (t.name == req.type_name) return t.type;
+  }
+  std::string_view name = req.type_name;
+  if (name == "error" || (name.size() > 3 && name.substr(name.size() - 3) == "_ok")) {
+    return MsgType::kReply;
+  }
+  return req.from_peer() ? MsgType::kPeer : MsgType::kUnknown;
+}
+
+void fail(Request* req, std::string_view text) {
+  if (req->error != ErrorCode::kNone) return;  // the first problem found is the one reported
+  req->error = ErrorCode::kMalformedRequest;
+  req->error_text.assign(text);
+}
+
+std::string_view raw(std::string_view line, const FieldValue& f) {
+  return line.substr(f.begin, f.end - f.begin);
+}
+
+// Fills req->key from a body field; the string case was encoded during the SAX pass.
+void take_key(const FieldValue& f, Request* req) {
+  if (f.kind == Kind::kAbsent) return fail(req, "missing field: key");
+  if (f.kind == Kind::kString) {
+    // The SAX pass encoded it unless it was over the limit.
+    if (req->key.empty()) fail(req, "key longer than 1024 bytes");
+    return;
+  }
+  if (f.kind != Kind::kInt || !f.int_fits) {
+    return fail(req, "key must be a string or a 64-bit integer");
+  }
+  req->key.clear();
+  key::encode_int(f.i, req->key);
+}
+
+void take_value(std::string_view line, const FieldValue& f, std::string_view name,
+                std::string* out, Request* req) {
+  if (f.kind == Kind::kAbsent) {
+    std::string text = "missing field: ";
+    text.append(name);
+    return fail(req, text);
+  }
+  if (f.end - f.begin > limits::kValueBytesMax) return fail(req, "value longer than 65536 bytes");
+  out->assign(raw(line, f));
+}
+
+}  // namespace
+
+// Defined in codec_nested.cpp: node_ids and kv_merge entries.
+bool parse_node_ids(std::string_view text, Request* req);
+bool parse_entries(std::string_view text, Request* req, std::string* scratch);
+
+ParseStatus Parser::parse(std::string_view line, Request* req, std::string* problem) {
+  req->src.clear();
+  req->dest.clear();
+  req->type_name.clear();
+  req->msg_id.clear();
+  req->key.clear();
+  req->node_id.clear();
+  req->entry_count = 0;
+  req->error = ErrorCode::kNone;
+  req->type = MsgType::kUnknown;
+
+  rapidjson::MemoryStream is(line.data(), line.size());
+  LineHandler h(line, is, req);
+  rapidjson::Reader reader;
+  rapidjson::ParseResult ok = reader.Parse<kParseFlags>(is, h);
+  if (!ok) {
+    problem->assign("invalid JSON at offset ");
+    problem->append(std::to_string(ok.Offset()));
+    return ParseStatus::kUnanswerable;
+  }
+  const auto& f = h.fields;
+  const FieldValue& msg_id = f[static_cast<int>(Field::kMsgId)];
+  if (req->src.empty() || !h.body_seen || msg_id.kind != Kind::kInt || !msg_id.int_fits) {
+    problem->assign(req->src.empty() ? "no string src"
+                    : !h.body_seen   ? "body is not an object"
+                                     : "no integer msg_id in body");
+    return ParseStatus::kUnanswerable;
+  }
+  if (req->src.size() > limits::kIdBytesMax) {
+    problem->assign("src longer than 64 bytes");
+    return ParseStatus::kUnanswerable;
+  }
+  req->msg_id.assign(raw(line, msg_id));
+
+  const FieldValue& type = f[static_cast<int>(Field::kType)];
+  if (type.kind != Kind::kString || req->type_name.size() > limits::kTypeBytesMax) {
+    req->type_name.clear();
+    fail(req, "missing or non-string field: type");
+    return ParseStatus::kOk;
+  }
+  req->type = classify(*req);
+
+  switch (req->type) {
+    case MsgType::kWrite:
+    case MsgType::kBenchWrite:
+      take_key(f[static_cast<int>(Field::kKey)], req);
+      take_value(line, f[static_cast<int>(Field::kValue)], "value", &req->value, req);
+      break;
+    case MsgType::kKvRead:
+    case MsgType::kRead:
+      take_key(f[static_cast<int>(Field::kKey)], req);
+      break;
+    case MsgType::kCas:
+      take_key(f[static_cast<int>(Field::kKey)], req);
+      take_value(line, f[static_cast<int>(Field::kFrom)], "from", &req->from, req);
+      take_value(line, f[static_cast<int>(Field::kTo)], "to", &req->value, req);
+      break;
+    case MsgType::kKvMerge: {
+      const FieldValue& e = f[static_cast<int>(Field::kEntries)];
+      if (e.kind != Kind::kObject) {
+        fail(req, "missing or non-object field: entries");
+      } else if (!parse_entries(raw(line, e), req, &scratch_)) {
+        fail(req, scratch_);
+      }
+      break;
+    }
+    case MsgType::kInit: {
+      const FieldValue& ids = f[static_cast<int>(Field::kNodeIds)];
+      if (f[static_cast<int>(Field::kNodeId)].kind != Kind::kString || req->node_id.empty() ||
+          req->node_id.size() > limits::kIdBytesMax) {
+        fail(req, "missing or non-string field: node_id");
+      } else if (ids.kind != Kind::kArray || !parse_node_ids(raw(line, ids), req)) {
+        fail(req, "node_ids must be an array of at most 4096 node id strings");
+      }
+      break;
+    }
+    case MsgType::kPeer:
+      req->value.assign(line.substr(h.body_begin, h.body_end - h.body_begin));
+      break;
+    default:
+      break;
+  }
+  return ParseStatus::kOk;
+}
+
+ReplyRenderer::Writer& ReplyRenderer::begin(rapidjson::StringBuffer* out, std::string_view self,
+                                            const Request& req, std::string_view type) {
+  out->Clear();
+  writer_.Reset(*out);
+  writer_.StartObject();
+  writer_.Key("src");
+  writer_.String(self.data(), static_cast<SizeType>(self.size()));
+  writer_.Key("dest");
+  writer_.String(req.src.data(), static_cast<SizeType>(req.src.size()));
+  writer_.Key("body");
+  writer_.StartObject();
+  writer_.Key("type");
+  writer_.String(type.data(), static_cast<SizeType>(type.size()));
+  writer_.Key("in_reply_to");
+  writer_.RawValue(req.msg_id.data(), req.msg_id.size(), rapidjson::kNumberType);
+  return writer_;
+}
+
+void ReplyRenderer::peer_message(rapidjson::StringBuffer* out, std::string_view self,
+                                 std::string_view dest, std::string_view body_json) {
+  out->Clear();
+  rapidjson::Writer<rapidjson::StringBuffer> w(*out);
+  w.StartObject();
+  w.Key("src");
+  w.String(self.data(), static_cast<SizeType>(self.size()));
+  w.Key("dest");
+  w.String(dest.data(), static_cast<SizeType>(dest.size()));
+  w.Key("body");
+  // The body is already JSON; drop its closing brace so the writer can append msg_id.
+  std::size_t end = body_json.rfind('}');
+  w.RawValue(body_json.data(), end == std::string_view::npos ? 0 : end, rapidjson::kObjectType);
+}
+
+void ReplyRenderer::error(rapidjson::StringBuffer* out, std::string_view self,
+                          const Request& req, ErrorCode code, std::string_view text) {
+  Writer& w = begin(out, self, req, "error");
+  w.Key("code");
+  w.Int(static_cast<int>(code));
+  w.Key("text");
+  w.String(text.data(), static_cast<SizeType>(text.size()));
+}
+
+void ReplyRenderer::write_key(Writer& w, std::string_view encoded_key) {
+  std::string_view body = key::body(encoded_key);
+  if (key::is_int(encoded_key)) {
+    w.RawValue(body.data(), body.size(), rapidjson::kNumberType);
+  } else {
+    w.String(body.data(), static_cast<SizeType>(body.size()));
+  }
+}
+
+void close_line(std::string& out, std::string_view open_line, std::uint64_t msg_id) {
+  out.append(open_line);
+  out.append(",\"msg_id\":");
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, msg_id);
+  out.append(digits, end);
+  out.append("}}\n");
+}
+
+}  // namespace gossip_kv

@@ -1,0 +1,172 @@
+// run_node: starts the threads, runs the reader, and shuts down in order at end of input.
+// Also the requests served behind the reader's barrier: init, bench_report, bench_stats.
+#include "gossip_kv/runtime.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <thread>
+
+#include "runtime_internal.h"
+
+namespace gossip_kv::rt {
+
+Shared::Shared(std::size_t worker_count, std::size_t shards) : store(shards) {
+  for (std::size_t i = 0; i < worker_count; ++i) {
+    workers.push_back(std::make_unique<WorkerChannel>());
+  }
+  for (std::size_t i = 0; i < limits::kPeerInboxMax; ++i) peer_free.enqueue(new PeerItem());
+}
+
+Shared::~Shared() {
+  PeerItem* item = nullptr;
+  while (peer_inbox.try_dequeue(item)) delete item;
+  while (peer_free.try_dequeue(item)) delete item;
+}
+
+namespace {
+
+using Writer = ReplyRenderer::Writer;
+
+struct Totals {
+  std::uint64_t client_writes = 0, reads = 0, merged = 0, stale_reads = 0, deltas_dropped = 0;
+};
+
+Totals sum_counters(const Shared& sh) {
+  Totals t;
+  for (const auto& w : sh.workers) {
+    const WorkerCounters& c = w->counters;
+    t.client_writes += c.client_writes.load(std::memory_order_relaxed);
+    t.reads += c.reads.load(std::memory_order_relaxed);
+    t.merged += c.merged.load(std::memory_order_relaxed);
+    t.stale_reads += c.stale_reads.load(std::memory_order_relaxed);
+    t.deltas_dropped += c.deltas_dropped.load(std::memory_order_relaxed);
+  }
+  return t;
+}
+
+void init(Shared& sh, Slot& slot, ReplyRenderer& renderer) {
+  const EngineFactory& make_engine = sh.make_engine;
+  std::uint64_t seed = sh.seed;
+  Request& req = slot.req;
+  if (sh.initialized.load(std::memory_order_relaxed)) {
+    renderer.error(&slot.out, sh.id.self, req, ErrorCode::kPreconditionFailed,
+                   "already initialized as " + sh.id.self + "; init ignored");
+    return;
+  }
+  std::vector<std::string> ids = req.node_ids;
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  if (!std::binary_search(ids.begin(), ids.end(), req.node_id)) {
+    renderer.error(&slot.out, req.dest, req, ErrorCode::kMalformedRequest,
+                   "node_id must be one of node_ids");
+    return;
+  }
+  sh.id.self = req.node_id;
+  sh.id.node_ids = ids;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    sh.id.origin_of[ids[i]] = static_cast<std::uint32_t>(i + 1);
+  }
+  sh.id.self_origin = sh.id.origin_of[sh.id.self];
+  if (make_engine) {
+    if (seed == 0) seed = key::hash(sh.id.self) | 1;
+    sh.engine_owner = make_engine(sh.id.self, sh.id.node_ids, sh.store, seed);
+    sh.engine.store(sh.engine_owner.get(), std::memory_order_release);
+  }
+  sh.initialized.store(true, std::memory_order_release);
+  renderer.begin(&slot.out, sh.id.self, req, "init_ok");
+}
+
+// The members bench_report and bench_stats share, in the task's order.
+void report_members(const Shared& sh, const Totals& t, Writer& w) {
+  ReplicationEngine* engine = sh.engine.load(std::memory_order_acquire);
+  std::uint64_t msgs = engine != nullptr ? engine->total_gossip_msgs() : 0;
+  w.Key("total_writes");
+  w.Uint64(t.client_writes);
+  w.Key("total_gossip_msgs");
+  w.Uint64(msgs);
+  w.Key("msgs_per_write");
+  if (t.client_writes == 0) {
+    w.Uint(0);
+  } else {
+    w.Double(static_cast<double>(msgs) / static_cast<double>(t.client_writes));
+  }
+  w.Key("keys_stored");
+  w.Uint64(sh.store.key_count());
+}
+
+void stats_members(const Shared& sh, const Totals& t, Writer& w) {
+  ReplicationEngine* engine = sh.engine.load(std::memory_order_acquire);
+  w.Key("reads");
+  w.Uint64(t.reads);
+  w.Key("stale_reads");
+  w.Uint64(t.stale_reads + (engine != nullptr ? engine->stale_reads() : 0));
+  w.Key("merged_entries");
+  w.Uint64(t.merged);
+  char digest[17];
+  std::snprintf(digest, sizeof digest, "%016" PRIx64, sh.store.digest());
+  w.Key("state_digest");
+  w.String(digest);
+  w.Key("deltas_dropped");
+  w.Uint64(t.deltas_dropped);
+  w.Key("peer_msgs_dropped");
+  w.Uint64(sh.peer_dropped.load(std::memory_order_relaxed));
+  w.Key("lines_skipped");
+  w.Uint64(sh.lines_skipped.load(std::memory_order_relaxed));
+  w.Key("workers");
+  w.Uint64(sh.workers.size());
+  if (engine != nullptr) engine->write_stats(w);
+}
+
+}  // namespace
+
+void handle_barrier_request(Shared& sh, Slot& slot, ReplyRenderer& renderer) {
+  const Request& req = slot.req;
+  if (req.type == MsgType::kInit) return init(sh, slot, renderer);
+  Totals t = sum_counters(sh);
+  if (req.type == MsgType::kBenchReport) {
+    report_members(sh, t, renderer.begin(&slot.out, sh.id.self, req, "bench_report_ok"));
+  } else {
+    Writer& w = renderer.begin(&slot.out, sh.id.self, req, "bench_stats_ok");
+    report_members(sh, t, w);
+    stats_members(sh, t, w);
+  }
+}
+
+}  // namespace gossip_kv::rt
+
+namespace gossip_kv {
+
+int run_node(const NodeOptions& options, const EngineFactory& make_engine, int in_fd,
+             int out_fd) {
+  std::size_t workers = options.workers;
+  if (workers == 0) {
+    unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    workers = cores > 2 ? cores - 2 : 1;
+  }
+  workers = std::min(workers, limits::kWorkersMax);
+  auto sh = std::make_unique<rt::Shared>(workers, std::max<std::size_t>(1, options.shards));
+  sh->out_fd = out_fd;
+  sh->make_engine = make_engine;
+  sh->seed = options.seed;
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < workers; ++i) {
+    threads.emplace_back([&sh, i] { rt::worker_main(*sh, i); });
+  }
+  std::thread gossip([&sh] { rt::gossip_main(*sh); });
+  std::thread writer([&sh] { rt::writer_main(*sh); });
+
+  std::uint64_t slots_used = rt::run_reader(*sh, in_fd);
+
+  sh->stopping.store(true, std::memory_order_release);
+  sh->gossip_parker.unpark();
+  for (auto& t : threads) t.join();
+  gossip.join();
+  sh->final_seq.store(slots_used, std::memory_order_release);
+  sh->writer_parker.unpark();
+  writer.join();
+  return 0;
+}
+
+}  // namespace gossip_kv

@@ -1,0 +1,157 @@
+// Shared state of the node's threads. Private to src/: see docs/ARCHITECTURE.md.
+//
+// Thread safety:
+//  1. Slot ring: the reader owns slot seq from when `released` passes it until it dispatches
+//     it; then the workers that got its tasks own it (a kv_merge slot is shared by its parts,
+//     which touch only their own entries and the atomic counters); a worker's release store
+//     to `ready` hands it to the writer; the writer's release store to `released` hands it back.
+//  2. NodeIdentity is written once by the reader, at init, before any task that reads it is
+//     enqueued (the queue orders the accesses); it never changes afterwards.
+//  3. WorkerCounters are written only by their worker (relaxed stores) and read by anyone.
+//  4. The engine pointer is published once (release) by the reader and read by the gossip
+//     thread (acquire) and by barrier requests on the reader.
+//  5. The peer outbox is guarded by outbox_mu.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+#include <concurrentqueue/blockingconcurrentqueue.h>
+#include <concurrentqueue/concurrentqueue.h>
+#include <concurrentqueue/lightweightsemaphore.h>
+
+#include "gossip_kv/codec.h"
+#include "gossip_kv/gossip_io.h"
+#include "gossip_kv/key.h"
+#include "gossip_kv/limits.h"
+#include "gossip_kv/runtime.h"
+#include "gossip_kv/store.h"
+#include "gossip_kv/version.h"
+
+namespace gossip_kv::rt {
+
+// Lets one thread sleep until another has work for it, without a syscall when it is awake:
+// the sleeper announces itself before its last check, a waker signals only when it sees it.
+class Parker {
+ public:
+  template <class Ready>
+  void park(const Ready& ready, std::int64_t timeout_us) {
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (!ready()) sem_.wait(timeout_us);
+    sleeping_.store(false, std::memory_order_seq_cst);
+  }
+  void unpark() {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (sleeping_.load(std::memory_order_relaxed) && sleeping_.exchange(false)) sem_.signal();
+  }
+
+ private:
+  std::atomic<bool> sleeping_{false};
+  moodycamel::LightweightSemaphore sem_;
+};
+
+struct Slot {
+  std::atomic<std::uint32_t> ready{0};
+  std::atomic<std::uint32_t> parts_pending{0};  // kv_merge: workers yet to apply their entries
+  std::atomic<std::uint32_t> merge_updated{0};
+  std::uint64_t write_id = 0;  // write / bench_write: assigned in arrival order by the reader
+  Request req;
+  rapidjson::StringBuffer out;  // the reply, left open for the writer's msg_id
+};
+
+struct Task {
+  Slot* slot = nullptr;
+  std::uint32_t part = 0;  // kv_merge: the worker whose entries this task applies
+};
+
+struct alignas(64) WorkerCounters {
+  std::atomic<std::uint64_t> client_writes{0};  // write, bench_write, successful cas
+  std::atomic<std::uint64_t> reads{0};          // read and kv_read served (found or not)
+  std::atomic<std::uint64_t> merged{0};         // kv_merge entries taken
+  std::atomic<std::uint64_t> stale_reads{0};    // found by kv_merge entries
+  std::atomic<std::uint64_t> deltas_dropped{0};  // delta queue full
+  std::atomic<std::uint64_t> completed{0};      // tasks finished (for the reader's barrier)
+
+  static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+};
+
+struct NodeIdentity {
+  std::string self;
+  std::vector<std::string> node_ids;  // sorted
+  std::uint32_t self_origin = 0;
+  absl::flat_hash_map<std::string, std::uint32_t> origin_of;  // node id -> 1 + sorted index
+};
+
+struct PeerItem {
+  std::string src;
+  std::string body;
+};
+
+struct Shared {
+  Shared(std::size_t worker_count, std::size_t shards);
+  ~Shared();
+  Shared(const Shared&) = delete;
+  Shared& operator=(const Shared&) = delete;
+
+  std::size_t worker_of(std::string_view encoded_key) const {
+    return static_cast<std::size_t>((key::hash(encoded_key) >> 32) % workers.size());
+  }
+
+  int out_fd = 1;
+  EngineFactory make_engine;  // called once, at init
+  std::uint64_t seed = 0;
+  Store store;
+  HybridClock clock;
+  NodeIdentity id;
+  std::atomic<bool> initialized{false};
+  std::atomic<ReplicationEngine*> engine{nullptr};
+  std::unique_ptr<ReplicationEngine> engine_owner;
+
+  std::vector<Slot> slots{limits::kInflightRequestsMax};
+  std::atomic<std::uint64_t> released{0};  // the writer has emitted every slot below this
+  std::atomic<std::uint64_t> final_seq{UINT64_MAX};  // set at end of input
+
+  struct alignas(64) WorkerChannel {
+    moodycamel::BlockingConcurrentQueue<Task> queue{limits::kInflightRequestsMax};
+    WorkerCounters counters;
+  };
+  std::vector<std::unique_ptr<WorkerChannel>> workers;
+  std::atomic<bool> stopping{false};
+
+  moodycamel::ConcurrentQueue<LocalDelta> deltas{limits::kDeltaQueueMax};
+  moodycamel::ConcurrentQueue<PeerItem*> peer_inbox{limits::kPeerInboxMax};
+  moodycamel::ConcurrentQueue<PeerItem*> peer_free{limits::kPeerInboxMax};
+  std::atomic<std::uint64_t> peer_dropped{0};
+
+  std::mutex outbox_mu;
+  std::vector<std::string> outbox;  // open lines to peers, GUARDED_BY(outbox_mu)
+  std::atomic<bool> outbox_nonempty{false};
+
+  std::atomic<std::uint64_t> lines_skipped{0};  // unanswerable or over-long input lines
+
+  Parker reader_parker;  // waits for released slots and for idle workers
+  Parker writer_parker;  // waits for ready slots and peer lines
+  Parker gossip_parker;  // waits for deltas, peer lines or its next tick
+};
+
+void worker_main(Shared& sh, std::size_t index);
+void writer_main(Shared& sh);
+void gossip_main(Shared& sh);
+
+// Runs a request that touches no key or all of them, on the reader, behind the barrier.
+void handle_barrier_request(Shared& sh, Slot& slot, ReplyRenderer& renderer);
+
+}  // namespace gossip_kv::rt
+
+namespace gossip_kv::rt {
+// Runs the reader on the calling thread to end of input; returns the number of slots used.
+std::uint64_t run_reader(Shared& sh, int in_fd);
+}  // namespace gossip_kv::rt
