@@ -43,7 +43,9 @@ class GossipThread {
     std::size_t n = sh_.peer_inbox.try_dequeue_bulk(peers_.data(), peers_.size());
     for (std::size_t i = 0; i < n; ++i) {
       PeerItem* item = peers_[i];
+      item->handoff.receive();
       if (engine != nullptr) engine->on_peer_message(item->src, item->body, now_us, out_);
+      item->handoff.publish();
       sh_.peer_free.enqueue(item);
     }
     return n > 0;

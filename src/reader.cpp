@@ -167,6 +167,7 @@ class Reader {
   }
 
   void push(std::size_t worker, Task t) {
+    t.slot->handoff.publish();
     pending_[worker].push_back(t);
     if (pending_[worker].size() >= kFlushTasks) flush_one(worker);
   }
@@ -209,8 +210,10 @@ class Reader {
       sh_.peer_dropped.fetch_add(1, std::memory_order_relaxed);  // anti-entropy repairs it
       return;
     }
+    item->handoff.receive();
     item->src.swap(req.src);
     item->body.swap(req.value);
+    item->handoff.publish();
     sh_.peer_inbox.enqueue(item);
     sh_.gossip_parker.unpark();
   }

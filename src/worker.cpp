@@ -39,6 +39,7 @@ class Worker {
  private:
   void handle(const Task& t) {
     Slot& slot = *t.slot;
+    slot.handoff.receive();
     const Request& req = slot.req;
     switch (req.type) {
       case MsgType::kWrite:
