@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config rapidjson-dev libconcurrentqueue-dev libgtest-dev
-          libbenchmark-dev libabsl-dev libxxhash-dev libcli11-dev gnuplot-nox valgrind)
+          libbenchmark-dev libabsl-dev libxxhash-dev libcli11-dev gnuplot-nox valgrind bc python3)
 
 missing=()
 for p in "${packages[@]}"; do

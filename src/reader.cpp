@@ -32,7 +32,7 @@ class Reader {
       ssize_t n = ::read(in_fd, buf_.data() + have, buf_.size() - have);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        if (n < 0) std::fprintf(stderr, "gossip-kv: read failed: %s\n", std::strerror(errno));
+        if (n < 0) std::fprintf(stderr, "gossip-kv: read failed: %s\n", errno_text().c_str());
         if (have > 0 && !skipping_) on_line(std::string_view(buf_.data(), have));
         break;
       }

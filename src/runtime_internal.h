@@ -14,6 +14,8 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
+#include <system_error>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -166,6 +168,9 @@ void handle_barrier_request(Shared& sh, Slot& slot, ReplyRenderer& renderer);
 }  // namespace gossip_kv::rt
 
 namespace gossip_kv::rt {
+// The current errno as text (std::strerror is not thread safe).
+inline std::string errno_text() { return std::error_code(errno, std::generic_category()).message(); }
+
 // Runs the reader on the calling thread to end of input; returns the number of slots used.
 std::uint64_t run_reader(Shared& sh, int in_fd);
 }  // namespace gossip_kv::rt

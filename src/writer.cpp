@@ -84,7 +84,7 @@ class OutputWriter {
         // Nobody reads our output any more: say so once and keep draining, so that no
         // other thread ever waits on a writer that cannot write.
         std::fprintf(stderr, "gossip-kv: output closed (%s); discarding replies\n",
-                     std::strerror(errno));
+                     errno_text().c_str());
         broken_ = true;
       }
     }

@@ -15,7 +15,7 @@ inline constexpr std::size_t kLineBytesMax = 1u << 20;  // 1 MiB
 inline constexpr std::size_t kKeyBytesMax = 1024;
 
 // A value's raw JSON text. Values are kept verbatim, so this bounds the store's memory per key.
-inline constexpr std::size_t kValueBytesMax = 64u * 1024;
+inline constexpr std::size_t kValueBytesMax = std::size_t{64} * 1024;
 
 // Entries in one kv_merge request: bounds the work one line can ask of the workers.
 inline constexpr std::size_t kMergeEntriesMax = 4096;
@@ -34,10 +34,10 @@ inline constexpr std::size_t kTypeBytesMax = 64;
 inline constexpr std::size_t kInflightRequestsMax = 16384;
 
 // Bytes the reader asks read() for at once.
-inline constexpr std::size_t kReadBlockBytes = 256u * 1024;
+inline constexpr std::size_t kReadBlockBytes = std::size_t{256} * 1024;
 
 // Bytes the writer gathers before one write() call (it also writes whenever it runs dry).
-inline constexpr std::size_t kWriteBatchBytes = 256u * 1024;
+inline constexpr std::size_t kWriteBatchBytes = std::size_t{256} * 1024;
 
 // Requests a worker takes off its queue in one bulk dequeue.
 inline constexpr std::size_t kWorkerBatchMax = 256;
