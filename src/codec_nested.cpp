@@ -60,6 +60,9 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
       current().key.clear();
       key::encode_string(std::string_view(s, n), current().key);
     }
+    if (depth_ == 2 && (member_ == Member::kNode || member_ == Member::kKey)) {
+      member_ = Member::kNone;  // taken above
+    }
     return scalar();
   }
   bool Key(const char* s, SizeType n, bool) {
@@ -74,11 +77,13 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
     return true;
   }
   bool StartObject() {
+    if (depth_ == 2 && !typed_member_ok()) return false;
     ++depth_;  // 1: the entries object, 2: an entry, deeper: inside a value
     return true;
   }
   bool StartArray() {
     if (depth_ <= 1) return bad("each entry must be an object");
+    if (depth_ == 2 && !typed_member_ok()) return false;
     ++depth_;
     return true;
   }
@@ -114,10 +119,19 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
     has_value_ = has_ts_ = false;
     return true;
   }
+  // key, node and ts take one JSON type each; anything else in them is malformed.
+  bool typed_member_ok() {
+    switch (member_) {
+      case Member::kKey: return bad("entry key must be a string or a 64-bit integer");
+      case Member::kNode: return bad("entry node must be a string");
+      case Member::kTs: return bad("entry ts must be a number");
+      default: return true;
+    }
+  }
   bool scalar() {
     if (depth_ == 1) return bad("each entry must be an object");
     if (depth_ == 2 && member_ == Member::kValue) end_value();
-    if (depth_ == 2 && member_ == Member::kTs) return bad("entry ts must be a number");
+    if (depth_ == 2 && !typed_member_ok()) return false;
     if (depth_ == 2) member_ = Member::kNone;
     return true;
   }
@@ -130,9 +144,10 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
       return true;
     }
     if (depth_ == 2 && member_ == Member::kKey) {
-      if (!is_int) return bad("key must be a string or a 64-bit integer");
+      if (!is_int) return bad("entry key must be a string or a 64-bit integer");
       current().key.clear();
       key::encode_int(i, current().key);
+      member_ = Member::kNone;
     }
     return scalar();
   }

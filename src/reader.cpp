@@ -46,7 +46,8 @@ class Reader {
 
  private:
   // Serves every complete line in buf_[0, have); returns the bytes of the partial line left,
-  // moved to the front.
+  // moved to the front. A line longer than kLineBytesMax is skipped whole, with one stderr line,
+  // whether its end arrives in this block or many blocks later.
   std::size_t split_lines(std::size_t have) {
     std::size_t start = 0;
     for (;;) {
@@ -55,22 +56,29 @@ class Reader {
       if (nl == nullptr) break;
       std::size_t end = static_cast<std::size_t>(nl - buf_.data());
       if (skipping_) {
-        skipping_ = false;  // the rest of an over-long line
+        skipping_ = false;  // the end of an over-long line, already reported
+      } else if (end - start > limits::kLineBytesMax) {
+        report_long_line();
       } else {
         on_line(std::string_view(buf_.data() + start, end - start));
       }
       start = end + 1;
     }
     std::size_t rest = have - start;
+    if (skipping_) return 0;  // more of a line already reported: drop it
     if (rest > limits::kLineBytesMax) {
-      std::fprintf(stderr, "gossip-kv: skipped a line longer than %zu bytes\n",
-                   limits::kLineBytesMax);
-      sh_.lines_skipped.fetch_add(1, std::memory_order_relaxed);
+      report_long_line();
       skipping_ = true;
       return 0;
     }
     std::memmove(buf_.data(), buf_.data() + start, rest);
     return rest;
+  }
+
+  void report_long_line() {
+    std::fprintf(stderr, "gossip-kv: skipped a line longer than %zu bytes\n",
+                 limits::kLineBytesMax);
+    sh_.lines_skipped.fetch_add(1, std::memory_order_relaxed);
   }
 
   Slot& slot() { return sh_.slots[seq_ % sh_.slots.size()]; }

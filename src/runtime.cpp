@@ -29,7 +29,7 @@ namespace {
 using Writer = ReplyRenderer::Writer;
 
 struct Totals {
-  std::uint64_t client_writes = 0, reads = 0, merged = 0, stale_reads = 0, deltas_dropped = 0;
+  std::uint64_t client_writes = 0, cas_writes = 0, reads = 0, merged = 0, stale_reads = 0, deltas_dropped = 0;
 };
 
 Totals sum_counters(const Shared& sh) {
@@ -37,6 +37,7 @@ Totals sum_counters(const Shared& sh) {
   for (const auto& w : sh.workers) {
     const WorkerCounters& c = w->counters;
     t.client_writes += c.client_writes.load(std::memory_order_relaxed);
+    t.cas_writes += c.cas_writes.load(std::memory_order_relaxed);
     t.reads += c.reads.load(std::memory_order_relaxed);
     t.merged += c.merged.load(std::memory_order_relaxed);
     t.stale_reads += c.stale_reads.load(std::memory_order_relaxed);
@@ -101,6 +102,8 @@ void stats_members(const Shared& sh, const Totals& t, Writer& w) {
   w.Uint64(t.reads);
   w.Key("stale_reads");
   w.Uint64(t.stale_reads + (engine != nullptr ? engine->stale_reads() : 0));
+  w.Key("cas_writes");
+  w.Uint64(t.cas_writes);
   w.Key("merged_entries");
   w.Uint64(t.merged);
   char digest[17];

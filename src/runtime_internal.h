@@ -86,7 +86,8 @@ struct Task {
 };
 
 struct alignas(64) WorkerCounters {
-  std::atomic<std::uint64_t> client_writes{0};  // write, bench_write, successful cas
+  std::atomic<std::uint64_t> client_writes{0};  // write and bench_write (numbered by write_id)
+  std::atomic<std::uint64_t> cas_writes{0};     // successful cas: replicated, reported apart
   std::atomic<std::uint64_t> reads{0};          // read and kv_read served (found or not)
   std::atomic<std::uint64_t> merged{0};         // kv_merge entries taken
   std::atomic<std::uint64_t> stale_reads{0};    // found by kv_merge entries

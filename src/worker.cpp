@@ -11,7 +11,7 @@ using Writer = ReplyRenderer::Writer;
 class Worker {
  public:
   Worker(Shared& sh, std::size_t index)
-      : sh_(sh), index_(index), ch_(*sh.workers[index]), delta_token_(sh.deltas) {}
+      : sh_(sh), ch_(*sh.workers[index]), delta_token_(sh.deltas) {}
 
   void run() {
     moodycamel::ConsumerToken token(ch_.queue);
@@ -110,7 +110,7 @@ class Worker {
                                  sh_.clock, &w);
     switch (outcome) {
       case Store::CasOutcome::kOk:
-        WorkerCounters::bump(ch_.counters.client_writes);
+        WorkerCounters::bump(ch_.counters.cas_writes);
         push_delta(w, true);
         renderer_.begin(&slot.out, sh_.id.self, req, "cas_ok");
         break;
@@ -150,7 +150,6 @@ class Worker {
   }
 
   Shared& sh_;
-  std::size_t index_;
   Shared::WorkerChannel& ch_;
   moodycamel::ProducerToken delta_token_;
   ReplyRenderer renderer_;
