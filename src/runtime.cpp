@@ -96,6 +96,33 @@ void report_members(const Shared& sh, const Totals& t, Writer& w) {
   w.Uint64(sh.store.key_count());
 }
 
+// Without a replication engine a write is everywhere at once only in a one-node cluster (it
+// converged in 0 ms); in a larger one it stays pending for good, and nothing comes from peers.
+void write_unreplicated_stats(const Shared& sh, const Totals& t, Writer& w) {
+  std::uint64_t writes = t.client_writes + t.cas_writes;
+  bool alone = sh.id.node_ids.size() <= 1;
+  w.Key("convergence_ms");
+  w.StartObject();
+  w.Key("count");
+  w.Uint64(alone ? writes : 0);
+  w.Key("pending");
+  w.Uint64(alone ? 0 : writes);
+  for (const char* m : {"p50", "p95", "p99", "max"}) {
+    w.Key(m);
+    w.Uint(0);
+  }
+  w.EndObject();
+  w.Key("replication_lag_ms");
+  w.StartObject();
+  for (const char* m : {"count", "p50", "p99", "max"}) {
+    w.Key(m);
+    w.Uint(0);
+  }
+  w.EndObject();
+  w.Key("replication");
+  w.String("off");
+}
+
 void stats_members(const Shared& sh, const Totals& t, Writer& w) {
   ReplicationEngine* engine = sh.engine.load(std::memory_order_acquire);
   w.Key("reads");
@@ -118,7 +145,11 @@ void stats_members(const Shared& sh, const Totals& t, Writer& w) {
   w.Uint64(sh.lines_skipped.load(std::memory_order_relaxed));
   w.Key("workers");
   w.Uint64(sh.workers.size());
-  if (engine != nullptr) engine->write_stats(w);
+  if (engine != nullptr) {
+    engine->write_stats(w);
+  } else {
+    write_unreplicated_stats(sh, t, w);
+  }
 }
 
 }  // namespace
