@@ -6,11 +6,11 @@ cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 jobs=$(nproc)
 
-cmake --preset release >/dev/null
+cmake --preset release -DGOSSIP_KV_BUILD_TESTS=ON -DGOSSIP_KV_BUILD_BENCH=ON >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release -j "$jobs"
 
 # TSan: the stress and runtime tests again, with the race detector on.
-cmake --preset tsan >/dev/null
+cmake --preset tsan -DGOSSIP_KV_BUILD_TESTS=ON >/dev/null
 cmake --build --preset tsan -j "$jobs" --target gossip-kv gossip_kv_tests
-ctest --preset tsan -j "$jobs" -L tsan
+ctest --preset tsan -j "$jobs" -L unit
