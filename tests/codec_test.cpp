@@ -1,0 +1,205 @@
+// Parser and ReplyRenderer: one line in, one Request out; replies that are valid JSON once the
+// writer closes them.
+#include <rapidjson/document.h>
+
+#include <gtest/gtest.h>
+
+#include "gossip_kv/codec.h"
+#include "gossip_kv/key.h"
+#include "gossip_kv/limits.h"
+
+namespace gossip_kv {
+namespace {
+
+struct Parsed {
+  ParseStatus status;
+  Request req;
+  std::string problem;
+};
+
+Parsed parse(std::string_view line) {
+  Parser p;
+  Parsed out;
+  out.status = p.parse(line, &out.req, &out.problem);
+  return out;
+}
+
+std::string line_with(std::string_view body) {
+  return std::string(R"({"src":"c1","dest":"n1","body":{)") + std::string(body) + "}}";
+}
+
+TEST(Parser, EnvelopeAndBodyFields) {
+  Parsed p = parse(line_with(R"("type":"write","msg_id":7,"key":"k","value":[1, {"a" : 2}])"));
+  ASSERT_EQ(p.status, ParseStatus::kOk);
+  EXPECT_EQ(p.req.src, "c1");
+  EXPECT_EQ(p.req.dest, "n1");
+  EXPECT_EQ(p.req.type, MsgType::kWrite);
+  EXPECT_EQ(p.req.msg_id, "7");
+  EXPECT_EQ(p.req.key, "sk");
+  EXPECT_EQ(p.req.value, R"([1, {"a" : 2}])") << "values are kept as their exact JSON text";
+  EXPECT_EQ(p.req.error, ErrorCode::kNone);
+}
+
+TEST(Parser, ValuesKeepTheirBytes) {
+  for (std::string v : std::vector<std::string>{"1e2", "-0.0", "1.50", R"("\u00e9\n")", "null", "true", "[ ]",
+                        R"({ "b" : [ 1 , "x" ] , "a" : null })", "123456789012345678901234"}) {
+    Parsed p = parse(line_with(R"("type":"write","msg_id":1,"key":1,"value": )" + v + " "));
+    ASSERT_EQ(p.status, ParseStatus::kOk) << v;
+    EXPECT_EQ(p.req.value, v);
+  }
+}
+
+TEST(Parser, IntegerAndStringKeysDiffer) {
+  Parsed a = parse(line_with(R"("type":"read","msg_id":1,"key":1)"));
+  Parsed b = parse(line_with(R"("type":"read","msg_id":1,"key":"1")"));
+  EXPECT_EQ(a.req.key, "i1");
+  EXPECT_EQ(b.req.key, "s1");
+  EXPECT_NE(a.req.key, b.req.key);
+  Parsed neg = parse(line_with(R"("type":"read","msg_id":1,"key":-42)"));
+  EXPECT_EQ(neg.req.key, "i-42");
+}
+
+TEST(Parser, BadKeysAreMalformed) {
+  std::string too_long = "\"" + std::string(limits::kKeyBytesMax + 1, 'x') + "\"";
+  for (std::string k : std::vector<std::string>{"1.5", "true", "null", "[1]", "{}",
+                                                "18446744073709551615", too_long}) {
+    Parsed p = parse(line_with(R"("type":"read","msg_id":1,"key":)" + k));
+    ASSERT_EQ(p.status, ParseStatus::kOk) << k;
+    EXPECT_EQ(p.req.error, ErrorCode::kMalformedRequest) << k;
+  }
+  std::string longest(limits::kKeyBytesMax, 'x');
+  Parsed ok = parse(line_with(R"("type":"read","msg_id":1,"key":")" + longest + "\""));
+  EXPECT_EQ(ok.req.error, ErrorCode::kNone);
+}
+
+TEST(Parser, MissingFieldsAreMalformed) {
+  for (std::string body : std::vector<std::string>{R"("type":"write","msg_id":1,"key":1)",
+                           R"("type":"write","msg_id":1,"value":1)",
+                           R"("type":"cas","msg_id":1,"key":1,"from":1)",
+                           R"("type":"kv_merge","msg_id":1,"entries":[])",
+                           R"("type":"init","msg_id":1,"node_ids":["n1"])",
+                           R"("type":"init","msg_id":1,"node_id":"n1","node_ids":["n1",2])",
+                           R"("type":5,"msg_id":1)", R"("msg_id":1)"}) {
+    Parsed p = parse(line_with(body));
+    ASSERT_EQ(p.status, ParseStatus::kOk) << body;
+    EXPECT_EQ(p.req.error, ErrorCode::kMalformedRequest) << body;
+    EXPECT_FALSE(p.req.error_text.empty()) << body;
+  }
+}
+
+TEST(Parser, ValueOverTheLimitIsMalformed) {
+  std::string big = "\"" + std::string(limits::kValueBytesMax, 'v') + "\"";
+  Parsed p = parse(line_with(R"("type":"write","msg_id":1,"key":1,"value":)" + big));
+  EXPECT_EQ(p.req.error, ErrorCode::kMalformedRequest);
+  std::string fits = "\"" + std::string(limits::kValueBytesMax - 2, 'v') + "\"";
+  Parsed q = parse(line_with(R"("type":"write","msg_id":1,"key":1,"value":)" + fits));
+  EXPECT_EQ(q.req.error, ErrorCode::kNone);
+}
+
+TEST(Parser, UnanswerableLines) {
+  for (std::string line : {std::string("not json"), std::string(R"({"src":"c1","body":{}})"),
+                           std::string(R"({"src":"c1","body":[1]})"),
+                           std::string(R"({"dest":"n1","body":{"type":"read","msg_id":1}})"),
+                           std::string(R"({"src":"c1","body":{"type":"read","msg_id":1.5}})"),
+                           std::string(R"({"src":"c1","body":{"type":"read","msg_id":1}} x)"),
+                           std::string(R"({"src":"c1","body":{"type":"read","msg_id":1})")}) {
+    Parsed p = parse(line);
+    EXPECT_EQ(p.status, ParseStatus::kUnanswerable) << line;
+    EXPECT_FALSE(p.problem.empty()) << line;
+  }
+}
+
+TEST(Parser, Classification) {
+  struct Case {
+    const char* src;
+    const char* type;
+    MsgType want;
+  };
+  for (const Case& c : {Case{"c1", "init", MsgType::kInit}, Case{"c1", "kv_read", MsgType::kKvRead},
+                        Case{"c1", "bench_stats", MsgType::kBenchStats},
+                        Case{"c1", "read_ok", MsgType::kReply}, Case{"n2", "error", MsgType::kReply},
+                        Case{"n2", "gossip", MsgType::kPeer}, Case{"c1", "gossip", MsgType::kUnknown}}) {
+    std::string line = std::string(R"({"src":")") + c.src + R"(","dest":"n1","body":{"type":")" +
+                       c.type + R"(","msg_id":3,"x":{"y":1}}})";
+    Parsed p = parse(line);
+    ASSERT_EQ(p.status, ParseStatus::kOk) << line;
+    EXPECT_EQ(p.req.type, c.want) << line;
+    if (c.want == MsgType::kPeer) {
+      EXPECT_EQ(p.req.value, std::string(R"({"type":")") + c.type + R"(","msg_id":3,"x":{"y":1}})")
+          << "a peer message hands its whole body on";
+    }
+  }
+}
+
+TEST(Parser, MergeEntries) {
+  Parsed p = parse(line_with(
+      R"("type":"kv_merge","msg_id":1,"entries":{"a":{"value":{"z":[1]},"ts":1.25},)"
+      R"("b":{"ts":2,"value":"s","node":"n2","key":9}})"));
+  ASSERT_EQ(p.req.error, ErrorCode::kNone) << p.req.error_text;
+  ASSERT_EQ(p.req.entry_count, 2u);
+  EXPECT_EQ(p.req.entries[0].key, "sa");
+  EXPECT_EQ(p.req.entries[0].value, R"({"z":[1]})");
+  EXPECT_EQ(p.req.entries[0].version.ts_us, 1250000);
+  EXPECT_EQ(p.req.entries[1].key, "i9") << "an entry's key member names integer keys";
+  EXPECT_EQ(p.req.entries[1].node, "n2");
+  for (std::string bad : std::vector<std::string>{R"({"a":1})", R"({"a":{"value":1}})", R"({"a":{"ts":1}})",
+                          R"({"a":{"value":1,"ts":"x"}})", R"({"a":{"value":1,"ts":1,"key":1.5}})",
+                          R"({"a":{"value":1,"ts":1,"node":5}})"}) {
+    Parsed q = parse(line_with(R"("type":"kv_merge","msg_id":1,"entries":)" + bad));
+    EXPECT_EQ(q.req.error, ErrorCode::kMalformedRequest) << bad;
+  }
+}
+
+TEST(Parser, ReusedRequestKeepsNoStaleFields) {
+  Parser parser;
+  Request req;
+  std::string problem;
+  parser.parse(line_with(R"("type":"write","msg_id":1,"key":"k","value":1)"), &req, &problem);
+  ASSERT_EQ(req.key, "sk");
+  parser.parse(line_with(R"("type":"read","msg_id":2)"), &req, &problem);
+  EXPECT_EQ(req.type, MsgType::kRead);
+  EXPECT_EQ(req.error, ErrorCode::kMalformedRequest) << "the earlier key must not leak in";
+  parser.parse(R"({"src":"c2","body":{"type":"bench_report","msg_id":3}})", &req, &problem);
+  EXPECT_EQ(req.dest, "");
+  EXPECT_EQ(req.error, ErrorCode::kNone);
+}
+
+TEST(Renderer, ClosedLinesAreJsonWithMsgId) {
+  Parsed p = parse(line_with(R"("type":"kv_read","msg_id":9223372036854775807,"key":12)"));
+  ReplyRenderer r;
+  rapidjson::StringBuffer buf;
+  ReplyRenderer::Writer& w = r.begin(&buf, "n1", p.req, "kv_read_ok");
+  w.Key("key");
+  ReplyRenderer::write_key(w, p.req.key);
+  w.Key("value");
+  w.RawValue(R"({"x" : [1,2]})", 13, rapidjson::kObjectType);
+  std::string line;
+  close_line(line, std::string_view(buf.GetString(), buf.GetSize()), 41);
+  ASSERT_EQ(line.back(), '\n');
+  rapidjson::Document d;
+  d.Parse(line.c_str());
+  ASSERT_FALSE(d.HasParseError()) << line;
+  EXPECT_STREQ(d["src"].GetString(), "n1");
+  EXPECT_STREQ(d["dest"].GetString(), "c1");
+  const auto& b = d["body"];
+  EXPECT_EQ(b["msg_id"].GetUint64(), 41u);
+  EXPECT_EQ(b["in_reply_to"].GetInt64(), 9223372036854775807);
+  EXPECT_EQ(b["key"].GetInt(), 12);
+  EXPECT_NE(line.find(R"({"x" : [1,2]})"), std::string::npos) << "raw values go out verbatim";
+}
+
+TEST(Renderer, PeerMessageWrapsABody) {
+  rapidjson::StringBuffer buf;
+  ReplyRenderer::peer_message(&buf, "n1", "n2", R"({"type":"gossip","d":[1]})");
+  std::string line;
+  close_line(line, std::string_view(buf.GetString(), buf.GetSize()), 0);
+  rapidjson::Document d;
+  d.Parse(line.c_str());
+  ASSERT_FALSE(d.HasParseError()) << line;
+  EXPECT_STREQ(d["dest"].GetString(), "n2");
+  EXPECT_STREQ(d["body"]["type"].GetString(), "gossip");
+  EXPECT_EQ(d["body"]["msg_id"].GetInt(), 0);
+}
+
+}  // namespace
+}  // namespace gossip_kv
