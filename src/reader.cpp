@@ -100,6 +100,7 @@ class Reader {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
     if (line.find_first_not_of(" \t") == std::string_view::npos) return;
     Slot& s = acquire();
+    s.stamp_gossip_count = false;
     Request& req = s.req;
     if (parser_.parse(line, &req, &problem_) == ParseStatus::kUnanswerable) {
       std::fprintf(stderr, "gossip-kv: dropped a line (%s): %.*s\n", problem_.c_str(),

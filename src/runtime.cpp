@@ -78,22 +78,16 @@ void init(Shared& sh, Slot& slot, ReplyRenderer& renderer) {
   renderer.begin(&slot.out, sh.id.self, req, "init_ok");
 }
 
-// The members bench_report and bench_stats share, in the task's order.
-void report_members(const Shared& sh, const Totals& t, Writer& w) {
-  ReplicationEngine* engine = sh.engine.load(std::memory_order_acquire);
-  std::uint64_t msgs = engine != nullptr ? engine->total_gossip_msgs() : 0;
+// The members bench_report and bench_stats share. total_gossip_msgs and msgs_per_write are
+// left to the writer, which counts the lines it sends to peers: it stamps them as this reply
+// leaves, so they count exactly the peer messages that precede the reply in the output.
+void report_members(const Shared& sh, const Totals& t, Slot& slot, Writer& w) {
   w.Key("total_writes");
   w.Uint64(t.client_writes);
-  w.Key("total_gossip_msgs");
-  w.Uint64(msgs);
-  w.Key("msgs_per_write");
-  if (t.client_writes == 0) {
-    w.Uint(0);
-  } else {
-    w.Double(static_cast<double>(msgs) / static_cast<double>(t.client_writes));
-  }
   w.Key("keys_stored");
   w.Uint64(sh.store.key_count());
+  slot.stamp_gossip_count = true;
+  slot.report_writes = t.client_writes;
 }
 
 // Without a replication engine a write is everywhere at once only in a one-node cluster (it
@@ -159,10 +153,10 @@ void handle_barrier_request(Shared& sh, Slot& slot, ReplyRenderer& renderer) {
   if (req.type == MsgType::kInit) return init(sh, slot, renderer);
   Totals t = sum_counters(sh);
   if (req.type == MsgType::kBenchReport) {
-    report_members(sh, t, renderer.begin(&slot.out, sh.id.self, req, "bench_report_ok"));
+    report_members(sh, t, slot, renderer.begin(&slot.out, sh.id.self, req, "bench_report_ok"));
   } else {
     Writer& w = renderer.begin(&slot.out, sh.id.self, req, "bench_stats_ok");
-    report_members(sh, t, w);
+    report_members(sh, t, slot, w);
     stats_members(sh, t, w);
   }
 }

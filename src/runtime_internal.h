@@ -76,6 +76,9 @@ struct Slot {
   std::atomic<std::uint32_t> parts_pending{0};  // kv_merge: workers yet to apply their entries
   std::atomic<std::uint32_t> merge_updated{0};
   std::uint64_t write_id = 0;  // write / bench_write: assigned in arrival order by the reader
+  // bench_report / bench_stats: the writer appends total_gossip_msgs and msgs_per_write.
+  bool stamp_gossip_count = false;
+  std::uint64_t report_writes = 0;
   Request req;
   rapidjson::StringBuffer out;  // the reply, left open for the writer's msg_id
 };

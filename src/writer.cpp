@@ -1,6 +1,7 @@
 // The writer: emits replies in arrival order and peer messages as they come, stamping each
 // line's msg_id in output order, many lines per write() call.
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <unistd.h>
 
@@ -43,7 +44,9 @@ class OutputWriter {
     std::uint64_t start = next_;
     while (slot_ready()) {
       Slot& s = slot(next_);
-      close_line(buf_, std::string_view(s.out.GetString(), s.out.GetSize()), msg_id_++);
+      buf_.append(s.out.GetString(), s.out.GetSize());
+      if (s.stamp_gossip_count) append_gossip_count(s.report_writes);
+      close_line(buf_, {}, msg_id_++);
       s.ready.store(0, std::memory_order_relaxed);
       ++next_;
       if (buf_.size() >= limits::kWriteBatchBytes) {
@@ -69,9 +72,31 @@ class OutputWriter {
       sh_.outbox_nonempty.store(false, std::memory_order_release);
     }
     for (const std::string& line : lines_) close_line(buf_, line, msg_id_++);
+    peer_lines_ += lines_.size();
     lines_.clear();
     sh_.gossip_parker.unpark();  // it may wait for room in the outbox
     return true;
+  }
+
+  // The task's figures: messages sent to peers so far (every one is a line this writer wrote)
+  // and their ratio to the node's client writes (0 when there are none).
+  void append_gossip_count(std::uint64_t writes) {
+    char num[64];
+    buf_.append(",\"total_gossip_msgs\":");
+    auto [end, ec] = std::to_chars(num, num + sizeof num, peer_lines_);
+    buf_.append(num, end);
+    buf_.append(",\"msgs_per_write\":");
+    if (writes == 0) {
+      buf_.push_back('0');
+      return;
+    }
+    double ratio = static_cast<double>(peer_lines_) / static_cast<double>(writes);
+    auto [rend, rec] = std::to_chars(num, num + sizeof num, ratio);
+    buf_.append(num, rend);
+    if (std::string_view(num, static_cast<std::size_t>(rend - num)).find_first_of(".e") ==
+        std::string_view::npos) {
+      buf_.append(".0");  // a ratio reads as a float, like the task's 4.5
+    }
   }
 
   void flush() {
@@ -96,6 +121,7 @@ class OutputWriter {
   std::vector<std::string> lines_;
   std::uint64_t next_ = 0;
   std::uint64_t msg_id_ = 0;
+  std::uint64_t peer_lines_ = 0;
   bool broken_ = false;
 };
 

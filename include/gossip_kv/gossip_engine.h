@@ -1,0 +1,173 @@
+// GossipEngine: the replication core. Sans-IO: it is given local deltas, peer messages and the
+// time, and returns the messages to send; it reads no clock, draws randomness only from the
+// seeded generator it owns, starts no thread and does no I/O (see docs/REPLICATION.md).
+//
+// Thread safety:
+//  1. on_local_delta, on_peer_message, tick and next_deadline_us are called by one thread at
+//     a time (the node's gossip thread).
+//  2. total_gossip_msgs, stale_reads and write_stats may be called from any thread: counters
+//     are atomics, histograms sit behind stats_mu_.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <absl/container/btree_set.h>
+#include <absl/container/flat_hash_map.h>
+
+#include "gossip_kv/gossip_io.h"
+#include "gossip_kv/store.h"
+
+namespace CLI {
+class App;
+}
+
+namespace gossip_kv {
+
+struct GossipConfig {
+  // How often a node pushes the deltas it took since the last round, one message per peer.
+  // Shorter converges faster and sends more messages; writes within one interval share them.
+  std::int64_t gossip_interval_ms = 100;
+  // How often a node sends its per-origin watermarks to one random peer, which answers with
+  // exactly what the sender lacks. Bounds the idle cost: 2 messages per node per interval.
+  std::int64_t anti_entropy_interval_ms = 1000;
+  // Bytes of entries in one gossip message; what does not fit waits for the next round.
+  std::size_t batch_bytes_max = 256 * 1024;
+  // A peer that owes an origin acknowledgements and has sent it nothing for this long sends
+  // them in a message of their own, so convergence is measured also on an idle cluster.
+  std::int64_t ack_delay_max_ms = 1000;
+
+  // Named profiles: "fast" (low convergence time) and "frugal" (fewer messages per write).
+  // Returns false for an unknown name.
+  static bool from_profile(std::string_view name, GossipConfig* out);
+};
+
+// Registers --profile and the per-field flags; the profile applies first, explicit flags win.
+void add_gossip_flags(CLI::App& app, GossipConfig& config);
+
+// A latency histogram with 1 ms buckets up to 60 s (larger samples land in the last bucket):
+// exact percentiles at millisecond resolution in fixed memory.
+class LatencyHistogram {
+ public:
+  void add(std::int64_t ms);
+  [[nodiscard]] std::uint64_t count() const { return count_; }
+  [[nodiscard]] std::int64_t percentile(double p) const;  // 0 when empty
+  [[nodiscard]] std::int64_t max() const { return max_; }
+
+ private:
+  static constexpr std::size_t kBuckets = 60'001;
+  std::vector<std::uint32_t> buckets_ = std::vector<std::uint32_t>(kBuckets);
+  std::uint64_t count_ = 0;
+  std::int64_t max_ = 0;
+};
+
+class GossipEngine final : public ReplicationEngine {
+ public:
+  // REQUIRES: node_ids sorted, unique, containing self.
+  GossipEngine(const GossipConfig& config, std::string self, std::vector<std::string> node_ids,
+               Store& store, std::uint64_t seed, std::int64_t now_us);
+
+  void on_local_delta(const LocalDelta& delta, std::int64_t now_us) override;
+  void on_peer_message(std::string_view src, std::string_view body_json, std::int64_t now_us,
+                       std::vector<OutMessage>& out) override;
+  void tick(std::int64_t now_us, std::vector<OutMessage>& out) override;
+  [[nodiscard]] std::int64_t next_deadline_us() const override;
+
+  [[nodiscard]] std::uint64_t total_gossip_msgs() const override;
+  [[nodiscard]] std::uint64_t stale_reads() const override;
+  void write_stats(rapidjson::Writer<rapidjson::StringBuffer>& w) const override;
+
+  // The watermark of an origin: every write it took with a timestamp up to this is held here,
+  // or a newer version of its key. For tests and the simulator.
+  [[nodiscard]] std::int64_t watermark(std::uint32_t origin) const { return wm_[origin]; }
+  [[nodiscard]] std::size_t pending_writes() const { return unconverged_.size(); }
+
+  // Bounds (docs/REPLICATION.md).
+  static constexpr std::size_t kPendingDeltasMax = 1u << 16;   // then dropped: AE carries them
+  static constexpr std::size_t kUnconvergedMax = 1u << 16;     // own writes awaiting acks
+  static constexpr std::size_t kAckPointsMax = 64;             // per origin, coalesced beyond
+
+ private:
+  struct AckPoint {
+    std::int64_t wm = 0;       // the watermark reached
+    std::int64_t at_us = 0;    // when it was reached here
+  };
+  struct Unconverged {
+    std::int64_t ts_us = 0;
+    std::int64_t taken_us = 0;
+    std::uint32_t reached = 0;      // peers known to hold it
+    std::int64_t last_reach_us = 0;
+  };
+  enum Kind { kGossip, kDigest, kAck, kKinds };
+
+  void push_round(std::int64_t now_us, std::vector<OutMessage>& out);
+  void anti_entropy_round(std::vector<OutMessage>& out);
+  void send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out);
+  void answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
+                     std::vector<OutMessage>& out);
+  bool apply_entry(std::string_view key, std::string_view value, Version v,
+                   std::int64_t now_us);
+  void index(const Entry* e, Version v);
+  void raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us);
+  void on_ack(std::uint32_t peer, std::int64_t wm, std::int64_t at_us);
+  void write_acks_for(std::uint32_t peer, bool resend_last);
+  void record_convergence(Unconverged& u);
+  void send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& out);
+  void begin(const char* type);
+  [[nodiscard]] std::uint32_t peer_count() const {
+    return static_cast<std::uint32_t>(ids_.size() - 1);
+  }
+
+  GossipConfig config_;
+  std::string self_;
+  std::vector<std::string> ids_;  // ids_[origin - 1]
+  std::uint32_t me_;              // my origin
+  Store& store_;
+  std::mt19937_64 rng_;
+
+  absl::flat_hash_map<const Entry*, Version> pending_;  // deltas for the next push round
+  std::vector<std::int64_t> wm_;                        // per origin (index 0 unused)
+  std::vector<std::int64_t> sent_wm_;  // per peer: my watermark carried by my last push to it
+  // The anti-entropy index: per origin, the entries whose current version it wrote, by ts.
+  std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;
+  absl::flat_hash_map<const Entry*, Version> indexed_;  // the version each entry is indexed at
+  std::vector<std::deque<AckPoint>> owed_acks_;  // per origin: watermark advances to report
+  std::vector<AckPoint> last_ack_;               // per origin: the latest, re-sent on digests
+  std::vector<std::int64_t> last_sent_to_us_;    // per peer
+  std::vector<std::int64_t> acked_wm_;           // per peer: their watermark of my writes
+  std::deque<Unconverged> unconverged_;          // my writes by ts
+  std::size_t converged_in_deque_ = 0;           // complete, behind an incomplete front
+
+  std::int64_t next_push_us_;
+  std::int64_t next_ae_us_;
+  std::int64_t next_ack_check_us_;
+  bool push_due_ = false;
+
+  rapidjson::StringBuffer buf_;
+  rapidjson::Writer<rapidjson::StringBuffer> writer_;
+  std::string scratch_;
+
+  std::atomic<std::uint64_t> msgs_sent_[kKinds] = {};
+  std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> msgs_received_{0};
+  std::atomic<std::uint64_t> bytes_received_{0};
+  std::atomic<std::uint64_t> malformed_{0};
+  std::atomic<std::uint64_t> deltas_sent_{0};
+  std::atomic<std::uint64_t> deltas_applied_{0};
+  std::atomic<std::uint64_t> deltas_ignored_{0};
+  std::atomic<std::uint64_t> deltas_dropped_{0};
+  std::atomic<std::uint64_t> stale_reads_{0};
+  std::atomic<std::uint64_t> unmeasured_{0};
+  std::atomic<std::uint64_t> pending_count_{0};
+  mutable std::mutex stats_mu_;
+  LatencyHistogram convergence_;  // GUARDED_BY(stats_mu_)
+  LatencyHistogram lag_;          // GUARDED_BY(stats_mu_)
+};
+
+}  // namespace gossip_kv

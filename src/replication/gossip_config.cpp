@@ -1,0 +1,48 @@
+#include <CLI/CLI.hpp>
+
+#include "gossip_kv/gossip_engine.h"
+
+namespace gossip_kv {
+
+bool GossipConfig::from_profile(std::string_view name, GossipConfig* out) {
+  GossipConfig c;
+  if (name == "fast") {
+    c.gossip_interval_ms = 50;
+    c.anti_entropy_interval_ms = 500;
+    c.ack_delay_max_ms = 250;
+  } else if (name == "frugal") {
+    c.gossip_interval_ms = 500;
+    c.anti_entropy_interval_ms = 3000;
+    c.ack_delay_max_ms = 3000;
+  } else if (name != "default") {
+    return false;
+  }
+  *out = c;
+  return true;
+}
+
+void add_gossip_flags(CLI::App& app, GossipConfig& config) {
+  // The profile is applied in a callback that runs before the explicit flags are stored, so
+  // `--profile frugal --gossip-interval-ms 200` keeps 200.
+  app.add_option_function<std::string>(
+         "--profile",
+         [&config](const std::string& name) {
+           if (!GossipConfig::from_profile(name, &config)) {
+             throw CLI::ValidationError("--profile", "unknown profile " + name);
+           }
+         },
+         "replication profile: default, fast (low convergence time), frugal (few messages)")
+      ->trigger_on_parse();
+  app.add_option("--gossip-interval-ms", config.gossip_interval_ms,
+                 "push round interval, ms")->capture_default_str()->check(CLI::Range(1, 60000));
+  app.add_option("--anti-entropy-interval-ms", config.anti_entropy_interval_ms,
+                 "digest interval, ms")->capture_default_str()->check(CLI::Range(10, 600000));
+  app.add_option("--batch-bytes-max", config.batch_bytes_max,
+                 "entry bytes per gossip message")->capture_default_str()
+      ->check(CLI::Range(1024, 512 * 1024));
+  app.add_option("--ack-delay-max-ms", config.ack_delay_max_ms,
+                 "longest wait before acknowledgements go in a message of their own, ms")
+      ->capture_default_str()->check(CLI::Range(10, 600000));
+}
+
+}  // namespace gossip_kv

@@ -1,0 +1,442 @@
+#include "gossip_kv/gossip_engine.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+#include <rapidjson/document.h>
+
+#include "gossip_kv/limits.h"
+
+namespace gossip_kv {
+namespace {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+constexpr const char* kKindNames[] = {"gossip", "digest", "ack"};
+
+std::int64_t ms_between(std::int64_t from_us, std::int64_t to_us) {
+  return to_us > from_us ? (to_us - from_us + 500) / 1000 : 0;
+}
+
+}  // namespace
+
+void LatencyHistogram::add(std::int64_t ms) {
+  ms = std::max<std::int64_t>(ms, 0);
+  std::size_t b = std::min(static_cast<std::size_t>(ms), kBuckets - 1);
+  ++buckets_[b];
+  ++count_;
+  max_ = std::max(max_, ms);
+}
+
+std::int64_t LatencyHistogram::percentile(double p) const {
+  if (count_ == 0) return 0;
+  auto rank = static_cast<std::uint64_t>(std::ceil(p * static_cast<double>(count_)));
+  rank = std::max<std::uint64_t>(rank, 1);
+  std::uint64_t seen = 0;
+  for (std::size_t b = 0; b < kBuckets; ++b) {
+    seen += buckets_[b];
+    if (seen >= rank) return static_cast<std::int64_t>(b);
+  }
+  return max_;
+}
+
+GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
+                           std::vector<std::string> node_ids, Store& store, std::uint64_t seed,
+                           std::int64_t now_us)
+    : config_(config),
+      self_(std::move(self)),
+      ids_(std::move(node_ids)),
+      me_(static_cast<std::uint32_t>(
+          std::lower_bound(ids_.begin(), ids_.end(), self_) - ids_.begin() + 1)),
+      store_(store),
+      rng_(seed),
+      wm_(ids_.size() + 1, 0),
+      sent_wm_(ids_.size() + 1, 0),
+      by_origin_(ids_.size() + 1),
+      owed_acks_(ids_.size() + 1),
+      last_ack_(ids_.size() + 1),
+      last_sent_to_us_(ids_.size() + 1, now_us),
+      acked_wm_(ids_.size() + 1, 0),
+      next_push_us_(now_us + config.gossip_interval_ms * 1000),
+      next_ae_us_(now_us + config.anti_entropy_interval_ms * 1000),
+      next_ack_check_us_(now_us + config.ack_delay_max_ms * 1000) {
+  assert(me_ <= ids_.size() && ids_[me_ - 1] == self_);
+  // Stagger the first anti-entropy round so a cluster started at once does not pulse.
+  next_ae_us_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(
+                     config.anti_entropy_interval_ms * 1000 + 1));
+}
+
+// ---- local writes ----------------------------------------------------------------------
+
+void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
+  index(d.entry, d.version);
+  if (d.version.origin == me_) wm_[me_] = std::max(wm_[me_], d.version.ts_us);
+  auto [it, inserted] = pending_.try_emplace(d.entry, d.version);
+  if (!inserted) {
+    it->second = std::max(it->second, d.version);  // a newer version replaces the pending one
+  } else if (pending_.size() > kPendingDeltasMax) {
+    pending_.erase(it);  // anti-entropy still carries it
+    deltas_dropped_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!d.client_write || d.version.origin != me_) return;
+  Unconverged u{d.version.ts_us, d.taken_us, 0, now_us};
+  if (peer_count() == 0) {  // a one-node cluster holds it everywhere already
+    u.last_reach_us = d.taken_us;
+    record_convergence(u);
+    return;
+  }
+  if (unconverged_.size() >= kUnconvergedMax) {
+    if (unconverged_.front().reached == peer_count()) --converged_in_deque_;
+    unconverged_.pop_front();
+    unmeasured_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Deltas from several workers can arrive slightly out of timestamp order.
+  auto pos = unconverged_.end();
+  while (pos != unconverged_.begin() && std::prev(pos)->ts_us > u.ts_us) --pos;
+  unconverged_.insert(pos, u);
+  pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
+}
+
+void GossipEngine::index(const Entry* e, Version v) {
+  auto [it, inserted] = indexed_.try_emplace(e, v);
+  if (!inserted) {
+    if (!(it->second < v)) return;
+    by_origin_[it->second.origin].erase({it->second.ts_us, e});
+    it->second = v;
+  }
+  if (v.origin < by_origin_.size()) by_origin_[v.origin].insert({v.ts_us, e});
+}
+
+// ---- rounds ------------------------------------------------------------------------------
+
+std::int64_t GossipEngine::next_deadline_us() const {
+  return std::min({next_push_us_, next_ae_us_, next_ack_check_us_});
+}
+
+void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
+  if (now_us >= next_push_us_) {
+    push_round(now_us, out);
+    next_push_us_ = now_us + config_.gossip_interval_ms * 1000;
+  }
+  if (now_us >= next_ae_us_) {
+    anti_entropy_round(out);
+    next_ae_us_ = now_us + config_.anti_entropy_interval_ms * 1000;
+  }
+  if (now_us >= next_ack_check_us_) {
+    send_due_acks(now_us, out);
+    next_ack_check_us_ = now_us + config_.ack_delay_max_ms * 1000 / 4;
+  }
+}
+
+void GossipEngine::begin(const char* type) {
+  buf_.Clear();
+  writer_.Reset(buf_);
+  writer_.StartObject();
+  writer_.Key("type");
+  writer_.String(type);
+}
+
+void GossipEngine::send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& out) {
+  writer_.EndObject();
+  out.push_back({ids_[peer - 1], std::string(buf_.GetString(), buf_.GetSize())});
+  msgs_sent_[kind].fetch_add(1, std::memory_order_relaxed);
+  bytes_sent_.fetch_add(buf_.GetSize(), std::memory_order_relaxed);
+}
+
+// Entries travel as [key, ts_us, origin, value-as-a-JSON-string]: the string keeps the value's
+// exact text through any JSON parser.
+void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out) {
+  if (pending_.empty() || peer_count() == 0) {
+    pending_.clear();
+    return;
+  }
+  rapidjson::StringBuffer entries;
+  Writer ew(entries);
+  ew.StartArray();
+  std::int64_t first_unsent_own = INT64_MAX;
+  std::size_t sent = 0;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (entries.GetSize() >= config_.batch_bytes_max) {
+      if (it->second.origin == me_) first_unsent_own = std::min(first_unsent_own, it->second.ts_us);
+      ++it;
+      continue;
+    }
+    Version v = store_.load(*it->first, &scratch_);  // the newest version, whatever is pending
+    std::string_view key = Store::key_of(*it->first);
+    ew.StartArray();
+    ew.String(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+    ew.Int64(v.ts_us);
+    ew.Uint(v.origin);
+    ew.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
+    ew.EndArray();
+    ++sent;
+    pending_.erase(it++);
+  }
+  ew.EndArray();
+  // The chain: this push covers every write of mine up to `to` not covered by earlier ones.
+  std::int64_t to = first_unsent_own == INT64_MAX ? wm_[me_] : first_unsent_own - 1;
+  for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+    if (p == me_) continue;
+    begin("gossip");
+    writer_.Key("from");
+    writer_.Int64(sent_wm_[p]);
+    writer_.Key("to");
+    writer_.Int64(to);
+    writer_.Key("e");
+    writer_.RawValue(entries.GetString(), entries.GetSize(), rapidjson::kArrayType);
+    write_acks_for(p, false);
+    send(p, kGossip, out);
+    sent_wm_[p] = std::max(sent_wm_[p], to);
+    last_sent_to_us_[p] = now_us;
+    deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
+  }
+}
+
+void GossipEngine::anti_entropy_round(std::vector<OutMessage>& out) {
+  if (peer_count() == 0) return;
+  auto pick = static_cast<std::uint32_t>(rng_() % peer_count()) + 1;
+  std::uint32_t peer = pick >= me_ ? pick + 1 : pick;
+  begin("digest");
+  writer_.Key("wm");
+  writer_.StartArray();
+  for (std::int64_t w : wm_) writer_.Int64(w);
+  writer_.EndArray();
+  write_acks_for(peer, true);
+  send(peer, kDigest, out);
+}
+
+void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out) {
+  std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
+  for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+    if (p == me_ || owed_acks_[p].empty()) continue;
+    if (now_us - owed_acks_[p].front().at_us < delay_us) continue;
+    begin("ack");
+    write_acks_for(p, false);
+    send(p, kAck, out);
+    last_sent_to_us_[p] = now_us;
+  }
+}
+
+// "a": [[watermark, reached_at_us], ...]: how far this node holds the recipient's writes.
+void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_last) {
+  std::deque<AckPoint>& owed = owed_acks_[peer];
+  if (owed.empty() && !(resend_last && last_ack_[peer].wm > 0)) return;
+  writer_.Key("a");
+  writer_.StartArray();
+  if (owed.empty()) owed.push_back(last_ack_[peer]);
+  for (const AckPoint& a : owed) {
+    writer_.StartArray();
+    writer_.Int64(a.wm);
+    writer_.Int64(a.at_us);
+    writer_.EndArray();
+  }
+  writer_.EndArray();
+  owed.clear();
+}
+
+// ---- peer messages ------------------------------------------------------------------------
+
+bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Version v,
+                               std::int64_t now_us) {
+  if (key.empty() || key.size() > limits::kKeyBytesMax + 1 ||
+      value.size() > limits::kValueBytesMax || v.origin > ids_.size()) {
+    return false;
+  }
+  Store::MergeResult r = store_.merge(key, value, v, now_us);
+  if (!r.applied) {
+    deltas_ignored_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+  }
+  deltas_applied_.fetch_add(1, std::memory_order_relaxed);
+  stale_reads_.fetch_add(r.stale_reads, std::memory_order_relaxed);
+  index(r.entry, v);
+  if (v.origin != me_) {
+    std::lock_guard lock(stats_mu_);
+    lag_.add(ms_between(v.ts_us, now_us));
+  }
+  return true;
+}
+
+void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us) {
+  if (origin == 0 || origin > ids_.size() || wm <= wm_[origin]) return;
+  wm_[origin] = wm;
+  if (origin == me_) return;
+  std::deque<AckPoint>& owed = owed_acks_[origin];
+  owed.push_back({wm, now_us});
+  if (owed.size() > kAckPointsMax) owed.pop_front();  // the later point covers it, later
+  last_ack_[origin] = {wm, now_us};
+}
+
+void GossipEngine::on_peer_message(std::string_view src, std::string_view body_json,
+                                   std::int64_t now_us, std::vector<OutMessage>& out) {
+  msgs_received_.fetch_add(1, std::memory_order_relaxed);
+  bytes_received_.fetch_add(body_json.size(), std::memory_order_relaxed);
+  auto it = std::lower_bound(ids_.begin(), ids_.end(), src);
+  rapidjson::Document d;
+  d.Parse(body_json.data(), body_json.size());
+  if (it == ids_.end() || *it != src || d.HasParseError() || !d.IsObject() ||
+      !d.HasMember("type") || !d["type"].IsString()) {
+    malformed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto peer = static_cast<std::uint32_t>(it - ids_.begin() + 1);
+  std::string_view type = d["type"].GetString();
+  bool ok = true;
+  if (d.HasMember("e") && d["e"].IsArray()) {
+    for (const auto& e : d["e"].GetArray()) {
+      ok = ok && e.IsArray() && e.Size() == 4 && e[0].IsString() && e[1].IsInt64() &&
+           e[2].IsUint() && e[3].IsString() &&
+           apply_entry(std::string_view(e[0].GetString(), e[0].GetStringLength()),
+                       std::string_view(e[3].GetString(), e[3].GetStringLength()),
+                       Version{e[1].GetInt64(), e[2].GetUint()}, now_us);
+    }
+  }
+  if (ok && d.HasMember("from") && d["from"].IsInt64() && d.HasMember("to") &&
+      d["to"].IsInt64() && wm_[peer] >= d["from"].GetInt64()) {
+    raise_watermark(peer, d["to"].GetInt64(), now_us);
+  }
+  std::vector<std::int64_t> their_wm;
+  if (d.HasMember("wm") && d["wm"].IsArray() && d["wm"].Size() == wm_.size()) {
+    for (const auto& w : d["wm"].GetArray()) their_wm.push_back(w.IsInt64() ? w.GetInt64() : 0);
+  }
+  if (ok && type == "gossip") {
+    for (std::uint32_t o = 1; o < their_wm.size(); ++o) raise_watermark(o, their_wm[o], now_us);
+  }
+  if (d.HasMember("a") && d["a"].IsArray()) {
+    for (const auto& a : d["a"].GetArray()) {
+      if (a.IsArray() && a.Size() == 2 && a[0].IsInt64() && a[1].IsInt64()) {
+        on_ack(peer, a[0].GetInt64(), a[1].GetInt64());
+      }
+    }
+  }
+  if (type == "digest" && their_wm.size() == wm_.size()) answer_digest(peer, their_wm, out);
+  if (!ok) malformed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// Sends the peer every entry it lacks by its watermarks, and the watermarks it may take.
+void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
+                                 std::vector<OutMessage>& out) {
+  begin("gossip");
+  writer_.Key("e");
+  writer_.StartArray();
+  std::vector<std::int64_t> give(wm_.size(), 0);
+  bool truncated = false;
+  std::size_t sent = 0;
+  for (std::uint32_t o = 1; o < wm_.size(); ++o) {
+    const auto& idx = by_origin_[o];
+    for (auto it = idx.upper_bound({their_wm[o], nullptr}); it != idx.end(); ++it) {
+      if (buf_.GetSize() >= config_.batch_bytes_max) {
+        truncated = true;
+        break;
+      }
+      Version v = store_.load(*it->second, &scratch_);
+      std::string_view key = Store::key_of(*it->second);
+      writer_.StartArray();
+      writer_.String(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+      writer_.Int64(v.ts_us);
+      writer_.Uint(v.origin);
+      writer_.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
+      writer_.EndArray();
+      give[o] = it->first;
+      ++sent;
+    }
+    if (truncated) break;
+    give[o] = std::max(give[o], wm_[o]);
+  }
+  writer_.EndArray();
+  writer_.Key("wm");
+  writer_.StartArray();
+  for (std::int64_t w : give) writer_.Int64(w);
+  writer_.EndArray();
+  write_acks_for(peer, false);
+  send(peer, kGossip, out);
+  deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
+}
+
+// ---- convergence ---------------------------------------------------------------------------
+
+void GossipEngine::on_ack(std::uint32_t peer, std::int64_t wm, std::int64_t at_us) {
+  if (wm <= acked_wm_[peer]) return;
+  auto first = std::upper_bound(unconverged_.begin(), unconverged_.end(), acked_wm_[peer],
+                                [](std::int64_t ts, const Unconverged& u) { return ts < u.ts_us; });
+  for (auto it = first; it != unconverged_.end() && it->ts_us <= wm; ++it) {
+    ++it->reached;
+    it->last_reach_us = std::max(it->last_reach_us, at_us);
+    if (it->reached == peer_count()) {
+      record_convergence(*it);
+      ++converged_in_deque_;
+    }
+  }
+  acked_wm_[peer] = wm;
+  while (!unconverged_.empty() && unconverged_.front().reached == peer_count()) {
+    unconverged_.pop_front();
+    --converged_in_deque_;
+  }
+  pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
+}
+
+void GossipEngine::record_convergence(Unconverged& u) {
+  std::lock_guard lock(stats_mu_);
+  convergence_.add(ms_between(u.taken_us, u.last_reach_us));
+}
+
+// ---- stats ---------------------------------------------------------------------------------
+
+std::uint64_t GossipEngine::total_gossip_msgs() const {
+  std::uint64_t n = 0;
+  for (const auto& m : msgs_sent_) n += m.load(std::memory_order_relaxed);
+  return n;
+}
+
+std::uint64_t GossipEngine::stale_reads() const {
+  return stale_reads_.load(std::memory_order_relaxed);
+}
+
+void GossipEngine::write_stats(Writer& w) const {
+  auto u64 = [&](const char* k, const std::atomic<std::uint64_t>& v) {
+    w.Key(k);
+    w.Uint64(v.load(std::memory_order_relaxed));
+  };
+  {
+    std::lock_guard lock(stats_mu_);
+    w.Key("convergence_ms");
+    w.StartObject();
+    w.Key("count");
+    w.Uint64(convergence_.count());
+    u64("pending", pending_count_);
+    for (auto [name, p] : {std::pair{"p50", 0.5}, {"p95", 0.95}, {"p99", 0.99}}) {
+      w.Key(name);
+      w.Int64(convergence_.percentile(p));
+    }
+    w.Key("max");
+    w.Int64(convergence_.max());
+    u64("unmeasured", unmeasured_);
+    w.EndObject();
+    w.Key("replication_lag_ms");
+    w.StartObject();
+    w.Key("count");
+    w.Uint64(lag_.count());
+    w.Key("p50");
+    w.Int64(lag_.percentile(0.5));
+    w.Key("p99");
+    w.Int64(lag_.percentile(0.99));
+    w.Key("max");
+    w.Int64(lag_.max());
+    w.EndObject();
+  }
+  w.Key("gossip_msgs_sent");
+  w.StartObject();
+  for (int k = 0; k < kKinds; ++k) u64(kKindNames[k], msgs_sent_[k]);
+  w.EndObject();
+  u64("gossip_bytes_sent", bytes_sent_);
+  u64("gossip_msgs_received", msgs_received_);
+  u64("gossip_bytes_received", bytes_received_);
+  u64("gossip_msgs_malformed", malformed_);
+  u64("deltas_sent", deltas_sent_);
+  u64("deltas_applied", deltas_applied_);
+  u64("deltas_ignored", deltas_ignored_);
+  u64("deltas_dropped_pending", deltas_dropped_);
+}
+
+}  // namespace gossip_kv
