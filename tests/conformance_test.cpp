@@ -117,7 +117,9 @@ class Replies {
     }
   }
 
-  [[nodiscard]] std::size_t size() const { return lines_.size(); }
+  // Replies (lines with in_reply_to). A node whose init names peers also gossips to them: those
+  // lines are output too, but no reply.
+  [[nodiscard]] std::size_t size() const { return index_.size(); }
   [[nodiscard]] const rapidjson::Document& doc(std::size_t i) const { return *docs_[i]; }
   [[nodiscard]] const std::string& line(std::size_t i) const { return lines_[i]; }
 

@@ -91,31 +91,44 @@ class GossipEngine final : public ReplicationEngine {
   // Bounds (docs/REPLICATION.md).
   static constexpr std::size_t kPendingDeltasMax = 1u << 16;   // then dropped: AE carries them
   static constexpr std::size_t kUnconvergedMax = 1u << 16;     // own writes awaiting acks
-  static constexpr std::size_t kAckPointsMax = 64;             // per origin, coalesced beyond
+  static constexpr std::size_t kAckSpansMax = 256;  // per origin; beyond, the oldest is dropped (re-sent as a prefix)
+  static constexpr std::size_t kSpansMax = 32;  // early push spans kept per origin
 
  private:
-  struct AckPoint {
-    std::int64_t wm = 0;       // the watermark reached
-    std::int64_t at_us = 0;    // when it was reached here
+  // "This node holds every write of the recipient with lo < ts <= hi (or a newer version of
+  // its key) since at_us."
+  struct AckSpan {
+    std::int64_t lo = 0;
+    std::int64_t hi = 0;
+    std::int64_t at_us = 0;
   };
   struct Unconverged {
     std::int64_t ts_us = 0;
     std::int64_t taken_us = 0;
     std::uint32_t reached = 0;      // peers known to hold it
+    std::vector<bool> held;         // by origin index: which peers
     std::int64_t last_reach_us = 0;
   };
   enum Kind { kGossip, kDigest, kAck, kKinds };
 
   void push_round(std::int64_t now_us, std::vector<OutMessage>& out);
   void anti_entropy_round(std::vector<OutMessage>& out);
+  void send_digest(std::uint32_t peer, std::vector<OutMessage>& out);
+  // At most one gap repair per peer per this long: twice the push interval, so the reply to
+  // one repair has time to arrive before the next push could ask again.
+  [[nodiscard]] std::int64_t repair_backoff_us() const {
+    return 2 * config_.gossip_interval_ms * 1000;
+  }
   void send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out);
   void answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
                      std::vector<OutMessage>& out);
+  // False for a malformed entry; *applied tells whether it was newer and taken.
   bool apply_entry(std::string_view key, std::string_view value, Version v,
-                   std::int64_t now_us);
+                   std::int64_t now_us, bool* applied);
   void index(const Entry* e, Version v);
   void raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us);
-  void on_ack(std::uint32_t peer, std::int64_t wm, std::int64_t at_us);
+  void on_ack(std::uint32_t peer, const AckSpan& span);
+  void owe_ack(std::uint32_t origin, const AckSpan& span);
   void write_acks_for(std::uint32_t peer, bool resend_last);
   void record_convergence(Unconverged& u);
   void send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& out);
@@ -137,10 +150,12 @@ class GossipEngine final : public ReplicationEngine {
   // The anti-entropy index: per origin, the entries whose current version it wrote, by ts.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;
   absl::flat_hash_map<const Entry*, Version> indexed_;  // the version each entry is indexed at
-  std::vector<std::deque<AckPoint>> owed_acks_;  // per origin: watermark advances to report
-  std::vector<AckPoint> last_ack_;               // per origin: the latest, re-sent on digests
+  std::vector<std::deque<AckSpan>> owed_acks_;  // per origin: what to report it holds here
+  std::vector<AckSpan> last_ack_;  // per origin: the watermark as a span, re-sent on digests
   std::vector<std::int64_t> last_sent_to_us_;    // per peer
-  std::vector<std::int64_t> acked_wm_;           // per peer: their watermark of my writes
+  std::vector<std::int64_t> last_repair_us_;     // per peer: the last gap-triggered digest
+  // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
+  std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
   std::deque<Unconverged> unconverged_;          // my writes by ts
   std::size_t converged_in_deque_ = 0;           // complete, behind an incomplete front
 

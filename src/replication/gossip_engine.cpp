@@ -57,7 +57,8 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       owed_acks_(ids_.size() + 1),
       last_ack_(ids_.size() + 1),
       last_sent_to_us_(ids_.size() + 1, now_us),
-      acked_wm_(ids_.size() + 1, 0),
+      last_repair_us_(ids_.size() + 1, INT64_MIN / 2),
+      spans_(ids_.size() + 1),
       next_push_us_(now_us + config.gossip_interval_ms * 1000),
       next_ae_us_(now_us + config.anti_entropy_interval_ms * 1000),
       next_ack_check_us_(now_us + config.ack_delay_max_ms * 1000) {
@@ -80,7 +81,7 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
     deltas_dropped_.fetch_add(1, std::memory_order_relaxed);
   }
   if (!d.client_write || d.version.origin != me_) return;
-  Unconverged u{d.version.ts_us, d.taken_us, 0, now_us};
+  Unconverged u{d.version.ts_us, d.taken_us, 0, std::vector<bool>(ids_.size() + 1), now_us};
   if (peer_count() == 0) {  // a one-node cluster holds it everywhere already
     u.last_reach_us = d.taken_us;
     record_convergence(u);
@@ -196,7 +197,10 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
 void GossipEngine::anti_entropy_round(std::vector<OutMessage>& out) {
   if (peer_count() == 0) return;
   auto pick = static_cast<std::uint32_t>(rng_() % peer_count()) + 1;
-  std::uint32_t peer = pick >= me_ ? pick + 1 : pick;
+  send_digest(pick >= me_ ? pick + 1 : pick, out);
+}
+
+void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out) {
   begin("digest");
   writer_.Key("wm");
   writer_.StartArray();
@@ -208,6 +212,16 @@ void GossipEngine::anti_entropy_round(std::vector<OutMessage>& out) {
 
 void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out) {
   std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
+  // My oldest unacknowledged write: acknowledgements for it may have been lost, so ask each
+  // silent peer with a digest; its reply re-sends how far it holds my writes.
+  if (!unconverged_.empty() && now_us - unconverged_.front().taken_us > 4 * delay_us) {
+    const Unconverged& oldest = unconverged_.front();
+    for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+      if (p == me_ || oldest.held[p] || now_us - last_repair_us_[p] < 4 * delay_us) continue;
+      last_repair_us_[p] = now_us;
+      send_digest(p, out);
+    }
+  }
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || owed_acks_[p].empty()) continue;
     if (now_us - owed_acks_[p].front().at_us < delay_us) continue;
@@ -218,16 +232,17 @@ void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& o
   }
 }
 
-// "a": [[watermark, reached_at_us], ...]: how far this node holds the recipient's writes.
+// "a": [[lo, hi, at_us], ...]: spans of the recipient's writes this node holds, and since when.
 void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_last) {
-  std::deque<AckPoint>& owed = owed_acks_[peer];
-  if (owed.empty() && !(resend_last && last_ack_[peer].wm > 0)) return;
+  std::deque<AckSpan>& owed = owed_acks_[peer];
+  if (owed.empty() && !(resend_last && last_ack_[peer].hi > 0)) return;
   writer_.Key("a");
   writer_.StartArray();
   if (owed.empty()) owed.push_back(last_ack_[peer]);
-  for (const AckPoint& a : owed) {
+  for (const AckSpan& a : owed) {
     writer_.StartArray();
-    writer_.Int64(a.wm);
+    writer_.Int64(a.lo);
+    writer_.Int64(a.hi);
     writer_.Int64(a.at_us);
     writer_.EndArray();
   }
@@ -235,10 +250,17 @@ void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_last) {
   owed.clear();
 }
 
+void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& span) {
+  if (origin == me_ || origin == 0 || origin > ids_.size() || span.hi <= span.lo) return;
+  std::deque<AckSpan>& owed = owed_acks_[origin];
+  owed.push_back(span);
+  if (owed.size() > kAckSpansMax) owed.pop_front();  // the prefix re-sent on digests covers it
+}
+
 // ---- peer messages ------------------------------------------------------------------------
 
 bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Version v,
-                               std::int64_t now_us) {
+                               std::int64_t now_us, bool* applied) {
   if (key.empty() || key.size() > limits::kKeyBytesMax + 1 ||
       value.size() > limits::kValueBytesMax || v.origin > ids_.size()) {
     return false;
@@ -248,6 +270,7 @@ bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Ver
     deltas_ignored_.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
+  *applied = true;
   deltas_applied_.fetch_add(1, std::memory_order_relaxed);
   stale_reads_.fetch_add(r.stale_reads, std::memory_order_relaxed);
   index(r.entry, v);
@@ -260,12 +283,34 @@ bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Ver
 
 void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us) {
   if (origin == 0 || origin > ids_.size() || wm <= wm_[origin]) return;
+  std::int64_t before = wm_[origin];
   wm_[origin] = wm;
-  if (origin == me_) return;
-  std::deque<AckPoint>& owed = owed_acks_[origin];
-  owed.push_back({wm, now_us});
-  if (owed.size() > kAckPointsMax) owed.pop_front();  // the later point covers it, later
-  last_ack_[origin] = {wm, now_us};
+  // Spans of pushes that arrived early were acknowledged when they arrived: acknowledge now
+  // only the parts of (before, wm] none of them covered, then let them extend the chain.
+  auto& spans = spans_[origin];
+  std::sort(spans.begin(), spans.end());
+  std::int64_t cursor = before;
+  for (const auto& [from, to] : spans) {
+    if (from >= wm || to <= cursor) continue;
+    if (from > cursor) owe_ack(origin, {cursor, from, now_us});
+    cursor = std::max(cursor, to);
+  }
+  if (cursor < wm) owe_ack(origin, {cursor, wm, now_us});
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (auto it = spans.begin(); it != spans.end();) {
+      if (it->second <= wm_[origin]) {
+        it = spans.erase(it);
+      } else if (it->first <= wm_[origin]) {
+        wm_[origin] = it->second;
+        it = spans.erase(it);
+        grew = true;
+      } else {
+        ++it;
+      }
+    }
+  }
+  last_ack_[origin] = {0, wm_[origin], now_us};
 }
 
 void GossipEngine::on_peer_message(std::string_view src, std::string_view body_json,
@@ -283,18 +328,42 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   auto peer = static_cast<std::uint32_t>(it - ids_.begin() + 1);
   std::string_view type = d["type"].GetString();
   bool ok = true;
+  bool chained = d.HasMember("from") && d.HasMember("to");
   if (d.HasMember("e") && d["e"].IsArray()) {
     for (const auto& e : d["e"].GetArray()) {
+      bool applied = false;
       ok = ok && e.IsArray() && e.Size() == 4 && e[0].IsString() && e[1].IsInt64() &&
            e[2].IsUint() && e[3].IsString() &&
            apply_entry(std::string_view(e[0].GetString(), e[0].GetStringLength()),
                        std::string_view(e[3].GetString(), e[3].GetStringLength()),
-                       Version{e[1].GetInt64(), e[2].GetUint()}, now_us);
+                       Version{e[1].GetInt64(), e[2].GetUint()}, now_us, &applied);
+      // This write is held here from now on. A push's span already says so for the sender's
+      // own writes; a write taken from anyone else is acknowledged on its own. (One held
+      // already was acknowledged when it first arrived.)
+      if (ok && applied && !(chained && e[2].GetUint() == peer)) {
+        owe_ack(e[2].GetUint(), {e[1].GetInt64() - 1, e[1].GetInt64(), now_us});
+      }
     }
   }
   if (ok && d.HasMember("from") && d["from"].IsInt64() && d.HasMember("to") &&
-      d["to"].IsInt64() && wm_[peer] >= d["from"].GetInt64()) {
-    raise_watermark(peer, d["to"].GetInt64(), now_us);
+      d["to"].IsInt64()) {
+    std::int64_t from = d["from"].GetInt64(), to = d["to"].GetInt64();
+    owe_ack(peer, {from, to, now_us});  // this push's writes are held here from now on
+    if (wm_[peer] >= from) {
+      raise_watermark(peer, to, now_us);
+    } else {
+      // Ahead of a push still on its way (reordering) or lost: keep the span, it joins the
+      // chain when the gap closes.
+      auto& spans = spans_[peer];
+      if (spans.size() >= kSpansMax) spans.erase(spans.begin());
+      spans.emplace_back(from, to);
+    }
+    if (wm_[peer] < from && now_us - last_repair_us_[peer] >= repair_backoff_us()) {
+      // A gap in the peer's pushes (loss, a partition, a restart here): ask it at once for
+      // what is missing instead of waiting for the next anti-entropy round.
+      last_repair_us_[peer] = now_us;
+      send_digest(peer, out);
+    }
   }
   std::vector<std::int64_t> their_wm;
   if (d.HasMember("wm") && d["wm"].IsArray() && d["wm"].Size() == wm_.size()) {
@@ -305,12 +374,21 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   }
   if (d.HasMember("a") && d["a"].IsArray()) {
     for (const auto& a : d["a"].GetArray()) {
-      if (a.IsArray() && a.Size() == 2 && a[0].IsInt64() && a[1].IsInt64()) {
-        on_ack(peer, a[0].GetInt64(), a[1].GetInt64());
+      if (a.IsArray() && a.Size() == 3 && a[0].IsInt64() && a[1].IsInt64() && a[2].IsInt64()) {
+        on_ack(peer, {a[0].GetInt64(), a[1].GetInt64(), a[2].GetInt64()});
       }
     }
   }
-  if (type == "digest" && their_wm.size() == wm_.size()) answer_digest(peer, their_wm, out);
+  if (type == "digest" && their_wm.size() == wm_.size()) {
+    answer_digest(peer, their_wm, out);
+    // Push-pull: when the asker holds writes this node lacks, ask back in the same exchange.
+    bool they_know_more = false;
+    for (std::size_t o = 1; o < wm_.size(); ++o) they_know_more |= their_wm[o] > wm_[o];
+    if (they_know_more && now_us - last_repair_us_[peer] >= repair_backoff_us()) {
+      last_repair_us_[peer] = now_us;
+      send_digest(peer, out);
+    }
+  }
   if (!ok) malformed_.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -338,37 +416,39 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
       writer_.Uint(v.origin);
       writer_.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
       writer_.EndArray();
-      give[o] = it->first;
+      // Entries past this node's own watermark came by pushes beyond a gap: they are sent,
+      // but the gap is not vouched for.
+      give[o] = std::min(it->first, wm_[o]);
       ++sent;
     }
     if (truncated) break;
-    give[o] = std::max(give[o], wm_[o]);
+    give[o] = wm_[o];
   }
   writer_.EndArray();
   writer_.Key("wm");
   writer_.StartArray();
   for (std::int64_t w : give) writer_.Int64(w);
   writer_.EndArray();
-  write_acks_for(peer, false);
+  write_acks_for(peer, true);
   send(peer, kGossip, out);
   deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
 }
 
 // ---- convergence ---------------------------------------------------------------------------
 
-void GossipEngine::on_ack(std::uint32_t peer, std::int64_t wm, std::int64_t at_us) {
-  if (wm <= acked_wm_[peer]) return;
-  auto first = std::upper_bound(unconverged_.begin(), unconverged_.end(), acked_wm_[peer],
+void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span) {
+  auto first = std::upper_bound(unconverged_.begin(), unconverged_.end(), span.lo,
                                 [](std::int64_t ts, const Unconverged& u) { return ts < u.ts_us; });
-  for (auto it = first; it != unconverged_.end() && it->ts_us <= wm; ++it) {
+  for (auto it = first; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
+    if (it->held[peer]) continue;  // spans overlap (duplicates, re-sent prefixes)
+    it->held[peer] = true;
     ++it->reached;
-    it->last_reach_us = std::max(it->last_reach_us, at_us);
+    it->last_reach_us = std::max(it->last_reach_us, span.at_us);
     if (it->reached == peer_count()) {
       record_convergence(*it);
       ++converged_in_deque_;
     }
   }
-  acked_wm_[peer] = wm;
   while (!unconverged_.empty() && unconverged_.front().reached == peer_count()) {
     unconverged_.pop_front();
     --converged_in_deque_;
