@@ -42,6 +42,17 @@ struct GossipConfig {
   // A peer that owes an origin acknowledgements and has sent it nothing for this long sends
   // them in a message of their own, so convergence is measured also on an idle cluster.
   std::int64_t ack_delay_max_ms = 1000;
+  // Dissemination. 0: every node pushes its writes to every peer (N-1 messages a round per
+  // writing node). k > 0: the first k nodes (by id) are relays; every other node pushes only to
+  // its relay, which forwards everything it got in one message per peer per relay round, and
+  // forwards acknowledgements the same way. Relays cut messages per write from N-1 to about
+  // 1 + (N-1)/(writes per relay round), for one more hop of latency.
+  int relays = 0;
+  // How often a relay forwards what it gathered (and pushes its own writes).
+  std::int64_t relay_interval_ms = 100;
+  // Push a write at once instead of waiting for the round: one message per write to the relay,
+  // for the lowest latency (the fast profile).
+  bool push_on_write = false;
 
   // Named profiles: "fast" (low convergence time) and "frugal" (fewer messages per write).
   // Returns false for an unknown name.
@@ -91,8 +102,12 @@ class GossipEngine final : public ReplicationEngine {
   // Bounds (docs/REPLICATION.md).
   static constexpr std::size_t kPendingDeltasMax = 1u << 16;   // then dropped: AE carries them
   static constexpr std::size_t kUnconvergedMax = 1u << 16;     // own writes awaiting acks
+  // Per-peer report slots over all writes awaiting acks (8 bytes each): caps kUnconvergedMax
+  // in large clusters (4,096 writes at 1,000 nodes).
+  static constexpr std::size_t kReachSlotsMax = 1u << 22;
   static constexpr std::size_t kAckSpansMax = 256;  // per origin; beyond, the oldest is dropped (re-sent as a prefix)
   static constexpr std::size_t kSpansMax = 32;  // early push spans kept per origin
+  static constexpr std::size_t kRelayAcksMax = 1u << 16;  // acknowledgements a relay forwards
 
  private:
   // "This node holds every write of the recipient with lo < ts <= hi (or a newer version of
@@ -102,12 +117,15 @@ class GossipEngine final : public ReplicationEngine {
     std::int64_t hi = 0;
     std::int64_t at_us = 0;
   };
+  // One of my writes on its way everywhere. Acknowledgements can overtake one another, so each
+  // peer's earliest report counts, and the figure is taken a grace period after the last peer
+  // reported (finalize()).
   struct Unconverged {
     std::int64_t ts_us = 0;
     std::int64_t taken_us = 0;
-    std::uint32_t reached = 0;      // peers known to hold it
-    std::vector<bool> held;         // by origin index: which peers
-    std::int64_t last_reach_us = 0;
+    std::uint32_t reached = 0;          // peers that reported holding it
+    std::vector<std::int64_t> reach_us; // by origin index: earliest report, 0 = none yet
+    std::int64_t complete_us = 0;       // local time the last peer reported; 0 = not yet
   };
   enum Kind { kGossip, kDigest, kAck, kKinds };
 
@@ -127,11 +145,18 @@ class GossipEngine final : public ReplicationEngine {
                    std::int64_t now_us, bool* applied);
   void index(const Entry* e, Version v);
   void raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us);
-  void on_ack(std::uint32_t peer, const AckSpan& span);
+  void on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us);
+  void finalize(std::int64_t now_us);
   void owe_ack(std::uint32_t origin, const AckSpan& span);
   void write_acks_for(std::uint32_t peer, bool resend_last);
-  void record_convergence(Unconverged& u);
+  void record_convergence(std::int64_t ms);
   void send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& out);
+  void on_span(std::uint32_t origin, std::int64_t from, std::int64_t to, std::int64_t now_us,
+               std::vector<OutMessage>& out);
+  void read_relay_members(std::uint32_t peer, const rapidjson::Value& d, std::int64_t now_us,
+                          std::vector<OutMessage>& out);
+  void write_acks_for_others(std::uint32_t except);
+  bool owes_acks_older_than(std::int64_t cutoff_us) const;
   void begin(const char* type);
   [[nodiscard]] std::uint32_t peer_count() const {
     return static_cast<std::uint32_t>(ids_.size() - 1);
@@ -157,7 +182,21 @@ class GossipEngine final : public ReplicationEngine {
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
   std::deque<Unconverged> unconverged_;          // my writes by ts
-  std::size_t converged_in_deque_ = 0;           // complete, behind an incomplete front
+  std::size_t converged_in_deque_ = 0;           // complete, not yet finalized
+  std::size_t unconverged_max_;
+
+  std::uint32_t hub_ = 0;  // the relay this node pushes to; 0 when it pushes to everyone
+  bool is_relay_ = false;
+  struct RelaySpan {
+    std::uint32_t origin;
+    std::int64_t from, to;
+  };
+  struct RelayAck {
+    std::uint32_t acker, origin;
+    std::int64_t lo, hi, at_us;
+  };
+  std::vector<RelaySpan> relay_spans_;  // chains to forward with the next relay round
+  std::vector<RelayAck> relay_acks_;    // acknowledgements to forward
 
   std::int64_t next_push_us_;
   std::int64_t next_ae_us_;

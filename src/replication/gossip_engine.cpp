@@ -63,6 +63,14 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       next_ae_us_(now_us + config.anti_entropy_interval_ms * 1000),
       next_ack_check_us_(now_us + config.ack_delay_max_ms * 1000) {
   assert(me_ <= ids_.size() && ids_[me_ - 1] == self_);
+  unconverged_max_ = std::min(kUnconvergedMax, kReachSlotsMax / (ids_.size() + 1));
+  auto relays = static_cast<std::uint32_t>(std::max(config.relays, 0));
+  if (relays > 0 && ids_.size() > 2) {
+    relays = std::min<std::uint32_t>(relays, static_cast<std::uint32_t>(ids_.size()));
+    is_relay_ = me_ <= relays;
+    if (!is_relay_) hub_ = 1 + (me_ - 1) % relays;
+    if (is_relay_) next_push_us_ = now_us + config.relay_interval_ms * 1000;
+  }
   // Stagger the first anti-entropy round so a cluster started at once does not pulse.
   next_ae_us_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(
                      config.anti_entropy_interval_ms * 1000 + 1));
@@ -80,15 +88,15 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
     pending_.erase(it);  // anti-entropy still carries it
     deltas_dropped_.fetch_add(1, std::memory_order_relaxed);
   }
+  if (config_.push_on_write) next_push_us_ = std::min(next_push_us_, now_us);
   if (!d.client_write || d.version.origin != me_) return;
-  Unconverged u{d.version.ts_us, d.taken_us, 0, std::vector<bool>(ids_.size() + 1), now_us};
   if (peer_count() == 0) {  // a one-node cluster holds it everywhere already
-    u.last_reach_us = d.taken_us;
-    record_convergence(u);
+    record_convergence(0);
     return;
   }
-  if (unconverged_.size() >= kUnconvergedMax) {
-    if (unconverged_.front().reached == peer_count()) --converged_in_deque_;
+  Unconverged u{d.version.ts_us, d.taken_us, 0, std::vector<std::int64_t>(ids_.size() + 1), 0};
+  if (unconverged_.size() >= unconverged_max_) {
+    if (unconverged_.front().complete_us != 0) --converged_in_deque_;
     unconverged_.pop_front();
     unmeasured_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -118,13 +126,14 @@ std::int64_t GossipEngine::next_deadline_us() const {
 void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
   if (now_us >= next_push_us_) {
     push_round(now_us, out);
-    next_push_us_ = now_us + config_.gossip_interval_ms * 1000;
+    next_push_us_ = now_us + (is_relay_ ? config_.relay_interval_ms : config_.gossip_interval_ms) * 1000;
   }
   if (now_us >= next_ae_us_) {
     anti_entropy_round(out);
     next_ae_us_ = now_us + config_.anti_entropy_interval_ms * 1000;
   }
   if (now_us >= next_ack_check_us_) {
+    finalize(now_us);
     send_due_acks(now_us, out);
     next_ack_check_us_ = now_us + config_.ack_delay_max_ms * 1000 / 4;
   }
@@ -148,7 +157,8 @@ void GossipEngine::send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& 
 // Entries travel as [key, ts_us, origin, value-as-a-JSON-string]: the string keeps the value's
 // exact text through any JSON parser.
 void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out) {
-  if (pending_.empty() || peer_count() == 0) {
+  bool relaying = is_relay_ && (!relay_spans_.empty() || !relay_acks_.empty());
+  if ((pending_.empty() && !relaying) || peer_count() == 0) {
     pending_.clear();
     return;
   }
@@ -175,10 +185,43 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     pending_.erase(it++);
   }
   ew.EndArray();
+  bool truncated = !pending_.empty();
+  // What a relay forwards is the same for every peer: render it once. Chains go only when
+  // every entry they cover went too.
+  rapidjson::StringBuffer relayed;
+  if (relaying) {
+    Writer rw(relayed);
+    rw.StartObject();
+    if (!truncated && !relay_spans_.empty()) {
+      rw.Key("sp");
+      rw.StartArray();
+      for (const RelaySpan& r : relay_spans_) {
+        rw.StartArray();
+        rw.Uint(r.origin);
+        rw.Int64(r.from);
+        rw.Int64(r.to);
+        rw.EndArray();
+      }
+      rw.EndArray();
+      relay_spans_.clear();
+    }
+    rw.Key("fa");
+    rw.StartArray();
+    for (const RelayAck& a : relay_acks_) {
+      rw.StartArray();
+      for (std::int64_t v : {std::int64_t{a.acker}, std::int64_t{a.origin}, a.lo, a.hi, a.at_us}) {
+        rw.Int64(v);
+      }
+      rw.EndArray();
+    }
+    rw.EndArray();
+    rw.EndObject();
+    relay_acks_.clear();
+  }
   // The chain: this push covers every write of mine up to `to` not covered by earlier ones.
   std::int64_t to = first_unsent_own == INT64_MAX ? wm_[me_] : first_unsent_own - 1;
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
-    if (p == me_) continue;
+    if (p == me_ || (hub_ != 0 && p != hub_)) continue;
     begin("gossip");
     writer_.Key("from");
     writer_.Int64(sent_wm_[p]);
@@ -186,12 +229,44 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     writer_.Int64(to);
     writer_.Key("e");
     writer_.RawValue(entries.GetString(), entries.GetSize(), rapidjson::kArrayType);
+    if (relaying) {
+      writer_.Key("r");
+      writer_.RawValue(relayed.GetString(), relayed.GetSize(), rapidjson::kObjectType);
+    }
     write_acks_for(p, false);
+    if (hub_ != 0) write_acks_for_others(p);
     send(p, kGossip, out);
     sent_wm_[p] = std::max(sent_wm_[p], to);
     last_sent_to_us_[p] = now_us;
     deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
   }
+}
+
+// "ra": [[origin, lo, hi, at_us], ...]: acknowledgements for other origins, for the relay to
+// forward.
+void GossipEngine::write_acks_for_others(std::uint32_t except) {
+  writer_.Key("ra");
+  writer_.StartArray();
+  for (std::uint32_t o = 1; o < owed_acks_.size(); ++o) {
+    if (o == except) continue;
+    for (const AckSpan& a : owed_acks_[o]) {
+      writer_.StartArray();
+      writer_.Uint(o);
+      writer_.Int64(a.lo);
+      writer_.Int64(a.hi);
+      writer_.Int64(a.at_us);
+      writer_.EndArray();
+    }
+    owed_acks_[o].clear();
+  }
+  writer_.EndArray();
+}
+
+bool GossipEngine::owes_acks_older_than(std::int64_t cutoff_us) const {
+  for (const auto& owed : owed_acks_) {
+    if (!owed.empty() && owed.front().at_us < cutoff_us) return true;
+  }
+  return false;
 }
 
 void GossipEngine::anti_entropy_round(std::vector<OutMessage>& out) {
@@ -217,10 +292,21 @@ void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& o
   if (!unconverged_.empty() && now_us - unconverged_.front().taken_us > 4 * delay_us) {
     const Unconverged& oldest = unconverged_.front();
     for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
-      if (p == me_ || oldest.held[p] || now_us - last_repair_us_[p] < 4 * delay_us) continue;
+      if (p == me_ || oldest.reach_us[p] != 0 || now_us - last_repair_us_[p] < 4 * delay_us) {
+        continue;
+      }
       last_repair_us_[p] = now_us;
       send_digest(p, out);
     }
+  }
+  if (hub_ != 0) {  // everything goes by way of the relay
+    if (!owes_acks_older_than(now_us - delay_us)) return;
+    begin("ack");
+    write_acks_for(hub_, false);
+    write_acks_for_others(hub_);
+    send(hub_, kAck, out);
+    last_sent_to_us_[hub_] = now_us;
+    return;
   }
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || owed_acks_[p].empty()) continue;
@@ -328,6 +414,8 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   auto peer = static_cast<std::uint32_t>(it - ids_.begin() + 1);
   std::string_view type = d["type"].GetString();
   bool ok = true;
+  // A push's chain covers the sender's own writes; everything else it carries (a relay's
+  // forwarded entries, an anti-entropy reply) is acknowledged entry by entry.
   bool chained = d.HasMember("from") && d.HasMember("to");
   if (d.HasMember("e") && d["e"].IsArray()) {
     for (const auto& e : d["e"].GetArray()) {
@@ -348,21 +436,33 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   if (ok && d.HasMember("from") && d["from"].IsInt64() && d.HasMember("to") &&
       d["to"].IsInt64()) {
     std::int64_t from = d["from"].GetInt64(), to = d["to"].GetInt64();
-    owe_ack(peer, {from, to, now_us});  // this push's writes are held here from now on
-    if (wm_[peer] >= from) {
-      raise_watermark(peer, to, now_us);
-    } else {
-      // Ahead of a push still on its way (reordering) or lost: keep the span, it joins the
-      // chain when the gap closes.
-      auto& spans = spans_[peer];
-      if (spans.size() >= kSpansMax) spans.erase(spans.begin());
-      spans.emplace_back(from, to);
+    if (is_relay_ && peer > 0 && !(peer <= static_cast<std::uint32_t>(config_.relays))) {
+      // A push from a node this relay serves: forward its entries and its chain.
+      for (const auto& e : d["e"].GetArray()) {
+        const Entry* entry = store_.find(std::string_view(e[0].GetString(), e[0].GetStringLength()));
+        if (entry != nullptr) {
+          Version v{e[1].GetInt64(), e[2].GetUint()};
+          auto [slot, inserted] = pending_.try_emplace(entry, v);
+          if (!inserted) slot->second = std::max(slot->second, v);
+        }
+      }
+      if (relay_spans_.size() < kRelayAcksMax) relay_spans_.push_back({peer, from, to});
     }
-    if (wm_[peer] < from && now_us - last_repair_us_[peer] >= repair_backoff_us()) {
-      // A gap in the peer's pushes (loss, a partition, a restart here): ask it at once for
-      // what is missing instead of waiting for the next anti-entropy round.
-      last_repair_us_[peer] = now_us;
-      send_digest(peer, out);
+    on_span(peer, from, to, now_us, out);
+  }
+  if (ok && d.HasMember("r") && d["r"].IsObject()) read_relay_members(peer, d["r"], now_us, out);
+  if (d.HasMember("ra") && d["ra"].IsArray() && is_relay_) {
+    for (const auto& a : d["ra"].GetArray()) {
+      if (!(a.IsArray() && a.Size() == 4 && a[0].IsUint() && a[1].IsInt64() && a[2].IsInt64() &&
+            a[3].IsInt64())) {
+        continue;
+      }
+      AckSpan span{a[1].GetInt64(), a[2].GetInt64(), a[3].GetInt64()};
+      if (a[0].GetUint() == me_) {
+        on_ack(peer, span, now_us);
+      } else if (relay_acks_.size() < kRelayAcksMax) {
+        relay_acks_.push_back({peer, a[0].GetUint(), span.lo, span.hi, span.at_us});
+      }
     }
   }
   std::vector<std::int64_t> their_wm;
@@ -375,7 +475,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   if (d.HasMember("a") && d["a"].IsArray()) {
     for (const auto& a : d["a"].GetArray()) {
       if (a.IsArray() && a.Size() == 3 && a[0].IsInt64() && a[1].IsInt64() && a[2].IsInt64()) {
-        on_ack(peer, {a[0].GetInt64(), a[1].GetInt64(), a[2].GetInt64()});
+        on_ack(peer, {a[0].GetInt64(), a[1].GetInt64(), a[2].GetInt64()}, now_us);
       }
     }
   }
@@ -390,6 +490,51 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     }
   }
   if (!ok) malformed_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// A push span of origin's writes, (from, to], arrived with all its entries: acknowledge it,
+// extend the chain, or keep it until the chain reaches it.
+void GossipEngine::on_span(std::uint32_t origin, std::int64_t from, std::int64_t to,
+                           std::int64_t now_us, std::vector<OutMessage>& out) {
+  if (origin == 0 || origin > ids_.size() || origin == me_) return;
+  owe_ack(origin, {from, to, now_us});  // the span's writes are held here from now on
+  if (wm_[origin] >= from) {
+    raise_watermark(origin, to, now_us);
+    return;
+  }
+  // Ahead of a push still on its way (reordering) or lost: keep the span, it joins the chain
+  // when the gap closes.
+  auto& spans = spans_[origin];
+  if (spans.size() >= kSpansMax) spans.erase(spans.begin());
+  spans.emplace_back(from, to);
+  std::uint32_t ask = hub_ != 0 ? hub_ : origin;  // who can fill the gap with one message
+  if (now_us - last_repair_us_[ask] >= repair_backoff_us()) {
+    // Ask at once for what is missing instead of waiting for the next anti-entropy round.
+    last_repair_us_[ask] = now_us;
+    send_digest(ask, out);
+  }
+}
+
+// A relay's forwarded chains ("sp") and acknowledgements ("fa").
+void GossipEngine::read_relay_members(std::uint32_t peer, const rapidjson::Value& r,
+                                      std::int64_t now_us, std::vector<OutMessage>& out) {
+  if (r.HasMember("sp") && r["sp"].IsArray()) {
+    for (const auto& sp : r["sp"].GetArray()) {
+      if (sp.IsArray() && sp.Size() == 3 && sp[0].IsUint() && sp[1].IsInt64() && sp[2].IsInt64()) {
+        on_span(sp[0].GetUint(), sp[1].GetInt64(), sp[2].GetInt64(), now_us, out);
+      }
+    }
+  }
+  if (r.HasMember("fa") && r["fa"].IsArray()) {
+    for (const auto& a : r["fa"].GetArray()) {
+      if (a.IsArray() && a.Size() == 5 && a[0].IsUint() && a[1].IsUint() && a[2].IsInt64() &&
+          a[3].IsInt64() && a[4].IsInt64() && a[1].GetUint() == me_ && a[0].GetUint() > 0 &&
+          a[0].GetUint() <= ids_.size()) {
+        on_ack(a[0].GetUint(), {a[2].GetInt64(), a[3].GetInt64(), a[4].GetInt64()}, now_us);
+      }
+    }
+  }
+  (void)peer;
 }
 
 // Sends the peer every entry it lacks by its watermarks, and the watermarks it may take.
@@ -436,29 +581,43 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
 
 // ---- convergence ---------------------------------------------------------------------------
 
-void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span) {
+void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us) {
   auto first = std::upper_bound(unconverged_.begin(), unconverged_.end(), span.lo,
                                 [](std::int64_t ts, const Unconverged& u) { return ts < u.ts_us; });
   for (auto it = first; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
-    if (it->held[peer]) continue;  // spans overlap (duplicates, re-sent prefixes)
-    it->held[peer] = true;
-    ++it->reached;
-    it->last_reach_us = std::max(it->last_reach_us, span.at_us);
-    if (it->reached == peer_count()) {
-      record_convergence(*it);
+    std::int64_t& reach = it->reach_us[peer];
+    if (reach != 0) {  // spans overlap (duplicates, re-sent prefixes): keep the earliest
+      reach = std::min(reach, span.at_us);
+      continue;
+    }
+    reach = std::max<std::int64_t>(span.at_us, 1);
+    if (++it->reached == peer_count()) {
+      it->complete_us = now_us;
       ++converged_in_deque_;
     }
   }
-  while (!unconverged_.empty() && unconverged_.front().reached == peer_count()) {
+  finalize(now_us);
+}
+
+// Takes the figure of complete writes at the front once no earlier report can still be on
+// its way (a grace period of twice the acknowledgement delay).
+void GossipEngine::finalize(std::int64_t now_us) {
+  std::int64_t grace_us = 2 * config_.ack_delay_max_ms * 1000;
+  while (!unconverged_.empty() && unconverged_.front().complete_us != 0 &&
+         now_us - unconverged_.front().complete_us >= grace_us) {
+    const Unconverged& u = unconverged_.front();
+    std::int64_t last = u.taken_us;
+    for (std::size_t p = 1; p < u.reach_us.size(); ++p) last = std::max(last, u.reach_us[p]);
+    record_convergence(ms_between(u.taken_us, last));
     unconverged_.pop_front();
     --converged_in_deque_;
   }
   pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
 }
 
-void GossipEngine::record_convergence(Unconverged& u) {
+void GossipEngine::record_convergence(std::int64_t ms) {
   std::lock_guard lock(stats_mu_);
-  convergence_.add(ms_between(u.taken_us, u.last_reach_us));
+  convergence_.add(ms);
 }
 
 // ---- stats ---------------------------------------------------------------------------------

@@ -130,7 +130,7 @@ TEST(Sim, LargeClusterWithPartitions) {
   w.partitioned = nodes / 3;
   w.partition_from_ms = 1000;
   w.partition_to_ms = 3000;
-  w.quiet_ms = 4000;
+  w.quiet_ms = 12000;  // frugal's anti-entropy round is 5 s
   Simulator s(nodes, profile("frugal"), net, 4242);
   Figures f = run(s, w, 4242);
   EXPECT_TRUE(f.converged);
