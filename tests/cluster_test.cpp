@@ -200,8 +200,10 @@ TEST(Cluster, EveryNodeMeasuresTheConvergenceOfItsWrites) {
     EXPECT_EQ(conv["count"].GetUint64(), 10u) << "node n" << n;
     EXPECT_EQ(conv["pending"].GetUint64(), 0u) << "node n" << n;
     EXPECT_LE(conv["p50"].GetInt64(), conv["max"].GetInt64());
-    EXPECT_EQ((*b)["replication_lag_ms"]["count"].GetUint64(), 20u)
-        << "every write of the two other nodes was applied here once";
+    // The two other nodes' writes, each applied here at most once (fewer when a newer
+    // version of its key arrived first).
+    EXPECT_GT((*b)["replication_lag_ms"]["count"].GetUint64(), 0u);
+    EXPECT_LE((*b)["replication_lag_ms"]["count"].GetUint64(), 20u);
   }
 }
 

@@ -120,6 +120,8 @@ class Replies {
   // Replies (lines with in_reply_to). A node whose init names peers also gossips to them: those
   // lines are output too, but no reply.
   [[nodiscard]] std::size_t size() const { return index_.size(); }
+  // Every output line, replies and gossip alike.
+  [[nodiscard]] std::size_t line_count() const { return lines_.size(); }
   [[nodiscard]] const rapidjson::Document& doc(std::size_t i) const { return *docs_[i]; }
   [[nodiscard]] const std::string& line(std::size_t i) const { return lines_[i]; }
 
@@ -233,7 +235,7 @@ std::size_t count_lines(std::string_view text) {
 
 // Every output line's msg_id is its index: a per-node counter from 0 (no peers here).
 void expect_msg_ids_count_from_zero(const Replies& r) {
-  for (std::size_t i = 0; i < r.size(); ++i) {
+  for (std::size_t i = 0; i < r.line_count(); ++i) {
     const auto& d = r.doc(i);
     if (!d.IsObject() || !d.HasMember("body")) continue;
     const auto& b = d["body"];
@@ -1174,8 +1176,9 @@ TEST(Ordering, SameKeyOperationsTakeEffectInArrivalOrder) {
     }
     // Replies to each src leave in the order of its requests.
     std::map<std::string, std::int64_t> last;
-    for (std::size_t i = 1; i < r.size(); ++i) {
+    for (std::size_t i = 1; i < r.line_count(); ++i) {
       const auto& d = r.doc(i);
+      if (!d["body"].HasMember("in_reply_to")) continue;  // gossip to the peers in init
       std::string dest = d["dest"].GetString();
       std::int64_t irt = d["body"]["in_reply_to"].GetInt64();
       EXPECT_GT(irt, last[dest]) << "reply to " << dest << " out of order: " << r.line(i);
@@ -1211,9 +1214,14 @@ TEST(Ordering, MergeThenReadSeesTheMerge) {
     EXPECT_TRUE(BodyIs(r, "c" + id(i % 3), i, want));
   }
   EXPECT_TRUE(BodyIs(r, "n2", 1000, R"({"type":"kv_merge_ok","updated":200})"));
-  EXPECT_TRUE(BodyIs(r, "c9", 1,
-                     R"({"type":"bench_report_ok","total_writes":0,"total_gossip_msgs":0,)"
-                     R"("msgs_per_write":0,"keys_stored":201})"));
+  // The merged entries are replicated to the peers init named, so total_gossip_msgs depends on
+  // timing; the rest is exact.
+  const rapidjson::Value* report = r.body("c9", 1);
+  ASSERT_NE(report, nullptr);
+  EXPECT_EQ((*report)["total_writes"].GetInt(), 0);
+  EXPECT_EQ((*report)["keys_stored"].GetInt(), 201);
+  EXPECT_EQ((*report)["msgs_per_write"].GetDouble(), 0.0);
+  EXPECT_TRUE((*report)["total_gossip_msgs"].IsUint64());
   for (int k = 0; k < 200; ++k) {
     EXPECT_TRUE(BodyIs(r, "c8", k, R"({"type":"read_ok","value":)" + id(k) + "}"));
   }
