@@ -21,9 +21,16 @@ std::int64_t ms_between(std::int64_t from_us, std::int64_t to_us) {
 
 }  // namespace
 
+void LatencyHistogram::add_zeros(std::uint64_t n) {
+  buckets_[0] += static_cast<std::uint32_t>(n);
+  count_ += n;
+}
+
 void LatencyHistogram::add(std::int64_t ms) {
   ms = std::max<std::int64_t>(ms, 0);
-  std::size_t b = std::min(static_cast<std::size_t>(ms), kBuckets - 1);
+  auto fine = static_cast<std::int64_t>(kFineBuckets);
+  std::size_t b = ms < fine ? static_cast<std::size_t>(ms)
+                            : std::min(kBuckets - 1, kFineBuckets + static_cast<std::size_t>((ms - fine) / 10));
   ++buckets_[b];
   ++count_;
   max_ = std::max(max_, ms);
@@ -33,10 +40,13 @@ std::int64_t LatencyHistogram::percentile(double p) const {
   if (count_ == 0) return 0;
   auto rank = static_cast<std::uint64_t>(std::ceil(p * static_cast<double>(count_)));
   rank = std::max<std::uint64_t>(rank, 1);
+  if (rank >= count_) return max_;
   std::uint64_t seen = 0;
   for (std::size_t b = 0; b < kBuckets; ++b) {
     seen += buckets_[b];
-    if (seen >= rank) return static_cast<std::int64_t>(b);
+    if (seen < rank) continue;
+    auto v = static_cast<std::int64_t>(b < kFineBuckets ? b : kFineBuckets + (b - kFineBuckets) * 10);
+    return std::min(v, max_);
   }
   return max_;
 }
@@ -79,6 +89,10 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
 // ---- local writes ----------------------------------------------------------------------
 
 void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
+  if (peer_count() == 0) {  // a one-node cluster: nothing to send, every write is everywhere
+    if (d.client_write) converged_alone_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   index(d.entry, d.version);
   if (d.version.origin == me_) wm_[me_] = std::max(wm_[me_], d.version.ts_us);
   auto [it, inserted] = pending_.try_emplace(d.entry, d.version);
@@ -90,10 +104,6 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   }
   if (config_.push_on_write) next_push_us_ = std::min(next_push_us_, now_us);
   if (!d.client_write || d.version.origin != me_) return;
-  if (peer_count() == 0) {  // a one-node cluster holds it everywhere already
-    record_convergence(0);
-    return;
-  }
   Unconverged u{d.version.ts_us, d.taken_us, 0, std::vector<std::int64_t>(ids_.size() + 1), 0};
   if (unconverged_.size() >= unconverged_max_) {
     if (unconverged_.front().complete_us != 0) --converged_in_deque_;
@@ -639,6 +649,8 @@ void GossipEngine::write_stats(Writer& w) const {
   };
   {
     std::lock_guard lock(stats_mu_);
+    // One-node clusters count their writes as converged in 0 ms without taking the lock.
+    convergence_.add_zeros(converged_alone_.exchange(0, std::memory_order_relaxed));
     w.Key("convergence_ms");
     w.StartObject();
     w.Key("count");
