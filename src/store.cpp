@@ -69,6 +69,20 @@ Store::Store(std::size_t shard_count) {
 
 Store::~Store() = default;
 
+// REQUIRES: s.mu held. A new entry starts empty at version {0, 0}, counted in the digest so
+// that replace() can take it out again.
+std::pair<Entry*, bool> Store::find_or_insert(Shard& s, std::string_view k) {
+  auto it = s.map.find(k);
+  if (it != s.map.end()) return {it->second.get(), false};
+  auto owned = std::make_unique<Entry>();
+  owned->key.assign(k);
+  Entry* e = owned.get();
+  s.map.emplace(std::string_view(e->key), std::move(owned));
+  key_count_.fetch_add(1, std::memory_order_relaxed);
+  s.digest += entry_hash(*e);
+  return {e, true};
+}
+
 Store::Shard& Store::shard_for(std::string_view k) const {
   return *shards_[key::hash(k) % shards_.size()];
 }
@@ -77,18 +91,7 @@ Store::WriteResult Store::write(std::string_view k, std::string_view value, std:
                                 std::uint32_t origin, HybridClock& clock) {
   Shard& s = shard_for(k);
   std::lock_guard lock(s.mu);
-  auto it = s.map.find(k);
-  Entry* e;
-  if (it == s.map.end()) {
-    auto owned = std::make_unique<Entry>();
-    owned->key.assign(k);
-    e = owned.get();
-    s.map.emplace(std::string_view(e->key), std::move(owned));
-    key_count_.fetch_add(1, std::memory_order_relaxed);
-    s.digest += entry_hash(*e);  // replace() below subtracts it again
-  } else {
-    e = it->second.get();
-  }
+  Entry* e = find_or_insert(s, k).first;
   Version v{clock.next(now_us, e->version.ts_us), origin};
   replace(s.digest, *e, value, v);
   return {v, e};
@@ -114,22 +117,11 @@ Store::MergeResult Store::merge(std::string_view k, std::string_view value, Vers
   Shard& s = shard_for(k);
   std::lock_guard lock(s.mu);
   MergeResult r;
-  auto it = s.map.find(k);
-  Entry* e;
-  if (it == s.map.end()) {
-    auto owned = std::make_unique<Entry>();
-    owned->key.assign(k);
-    e = owned.get();
-    s.map.emplace(std::string_view(e->key), std::move(owned));
-    key_count_.fetch_add(1, std::memory_order_relaxed);
-    s.digest += entry_hash(*e);
-  } else {
-    e = it->second.get();
-    if (!(e->version < v)) {
-      r.entry = e;
-      r.previous = e->version;
-      return r;
-    }
+  auto [e, inserted] = find_or_insert(s, k);
+  if (!inserted && !(e->version < v)) {
+    r.entry = e;
+    r.previous = e->version;
+    return r;
   }
   r.previous = e->version;
   r.stale_reads = stale_reads_against(*e, v.ts_us);

@@ -133,6 +133,7 @@ class GossipEngine final : public ReplicationEngine {
   enum Kind { kGossip, kDigest, kAck, kKinds };
 
   void push_round(std::int64_t now_us, std::vector<OutMessage>& out);
+  void write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry);
   void anti_entropy_round(std::vector<OutMessage>& out);
   void send_digest(std::uint32_t peer, std::vector<OutMessage>& out);
   // At most one gap repair per peer per this long: twice the push interval, so the reply to

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "gossip_kv/version.h"
@@ -90,6 +91,7 @@ class Store {
  private:
   struct Shard;
   Shard& shard_for(std::string_view key) const;
+  std::pair<Entry*, bool> find_or_insert(Shard& s, std::string_view key);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::size_t> key_count_{0};

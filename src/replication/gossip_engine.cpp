@@ -165,7 +165,18 @@ void GossipEngine::send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& 
 }
 
 // Entries travel as [key, ts_us, origin, value-as-a-JSON-string]: the string keeps the value's
-// exact text through any JSON parser.
+// exact text through any JSON parser. The entry's current version goes, whatever was pending.
+void GossipEngine::write_entry(Writer& w, const Entry& entry) {
+  Version v = store_.load(entry, &scratch_);
+  std::string_view key = Store::key_of(entry);
+  w.StartArray();
+  w.String(key.data(), static_cast<rapidjson::SizeType>(key.size()));
+  w.Int64(v.ts_us);
+  w.Uint(v.origin);
+  w.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
+  w.EndArray();
+}
+
 void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out) {
   bool relaying = is_relay_ && (!relay_spans_.empty() || !relay_acks_.empty());
   if ((pending_.empty() && !relaying) || peer_count() == 0) {
@@ -183,14 +194,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
       ++it;
       continue;
     }
-    Version v = store_.load(*it->first, &scratch_);  // the newest version, whatever is pending
-    std::string_view key = Store::key_of(*it->first);
-    ew.StartArray();
-    ew.String(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-    ew.Int64(v.ts_us);
-    ew.Uint(v.origin);
-    ew.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
-    ew.EndArray();
+    write_entry(ew, *it->first);  // the newest version, whatever is pending
     ++sent;
     pending_.erase(it++);
   }
@@ -563,14 +567,7 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
         truncated = true;
         break;
       }
-      Version v = store_.load(*it->second, &scratch_);
-      std::string_view key = Store::key_of(*it->second);
-      writer_.StartArray();
-      writer_.String(key.data(), static_cast<rapidjson::SizeType>(key.size()));
-      writer_.Int64(v.ts_us);
-      writer_.Uint(v.origin);
-      writer_.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
-      writer_.EndArray();
+      write_entry(writer_, *it->second);
       // Entries past this node's own watermark came by pushes beyond a gap: they are sent,
       // but the gap is not vouched for.
       give[o] = std::min(it->first, wm_[o]);
