@@ -213,6 +213,9 @@ class GossipEngine final : public ReplicationEngine {
 
   std::atomic<std::uint64_t> msgs_sent_[kKinds] = {};
   std::atomic<std::uint64_t> bytes_sent_{0};
+  std::atomic<std::uint64_t> bytes_sent_by_[kKinds] = {};
+  std::atomic<std::uint64_t> msgs_received_by_[kKinds] = {};
+  std::atomic<std::uint64_t> bytes_received_by_[kKinds] = {};
   std::atomic<std::uint64_t> msgs_received_{0};
   std::atomic<std::uint64_t> bytes_received_{0};
   std::atomic<std::uint64_t> malformed_{0};

@@ -162,6 +162,7 @@ void GossipEngine::send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& 
   out.push_back({ids_[peer - 1], std::string(buf_.GetString(), buf_.GetSize())});
   msgs_sent_[kind].fetch_add(1, std::memory_order_relaxed);
   bytes_sent_.fetch_add(buf_.GetSize(), std::memory_order_relaxed);
+  bytes_sent_by_[kind].fetch_add(buf_.GetSize(), std::memory_order_relaxed);
 }
 
 // Entries travel as [key, ts_us, origin, value-as-a-JSON-string]: the string keeps the value's
@@ -427,6 +428,11 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   }
   auto peer = static_cast<std::uint32_t>(it - ids_.begin() + 1);
   std::string_view type = d["type"].GetString();
+  for (int k = 0; k < kKinds; ++k) {
+    if (type != kKindNames[k]) continue;
+    msgs_received_by_[k].fetch_add(1, std::memory_order_relaxed);
+    bytes_received_by_[k].fetch_add(body_json.size(), std::memory_order_relaxed);
+  }
   bool ok = true;
   // A push's chain covers the sender's own writes; everything else it carries (a relay's
   // forwarded entries, an anti-entropy reply) is acknowledged entry by entry.
@@ -673,10 +679,22 @@ void GossipEngine::write_stats(Writer& w) const {
     w.Int64(lag_.max());
     w.EndObject();
   }
-  w.Key("gossip_msgs_sent");
-  w.StartObject();
-  for (int k = 0; k < kKinds; ++k) u64(kKindNames[k], msgs_sent_[k]);
-  w.EndObject();
+  // By kind: {"gossip": [messages, bytes], "digest": [...], "ack": [...]}.
+  auto by_kind = [&](const char* name, const std::atomic<std::uint64_t>* msgs,
+                     const std::atomic<std::uint64_t>* bytes) {
+    w.Key(name);
+    w.StartObject();
+    for (int k = 0; k < kKinds; ++k) {
+      w.Key(kKindNames[k]);
+      w.StartArray();
+      w.Uint64(msgs[k].load(std::memory_order_relaxed));
+      w.Uint64(bytes[k].load(std::memory_order_relaxed));
+      w.EndArray();
+    }
+    w.EndObject();
+  };
+  by_kind("gossip_sent_by_kind", msgs_sent_, bytes_sent_by_);
+  by_kind("gossip_received_by_kind", msgs_received_by_, bytes_received_by_);
   u64("gossip_bytes_sent", bytes_sent_);
   u64("gossip_msgs_received", msgs_received_);
   u64("gossip_bytes_received", bytes_received_);
