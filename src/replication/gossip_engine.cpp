@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <initializer_list>
 
 #include <rapidjson/document.h>
 
@@ -14,6 +15,13 @@ namespace {
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 constexpr const char* kKindNames[] = {"gossip", "digest", "ack"};
+
+// Writes one small JSON array of integers: the shape of every span and acknowledgement.
+void write_ints(Writer& w, std::initializer_list<std::int64_t> values) {
+  w.StartArray();
+  for (std::int64_t v : values) w.Int64(v);
+  w.EndArray();
+}
 
 std::int64_t ms_between(std::int64_t from_us, std::int64_t to_us) {
   return to_us > from_us ? (to_us - from_us + 500) / 1000 : 0;
@@ -210,25 +218,13 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     if (!truncated && !relay_spans_.empty()) {
       rw.Key("sp");
       rw.StartArray();
-      for (const RelaySpan& r : relay_spans_) {
-        rw.StartArray();
-        rw.Uint(r.origin);
-        rw.Int64(r.from);
-        rw.Int64(r.to);
-        rw.EndArray();
-      }
+      for (const RelaySpan& r : relay_spans_) write_ints(rw, {r.origin, r.from, r.to});
       rw.EndArray();
       relay_spans_.clear();
     }
     rw.Key("fa");
     rw.StartArray();
-    for (const RelayAck& a : relay_acks_) {
-      rw.StartArray();
-      for (std::int64_t v : {std::int64_t{a.acker}, std::int64_t{a.origin}, a.lo, a.hi, a.at_us}) {
-        rw.Int64(v);
-      }
-      rw.EndArray();
-    }
+    for (const RelayAck& a : relay_acks_) write_ints(rw, {a.acker, a.origin, a.lo, a.hi, a.at_us});
     rw.EndArray();
     rw.EndObject();
     relay_acks_.clear();
@@ -264,14 +260,7 @@ void GossipEngine::write_acks_for_others(std::uint32_t except) {
   writer_.StartArray();
   for (std::uint32_t o = 1; o < owed_acks_.size(); ++o) {
     if (o == except) continue;
-    for (const AckSpan& a : owed_acks_[o]) {
-      writer_.StartArray();
-      writer_.Uint(o);
-      writer_.Int64(a.lo);
-      writer_.Int64(a.hi);
-      writer_.Int64(a.at_us);
-      writer_.EndArray();
-    }
+    for (const AckSpan& a : owed_acks_[o]) write_ints(writer_, {o, a.lo, a.hi, a.at_us});
     owed_acks_[o].clear();
   }
   writer_.EndArray();
@@ -340,13 +329,7 @@ void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_last) {
   writer_.Key("a");
   writer_.StartArray();
   if (owed.empty()) owed.push_back(last_ack_[peer]);
-  for (const AckSpan& a : owed) {
-    writer_.StartArray();
-    writer_.Int64(a.lo);
-    writer_.Int64(a.hi);
-    writer_.Int64(a.at_us);
-    writer_.EndArray();
-  }
+  for (const AckSpan& a : owed) write_ints(writer_, {a.lo, a.hi, a.at_us});
   writer_.EndArray();
   owed.clear();
 }
