@@ -121,14 +121,19 @@ void Cluster::run_until(std::int64_t deadline_us, const ReplyFn& on_reply) {
       send(inflight_.top().to, inflight_.top().line);
       inflight_.pop();
     }
-    if (now >= deadline_us) return;
+    // Past the deadline the nodes' output is still read once, without waiting: a caller that
+    // asks for no time at all must not starve the replies.
+    bool last = now >= deadline_us;
     std::int64_t wake = deadline_us;
     if (!inflight_.empty()) wake = std::min(wake, inflight_.top().at_us);
     for (std::size_t i = 1; i < procs_.size(); ++i) {
       fds[i - 1] = {procs_[i].eof ? -1 : procs_[i].out_fd, POLLIN, 0};
     }
-    int timeout_ms = static_cast<int>(std::max<std::int64_t>(0, (wake - now + 999) / 1000));
-    if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) continue;
+    int timeout_ms = last ? 0 : static_cast<int>(std::max<std::int64_t>(0, (wake - now + 999) / 1000));
+    if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) {
+      if (last) return;
+      continue;
+    }
     char chunk[65536];
     for (std::size_t i = 1; i < procs_.size(); ++i) {
       if (!(fds[i - 1].revents & (POLLIN | POLLHUP))) continue;
@@ -145,6 +150,7 @@ void Cluster::run_until(std::int64_t deadline_us, const ReplyFn& on_reply) {
       p.buf.erase(0, start);
       if (p.buf.size() > kLineBufferMax) p.buf.clear();  // a runaway line: drop it
     }
+    if (last) return;
   }
 }
 

@@ -110,7 +110,9 @@ class Driver {
     std::exponential_distribution<double> gap(o_.rate / 1e6);
     std::int64_t end = Cluster::now_us() + static_cast<std::int64_t>(o_.time_limit_s * 1e6);
     std::int64_t next_op = Cluster::now_us();
-    std::int64_t next_fault = Cluster::now_us() + static_cast<std::int64_t>(o_.nemesis_interval_s * 1e6);
+    std::int64_t next_fault = run_.condition == "partition"
+                                  ? Cluster::now_us() + static_cast<std::int64_t>(o_.nemesis_interval_s * 1e6)
+                                  : INT64_MAX;
     bool cut = false;
     int fault = 0;
     while (Cluster::now_us() < end) {
@@ -313,7 +315,7 @@ class Driver {
 void print_table(const std::vector<Run>& runs, std::FILE* out) {
   auto row = [&](const char* name, auto value) {
     std::fprintf(out, "%-44s", name);
-    for (const Run& r : runs) std::fprintf(out, "%16s", value(r).c_str());
+    for (const Run& r : runs) std::fprintf(out, "%22s", value(r).c_str());
     std::fputc('\n', out);
   };
   auto num = [](double v, const char* fmt = "%.0f") {
@@ -322,7 +324,7 @@ void print_table(const std::vector<Run>& runs, std::FILE* out) {
     return std::string(b);
   };
   std::fprintf(out, "\n%-44s", "");
-  for (const Run& r : runs) std::fprintf(out, "%16s", r.condition.c_str());
+  for (const Run& r : runs) std::fprintf(out, "%22s", r.condition.c_str());
   std::fputc('\n', out);
   row("operations (answered)", [&](const Run& r) {
     return num(double(r.checks.ops)) + " (" + num(100.0 * double(r.checks.answered) / double(std::max<std::uint64_t>(r.checks.ops, 1))) + "%)";
