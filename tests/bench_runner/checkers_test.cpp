@@ -116,6 +116,8 @@ TEST(GossipBench, ShortThreeNodeComparisonKeepsItsInvariants) {
     EXPECT_TRUE(r["msg_count_matches"].GetBool()) << condition;
     EXPECT_EQ(r["node_to_node_messages"].GetUint64(), r["nodes_total_gossip_msgs"].GetUint64());
     EXPECT_GT(r["writes_ok"].GetUint64(), 10u) << condition;
+    // Clients are never cut off, so nearly every request is answered in both conditions.
+    EXPECT_GE(r["answered"].GetDouble(), 0.95 * r["operations"].GetDouble()) << condition;
   }
 }
 
