@@ -105,6 +105,15 @@ void write_unreplicated_stats(const Shared& sh, const Totals& t, Writer& w) {
     w.Key(m);
     w.Uint(0);
   }
+  w.Key("histogram");
+  w.StartArray();
+  if (alone && writes > 0) {
+    w.StartArray();
+    w.Uint(0);
+    w.Uint64(writes);
+    w.EndArray();
+  }
+  w.EndArray();
   w.EndObject();
   w.Key("replication_lag_ms");
   w.StartObject();

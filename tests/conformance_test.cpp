@@ -1038,6 +1038,15 @@ TEST(Bench, StatsCarriesConvergenceAndLagFigures) {
           << w.object << "." << m << " missing: " << r.line_of("c1", 3);
     }
   }
+  // The sparse histogram holds exactly the measured writes, so nodes can be merged exactly.
+  const rapidjson::Value& conv = (*s)["convergence_ms"];
+  ASSERT_TRUE(conv.HasMember("histogram") && conv["histogram"].IsArray()) << r.line_of("c1", 3);
+  std::uint64_t in_buckets = 0;
+  for (const auto& bucket : conv["histogram"].GetArray()) {
+    ASSERT_TRUE(bucket.IsArray() && bucket.Size() == 2) << r.line_of("c1", 3);
+    in_buckets += bucket[1].GetUint64();
+  }
+  EXPECT_EQ(in_buckets, conv["count"].GetUint64()) << r.line_of("c1", 3);
 }
 
 // ---- Pipelined ordering ---------------------------------------------------------------------

@@ -26,6 +26,17 @@ TEST(LatencyHistogram, ExactPercentilesBelowTenSeconds) {
   EXPECT_EQ(h.percentile(0.5), 0);
 }
 
+TEST(LatencyHistogram, BucketsListEverySampleOnceInAscendingOrder) {
+  LatencyHistogram h;
+  for (std::int64_t ms : {7, 7, 3, 12'345, 12'349, 250'000}) h.add(ms);
+  h.add_zeros(2);
+  std::vector<std::pair<std::int64_t, std::uint32_t>> seen;
+  h.for_each_bucket([&](std::int64_t lower_ms, std::uint32_t n) { seen.emplace_back(lower_ms, n); });
+  std::vector<std::pair<std::int64_t, std::uint32_t>> want = {
+      {0, 2}, {3, 1}, {7, 2}, {12'340, 2}, {99'990, 1}};  // 10 ms buckets past 10 s; the last holds the rest
+  EXPECT_EQ(seen, want);
+}
+
 TEST(GossipConfig, ProfilesAndFlagsOverrideInOrder) {
   GossipConfig c;
   EXPECT_FALSE(GossipConfig::from_profile("nope", &c));

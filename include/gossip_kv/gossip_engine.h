@@ -72,8 +72,20 @@ class LatencyHistogram {
   [[nodiscard]] std::uint64_t count() const { return count_; }
   [[nodiscard]] std::int64_t percentile(double p) const;  // 0 when empty
   [[nodiscard]] std::int64_t max() const { return max_; }
+  // Calls fn(lower_ms, count) for every bucket holding samples, in ascending order. A bucket
+  // is 1 ms wide below 10 s and 10 ms wide above; the last one also holds everything beyond.
+  template <typename Fn>
+  void for_each_bucket(Fn&& fn) const {
+    for (std::size_t b = 0; b < kBuckets; ++b) {
+      if (buckets_[b] != 0) fn(lower_ms(b), buckets_[b]);
+    }
+  }
 
  private:
+  static std::int64_t lower_ms(std::size_t bucket) {
+    return static_cast<std::int64_t>(bucket < kFineBuckets ? bucket
+                                                           : kFineBuckets + (bucket - kFineBuckets) * 10);
+  }
   static constexpr std::size_t kFineBuckets = 10'000;
   static constexpr std::size_t kBuckets = kFineBuckets + 9'000;
   std::vector<std::uint32_t> buckets_ = std::vector<std::uint32_t>(kBuckets);

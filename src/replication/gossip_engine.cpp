@@ -53,8 +53,7 @@ std::int64_t LatencyHistogram::percentile(double p) const {
   for (std::size_t b = 0; b < kBuckets; ++b) {
     seen += buckets_[b];
     if (seen < rank) continue;
-    auto v = static_cast<std::int64_t>(b < kFineBuckets ? b : kFineBuckets + (b - kFineBuckets) * 10);
-    return std::min(v, max_);
+    return std::min(lower_ms(b), max_);
   }
   return max_;
 }
@@ -649,6 +648,16 @@ void GossipEngine::write_stats(Writer& w) const {
     w.Key("max");
     w.Int64(convergence_.max());
     u64("unmeasured", unmeasured_);
+    // [[lower_ms, count], ...] over non-empty buckets: lets a reader merge nodes exactly.
+    w.Key("histogram");
+    w.StartArray();
+    convergence_.for_each_bucket([&w](std::int64_t lower_ms, std::uint32_t n) {
+      w.StartArray();
+      w.Int64(lower_ms);
+      w.Uint(n);
+      w.EndArray();
+    });
+    w.EndArray();
     w.EndObject();
     w.Key("replication_lag_ms");
     w.StartObject();
