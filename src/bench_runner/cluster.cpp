@@ -8,164 +8,303 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
 
+#include "envelope.h"
+
 extern char** environ;
 
 namespace gossip_bench {
+namespace {
 
-// A node's output held before a newline arrives: a line can be at most this long.
-constexpr std::size_t kLineBufferMax = 2u << 20;
-
-std::int64_t Cluster::now_us() {
+std::int64_t steady_us() {
   using namespace std::chrono;
   return duration_cast<microseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
+// Bytes read from one node per wakeup before the others get their turn.
+constexpr std::size_t kReadBurstBytes = 1u << 20;
+
+}  // namespace
+
+std::string NodeExit::describe() const {
+  if (!reaped) return input_stuck ? "stopped reading its input" : "running";
+  std::string s;
+  if (WIFEXITED(wait_status)) s = "exited " + std::to_string(WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) s = "killed by signal " + std::to_string(WTERMSIG(wait_status));
+  if (killed_at_shutdown) s += " (did not exit after its input closed)";
+  if (input_stuck) s += " (had stopped reading its input)";
+  return s;
+}
+
 Cluster::Cluster(const ClusterOptions& o)
-    : opt_(o), procs_(static_cast<std::size_t>(o.nodes) + 1),
-      routed_(static_cast<std::size_t>(o.nodes) + 1, 0), rng_(o.seed) {
+    : opt_(o), start_us_(steady_us()), procs_(static_cast<std::size_t>(o.nodes) + 1),
+      rng_(o.seed ^ 0x6c6174656e6379ull) {
   ::signal(SIGPIPE, SIG_IGN);
-  for (int i = 1; i <= o.nodes; ++i) {
-    int in[2], out[2];
-    if (::pipe2(in, O_CLOEXEC) != 0 || ::pipe2(out, O_CLOEXEC) != 0) {
-      throw std::runtime_error("pipe2 failed");
-    }
-    std::string log = o.log_dir + "/n" + std::to_string(i) + ".stderr.log";
-    int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-    posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-    if (err >= 0) posix_spawn_file_actions_adddup2(&fa, err, 2);
-    std::vector<std::string> args{o.bin};
-    args.insert(args.end(), o.node_args.begin(), o.node_args.end());
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    Proc& p = procs_[static_cast<std::size_t>(i)];
-    int rc = ::posix_spawn(&p.pid, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
+  for (int i = 1; i <= o.nodes; ++i) spawn(i);
+}
+
+void Cluster::spawn(int node) {
+  int in[2], out[2];
+  if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
+  if (::pipe2(out, O_CLOEXEC) != 0) {
     ::close(in[0]);
-    ::close(out[1]);
-    if (err >= 0) ::close(err);
-    if (rc != 0) throw std::runtime_error("cannot start " + o.bin + ": " + std::strerror(rc));
-    p.in_fd = in[1];
-    p.out_fd = out[0];
-    ::fcntl(p.out_fd, F_SETFL, O_NONBLOCK);
+    ::close(in[1]);
+    throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
   }
+  std::string log = opt_.log_dir + "/n" + std::to_string(node) + ".stderr.log";
+  int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  if (err >= 0) posix_spawn_file_actions_adddup2(&fa, err, 2);
+  std::vector<std::string> args{opt_.bin};
+  args.insert(args.end(), opt_.node_args.begin(), opt_.node_args.end());
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  Proc& p = procs_[static_cast<std::size_t>(node)];
+  int rc = ::posix_spawn(&p.pid, argv[0], &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  ::close(out[1]);
+  if (err >= 0) ::close(err);
+  if (rc != 0) {
+    ::close(in[1]);
+    ::close(out[0]);
+    p.pid = -1;
+    throw std::runtime_error("cannot start " + opt_.bin + ": " + std::strerror(rc));
+  }
+  p.in_fd = in[1];
+  p.out_fd = out[0];
+  ::fcntl(p.in_fd, F_SETFL, O_NONBLOCK);
+  ::fcntl(p.out_fd, F_SETFL, O_NONBLOCK);
 }
 
 Cluster::~Cluster() {
   for (std::size_t i = 1; i < procs_.size(); ++i) {
     Proc& p = procs_[i];
+    if (p.pid > 0 && !p.exit.reaped) {
+      ::kill(p.pid, SIGKILL);
+      ::waitpid(p.pid, nullptr, 0);
+    }
     if (p.in_fd >= 0) ::close(p.in_fd);
-    if (p.pid > 0) ::kill(p.pid, SIGKILL);
-    if (p.pid > 0) ::waitpid(p.pid, nullptr, 0);
     if (p.out_fd >= 0) ::close(p.out_fd);
   }
 }
 
-void Cluster::send(int node, const std::string& line) {
-  Proc& p = procs_[static_cast<std::size_t>(node)];
-  if (p.in_fd < 0) return;
-  std::string buf = line + "\n";
-  std::size_t done = 0;
-  while (done < buf.size()) {
-    ssize_t n = ::write(p.in_fd, buf.data() + done, buf.size() - done);
+std::int64_t Cluster::now_us() const { return steady_us() - start_us_; }
+
+void Cluster::send(int node, std::string_view line) {
+  if (node < 1 || node > size()) return;
+  enqueue(procs_[static_cast<std::size_t>(node)], line);
+}
+
+void Cluster::enqueue(Proc& p, std::string_view line) {
+  if (p.in_fd < 0) {
+    ++undeliverable_;
+    return;
+  }
+  if (p.outbox.size() - p.outbox_at + line.size() + 1 > kOutboxBytesMax) {
+    p.exit.input_stuck = true;  // it stopped reading: drop, never block or grow without bound
+    ++undeliverable_;
+    return;
+  }
+  p.outbox.append(line);
+  p.outbox.push_back('\n');
+  flush(p);
+}
+
+void Cluster::flush(Proc& p) {
+  while (p.in_fd >= 0 && p.outbox_at < p.outbox.size()) {
+    ssize_t n = ::write(p.in_fd, p.outbox.data() + p.outbox_at, p.outbox.size() - p.outbox_at);
     if (n > 0) {
-      done += static_cast<std::size_t>(n);
-    } else if (errno != EINTR) {
-      ::close(p.in_fd);  // the node is gone: reported by dead_nodes()
-      p.in_fd = -1;
-      return;
+      p.outbox_at += static_cast<std::size_t>(n);
+    } else if (n < 0 && errno == EINTR) {
+      continue;
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      break;
+    } else {
+      close_input(p);  // the node is gone (EPIPE): what it had not read is lost with it
     }
+  }
+  if (p.outbox_at == p.outbox.size()) {
+    p.outbox.clear();
+    p.outbox_at = 0;
+  } else if (p.outbox_at > (1u << 20)) {
+    p.outbox.erase(0, p.outbox_at);
+    p.outbox_at = 0;
   }
 }
 
+void Cluster::close_input(Proc& p) {
+  if (p.in_fd >= 0) ::close(p.in_fd);
+  p.in_fd = -1;
+  p.outbox.clear();
+  p.outbox_at = 0;
+}
+
 std::int64_t Cluster::delay_us() {
-  double mean = opt_.latency_ms * 1000.0, d = mean;
+  double mean_us = opt_.latency_ms * 1000.0, d = mean_us;
   if (opt_.dist == LatencyDist::kUniform) {
-    d = std::uniform_real_distribution<double>(0, 2 * mean)(rng_);
-  } else if (opt_.dist == LatencyDist::kExponential) {
-    d = std::exponential_distribution<double>(1.0 / std::max(mean, 1.0))(rng_);
+    d = std::uniform_real_distribution<double>(0, 2 * mean_us)(rng_);
+  } else if (opt_.dist == LatencyDist::kExponential && mean_us > 0) {
+    d = std::exponential_distribution<double>(1.0 / mean_us)(rng_);
   }
   return std::llround(d);
 }
 
-void Cluster::route(int from, std::string line, std::int64_t now, const ReplyFn& on_reply) {
-  // The dest is the second member the node writes: {"src":"nX","dest":"..."}.
-  std::size_t at = line.find("\"dest\":\"");
-  if (at == std::string::npos) return;
-  at += 8;
-  if (line[at] != 'n') return on_reply(from, line, now);
-  ++routed_[static_cast<std::size_t>(from)];
-  int to = std::atoi(line.c_str() + at + 1);
-  if (to < 1 || to > size()) return;
-  bool cut = !group_.empty() && group_[static_cast<std::size_t>(from)] != group_[static_cast<std::size_t>(to)];
-  if (cut) {
-    ++dropped_;
+SecondCounts& Cluster::second_at(std::int64_t t_us) {
+  auto s = static_cast<std::size_t>(std::max<std::int64_t>(t_us, 0) / 1'000'000);
+  if (s >= seconds_.size()) seconds_.resize(s + 1);
+  return seconds_[s];
+}
+
+void Cluster::route(int from, std::string_view line, std::int64_t now, const ReplyFn& on_reply) {
+  auto dest = top_level_string(line, "dest");
+  if (!dest) {
+    ++unroutable_;
     return;
   }
-  inflight_.push({now + delay_us(), seq_++, to, std::move(line)});
+  int to = node_number(*dest);
+  if (to == 0) return on_reply(from, line, now);  // a client: the caller's business
+  if (to > size()) {
+    ++unroutable_;
+    return;
+  }
+  ++procs_[static_cast<std::size_t>(from)].routed;
+  ++second_at(now).sent;
+  inflight_.push({now + delay_us(), seq_++, from, to, std::string(line)});
+}
+
+void Cluster::deliver_due(std::int64_t now) {
+  while (!inflight_.empty() && inflight_.top().at_us <= now) {
+    const Delivery& d = inflight_.top();
+    if (fault_ && fault_->drops(d.from, d.to)) {
+      ++dropped_;
+      ++second_at(now).dropped;
+    } else {
+      enqueue(procs_[static_cast<std::size_t>(d.to)], d.line);
+    }
+    inflight_.pop();
+  }
+}
+
+void Cluster::read_output(int node, const ReplyFn* on_reply) {
+  Proc& p = procs_[static_cast<std::size_t>(node)];
+  char chunk[65536];
+  std::size_t burst = 0;
+  while (burst < kReadBurstBytes) {
+    ssize_t n = ::read(p.out_fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      p.exit.output_ended = true;
+      p.exit.output_ended_us = now_us();
+      reap(p, false);
+      return;
+    }
+    if (n < 0) return;
+    burst += static_cast<std::size_t>(n);
+    if (on_reply == nullptr) continue;  // shutting down: output is drained, not routed
+    p.inbuf.append(chunk, static_cast<std::size_t>(n));
+    std::size_t start = 0, nl;
+    while ((nl = p.inbuf.find('\n', start)) != std::string::npos) {
+      route(node, std::string_view(p.inbuf).substr(start, nl - start), now_us(), *on_reply);
+      start = nl + 1;
+    }
+    p.inbuf.erase(0, start);
+    if (p.inbuf.size() > kLineBytesMax) {  // a runaway line: drop it, keep the node
+      ++unroutable_;
+      p.inbuf.clear();
+    }
+  }
+}
+
+void Cluster::reap(Proc& p, bool wait) {
+  if (p.pid <= 0 || p.exit.reaped) return;
+  int status = 0;
+  if (::waitpid(p.pid, &status, wait ? 0 : WNOHANG) == p.pid) {
+    p.exit.reaped = true;
+    p.exit.wait_status = status;
+  }
 }
 
 void Cluster::run_until(std::int64_t deadline_us, const ReplyFn& on_reply) {
-  std::vector<pollfd> fds(procs_.size() - 1);
+  std::vector<pollfd> fds;
+  std::vector<int> owner;
   for (;;) {
     std::int64_t now = now_us();
-    while (!inflight_.empty() && inflight_.top().at_us <= now) {
-      send(inflight_.top().to, inflight_.top().line);
-      inflight_.pop();
-    }
-    // Past the deadline the nodes' output is still read once, without waiting: a caller that
-    // asks for no time at all must not starve the replies.
+    deliver_due(now);
     bool last = now >= deadline_us;
-    std::int64_t wake = deadline_us;
-    if (!inflight_.empty()) wake = std::min(wake, inflight_.top().at_us);
-    for (std::size_t i = 1; i < procs_.size(); ++i) {
-      fds[i - 1] = {procs_[i].eof ? -1 : procs_[i].out_fd, POLLIN, 0};
-    }
-    int timeout_ms = last ? 0 : static_cast<int>(std::max<std::int64_t>(0, (wake - now + 999) / 1000));
-    if (::poll(fds.data(), fds.size(), timeout_ms) <= 0) {
-      if (last) return;
-      continue;
-    }
-    char chunk[65536];
-    for (std::size_t i = 1; i < procs_.size(); ++i) {
-      if (!(fds[i - 1].revents & (POLLIN | POLLHUP))) continue;
-      Proc& p = procs_[i];
-      ssize_t n = ::read(p.out_fd, chunk, sizeof chunk);
-      if (n == 0) p.eof = true;
-      if (n <= 0) continue;
-      p.buf.append(chunk, static_cast<std::size_t>(n));
-      std::size_t start = 0, nl;
-      while ((nl = p.buf.find('\n', start)) != std::string::npos) {
-        route(static_cast<int>(i), p.buf.substr(start, nl - start), now_us(), on_reply);
-        start = nl + 1;
+    std::int64_t wake = inflight_.empty() ? deadline_us : std::min(deadline_us, inflight_.top().at_us);
+    fds.clear();
+    owner.clear();
+    for (int i = 1; i <= size(); ++i) {
+      Proc& p = procs_[static_cast<std::size_t>(i)];
+      if (!p.exit.output_ended) {
+        fds.push_back({p.out_fd, POLLIN, 0});
+        owner.push_back(i);
       }
-      p.buf.erase(0, start);
-      if (p.buf.size() > kLineBufferMax) p.buf.clear();  // a runaway line: drop it
+      if (p.in_fd >= 0 && p.outbox_at < p.outbox.size()) {
+        fds.push_back({p.in_fd, POLLOUT, 0});
+        owner.push_back(-i);
+      }
+    }
+    std::int64_t wait_us = last ? 0 : std::max<std::int64_t>(0, wake - now);
+    timespec ts{static_cast<time_t>(wait_us / 1'000'000), static_cast<long>(wait_us % 1'000'000) * 1000};
+    int ready = ::ppoll(fds.data(), fds.size(), &ts, nullptr);
+    for (std::size_t k = 0; ready > 0 && k < fds.size(); ++k) {
+      if (fds[k].revents == 0) continue;
+      if (owner[k] > 0) {
+        read_output(owner[k], &on_reply);
+      } else {
+        Proc& p = procs_[static_cast<std::size_t>(-owner[k])];
+        if (fds[k].revents & (POLLERR | POLLHUP)) {
+          close_input(p);
+        } else {
+          flush(p);
+        }
+      }
     }
     if (last) return;
   }
 }
 
-std::uint64_t Cluster::routed_total() const {
-  std::uint64_t n = 0;
-  for (auto r : routed_) n += r;
-  return n;
+void Cluster::shutdown(std::int64_t grace_us) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  fault_.reset();
+  for (int i = 1; i <= size(); ++i) close_input(procs_[static_cast<std::size_t>(i)]);
+  std::int64_t until = now_us() + grace_us;
+  for (;;) {
+    bool running = false;
+    for (int i = 1; i <= size(); ++i) {
+      Proc& p = procs_[static_cast<std::size_t>(i)];
+      if (!p.exit.output_ended) read_output(i, nullptr);  // a node blocked on output never ends
+      reap(p, false);
+      running |= p.pid > 0 && !p.exit.reaped;
+    }
+    if (!running || now_us() >= until) break;
+    ::usleep(5'000);
+  }
+  for (int i = 1; i <= size(); ++i) {
+    Proc& p = procs_[static_cast<std::size_t>(i)];
+    if (p.pid <= 0 || p.exit.reaped) continue;
+    ::kill(p.pid, SIGKILL);
+    p.exit.killed_at_shutdown = true;
+    reap(p, true);
+  }
 }
 
-std::vector<int> Cluster::dead_nodes() const {
-  std::vector<int> dead;
-  for (std::size_t i = 1; i < procs_.size(); ++i) {
-    if (procs_[i].eof || procs_[i].in_fd < 0) dead.push_back(static_cast<int>(i));
-  }
-  return dead;
+std::uint64_t Cluster::routed_total() const {
+  std::uint64_t n = 0;
+  for (const Proc& p : procs_) n += p.routed;
+  return n;
 }
 
 }  // namespace gossip_bench

@@ -1,19 +1,29 @@
-// gossip-bench's cluster: N node processes on pipes, a router that delivers node-to-node
-// messages after a sampled latency (dropping them across a partition), and client replies.
+// gossip-bench's cluster: N node processes on pipes and the router between them. One thread
+// runs everything: poll() over the nodes' pipes plus a timer heap of messages in flight, no
+// thread per message or per node. A node-to-node message is delivered after a latency drawn
+// from the configured distribution, unless the current fault drops its link when it arrives;
+// a message to anyone else (a client) is handed to the caller at once.
+//
+// Bounds: a node's output line is at most kLineBytesMax (longer ones are dropped and counted);
+// a node's unread input is at most kOutboxBytesMax (a node that stops reading is marked stuck
+// and further messages to it are dropped and counted), so a wedged node cannot wedge the runner.
 #pragma once
 
 #include <sys/types.h>
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <queue>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
-namespace gossip_bench {
+#include "nemesis.h"
+#include "options.h"
 
-enum class LatencyDist { kConstant, kUniform, kExponential };
+namespace gossip_bench {
 
 struct ClusterOptions {
   std::string bin;
@@ -21,62 +31,105 @@ struct ClusterOptions {
   int nodes = 5;
   double latency_ms = 100;
   LatencyDist dist = LatencyDist::kConstant;
-  std::string log_dir;
+  std::string log_dir;  // nN.stderr.log go here
   std::uint64_t seed = 1;
 };
 
-// A line a node sent to a client (not to a peer), with the time it was read.
-using ReplyFn = std::function<void(int node, const std::string& line, std::int64_t now_us)>;
+// Node-to-node traffic in one second of the run.
+struct SecondCounts {
+  std::uint64_t sent = 0;     // read from a node, addressed to another node
+  std::uint64_t dropped = 0;  // dropped by a fault on arrival
+};
+
+// What became of a node process.
+struct NodeExit {
+  bool output_ended = false;        // its stdout closed
+  std::int64_t output_ended_us = -1;  // when, since the cluster started
+  bool reaped = false;
+  int wait_status = 0;              // waitpid's status when reaped
+  bool killed_at_shutdown = false;  // still running after its input closed and the grace period
+  bool input_stuck = false;         // stopped reading its input (outbox over its bound)
+  std::string describe() const;     // "exited 0", "killed by signal 11", ...
+};
+
+// A line a node wrote to a client (not to a peer), and when it was read (since the start).
+using ReplyFn = std::function<void(int node, std::string_view line, std::int64_t now_us)>;
 
 class Cluster {
  public:
+  static constexpr std::size_t kLineBytesMax = 4u << 20;
+  static constexpr std::size_t kOutboxBytesMax = 64u << 20;
+
+  // Starts the nodes. Throws std::runtime_error when one cannot be started.
   explicit Cluster(const ClusterOptions& o);
+  // Kills whatever still runs.
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
 
-  // Sends a line to node (1-based) now, as a client.
-  void send(int node, const std::string& line);
-  // Runs the event loop until deadline_us (steady clock), calling on_reply for client lines.
+  // Queues a client line (no newline) for node (1-based), undelayed.
+  void send(int node, std::string_view line);
+  // Runs the loop until deadline_us (since the start), handing client lines to on_reply. Past
+  // the deadline the pipes are still served once without waiting.
   void run_until(std::int64_t deadline_us, const ReplyFn& on_reply);
-  // Nodes in different groups cannot reach each other (index 0 unused); empty heals.
-  void set_partition(std::vector<int> group_of_node) { group_ = std::move(group_of_node); }
+  // The fault in force from now on (checked when each message arrives); nullopt heals.
+  void set_fault(std::optional<Fault> fault) { fault_ = std::move(fault); }
+  // Closes every node's input and waits up to grace_us for them to exit (their output is read
+  // and discarded meanwhile); then kills the rest. Idempotent.
+  void shutdown(std::int64_t grace_us);
 
-  [[nodiscard]] std::uint64_t routed_from(int node) const { return routed_[node]; }
+  // Microseconds since the cluster started (steady clock).
+  [[nodiscard]] std::int64_t now_us() const;
+  [[nodiscard]] int size() const { return static_cast<int>(procs_.size()) - 1; }
+  [[nodiscard]] std::uint64_t routed_from(int node) const { return procs_[static_cast<std::size_t>(node)].routed; }
   [[nodiscard]] std::uint64_t routed_total() const;
   [[nodiscard]] std::uint64_t dropped_total() const { return dropped_; }
-  [[nodiscard]] int size() const { return static_cast<int>(procs_.size()) - 1; }
-  // Nodes whose output ended (they exited): reported, never waited on.
-  [[nodiscard]] std::vector<int> dead_nodes() const;
-
-  static std::int64_t now_us();
+  // Lines that could not be routed: no `dest`, an unknown node, or over kLineBytesMax.
+  [[nodiscard]] std::uint64_t unroutable() const { return unroutable_; }
+  // Messages dropped because their receiver had stopped reading (or was gone).
+  [[nodiscard]] std::uint64_t undeliverable() const { return undeliverable_; }
+  [[nodiscard]] const std::vector<SecondCounts>& seconds() const { return seconds_; }
+  [[nodiscard]] const NodeExit& exit_of(int node) const { return procs_[static_cast<std::size_t>(node)].exit; }
 
  private:
   struct Proc {
     pid_t pid = -1;
     int in_fd = -1;
     int out_fd = -1;
-    std::string buf;
-    bool eof = false;
+    std::string inbuf;    // read from the node, not yet a whole line
+    std::string outbox;   // for the node, not yet written
+    std::size_t outbox_at = 0;
+    std::uint64_t routed = 0;
+    NodeExit exit;
   };
   struct Delivery {
     std::int64_t at_us;
     std::uint64_t seq;
-    int to;
+    int from, to;
     std::string line;
     bool operator>(const Delivery& o) const { return at_us != o.at_us ? at_us > o.at_us : seq > o.seq; }
   };
-  void route(int from, std::string line, std::int64_t now, const ReplyFn& on_reply);
+
+  void spawn(int node);
+  void enqueue(Proc& p, std::string_view line);
+  void flush(Proc& p);
+  void close_input(Proc& p);
+  void read_output(int node, const ReplyFn* on_reply);
+  void route(int from, std::string_view line, std::int64_t now, const ReplyFn& on_reply);
+  void deliver_due(std::int64_t now);
+  void reap(Proc& p, bool wait);
+  SecondCounts& second_at(std::int64_t t_us);
   std::int64_t delay_us();
 
   ClusterOptions opt_;
-  std::vector<Proc> procs_;
-  std::vector<std::uint64_t> routed_;
-  std::uint64_t dropped_ = 0;
-  std::vector<int> group_;
+  std::int64_t start_us_;
+  std::vector<Proc> procs_;  // index 0 unused
+  std::optional<Fault> fault_;
   std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> inflight_;
-  std::uint64_t seq_ = 0;
+  std::uint64_t seq_ = 0, dropped_ = 0, unroutable_ = 0, undeliverable_ = 0;
+  std::vector<SecondCounts> seconds_;
   std::mt19937_64 rng_;
+  bool shut_down_ = false;
 };
 
 }  // namespace gossip_bench

@@ -1,9 +1,184 @@
 #include "history.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <unordered_map>
 
 namespace gossip_bench {
+namespace {
+
+// How far a hybrid logical clock may run ahead of the wall clock it was read with (it adds a
+// microsecond per version taken within the same microsecond): far more than enough.
+constexpr std::int64_t kClockAheadMaxUs = 100'000;
+
+// The range a write's version timestamp lies in: exact once known; otherwise no older than
+// the wall clock at its invocation and no newer than at its acknowledgement.
+std::int64_t version_floor(const Op& w) { return w.ts_us != kUnknown ? w.ts_us : w.invoke_wall_us; }
+std::int64_t version_ceil(const Op& w) {
+  if (w.ts_us != kUnknown) return w.ts_us;
+  return w.complete_wall_us != kUnknown ? w.complete_wall_us + kClockAheadMaxUs : INT64_MAX;
+}
+
+// The version a read returned; a missing key is older than every version.
+std::int64_t read_version(const Op& r) { return r.outcome == Op::Outcome::kOk ? r.ts_us : 0; }
+
+struct KeyOps {
+  std::vector<const Op*> acked;   // acknowledged writes
+  std::vector<const Op*> taken;   // writes a node may have taken: acknowledged or unanswered
+  std::vector<const Op*> reads;   // answered reads (found or not)
+};
+
+std::map<std::int64_t, KeyOps> by_key(const std::vector<Op>& h) {
+  std::map<std::int64_t, KeyOps> keys;
+  for (const Op& op : h) {
+    KeyOps& k = keys[op.key];
+    if (op.acked_write()) k.acked.push_back(&op);
+    if (op.kind == Op::Kind::kWrite && (op.acked_write() || !op.answered())) k.taken.push_back(&op);
+    bool read_answered = op.outcome == Op::Outcome::kOk || op.outcome == Op::Outcome::kNotFound;
+    if (op.kind == Op::Kind::kRead && read_answered && (op.outcome != Op::Outcome::kOk || op.ts_us != kUnknown)) {
+      k.reads.push_back(&op);
+    }
+  }
+  return keys;
+}
+
+// Reads that returned an older version than a write acknowledged before they began.
+std::uint64_t stale_reads(const KeyOps& k) {
+  std::vector<const Op*> acked = k.acked;
+  std::sort(acked.begin(), acked.end(), [](const Op* a, const Op* b) { return a->complete_us < b->complete_us; });
+  std::vector<std::int64_t> newest(acked.size());  // newest version among the first i+1 acks
+  for (std::size_t i = 0; i < acked.size(); ++i) {
+    newest[i] = std::max(i ? newest[i - 1] : INT64_MIN, version_floor(*acked[i]));
+  }
+  std::uint64_t stale = 0;
+  for (const Op* r : k.reads) {
+    auto before = std::partition_point(acked.begin(), acked.end(),
+                                       [&](const Op* w) { return w->complete_us < r->invoke_us; });
+    auto n = static_cast<std::size_t>(before - acked.begin());
+    if (n > 0 && newest[n - 1] > read_version(*r)) ++stale;
+  }
+  return stale;
+}
+
+// For each acknowledged write, the last completion of a read that began after the
+// acknowledgement and still returned an older version: offline, reads entered by version into
+// a Fenwick tree of suffix maxima over their invocation order.
+void stable_latencies(const KeyOps& k, std::vector<std::int64_t>* out_ms) {
+  std::vector<const Op*> reads = k.reads;
+  std::sort(reads.begin(), reads.end(), [](const Op* a, const Op* b) { return a->invoke_us < b->invoke_us; });
+  std::vector<std::size_t> by_version(reads.size());
+  for (std::size_t i = 0; i < reads.size(); ++i) by_version[i] = i;
+  std::sort(by_version.begin(), by_version.end(),
+            [&](std::size_t a, std::size_t b) { return read_version(*reads[a]) < read_version(*reads[b]); });
+  std::vector<const Op*> writes = k.acked;
+  std::sort(writes.begin(), writes.end(),
+            [](const Op* a, const Op* b) { return version_floor(*a) < version_floor(*b); });
+  std::size_t n = reads.size();
+  std::vector<std::int64_t> tree(n + 1, INT64_MIN);  // index reversed: prefixes are suffixes
+  std::size_t entered = 0;
+  for (const Op* w : writes) {
+    for (; entered < n && read_version(*reads[by_version[entered]]) < version_floor(*w); ++entered) {
+      std::size_t r = by_version[entered];
+      for (std::size_t i = n - r; i <= n; i += i & (~i + 1)) tree[i] = std::max(tree[i], reads[r]->complete_us);
+    }
+    auto first = std::partition_point(reads.begin(), reads.end(),
+                                      [&](const Op* r) { return r->invoke_us <= w->complete_us; });
+    std::int64_t last = INT64_MIN;
+    for (auto i = static_cast<std::size_t>(reads.end() - first); i > 0; i -= i & (~i + 1)) last = std::max(last, tree[i]);
+    out_ms->push_back(last == INT64_MIN ? 0 : (last - w->complete_us) / 1000);
+  }
+}
+
+// Found reads whose returned version had a newer one written before the read was answered,
+// as far as the history can tell: the most stale reads the nodes' own definition allows.
+std::uint64_t node_stale_possible(const KeyOps& k, std::int64_t key, const std::vector<NodeReport>& nodes) {
+  std::vector<const Op*> writes = k.taken;
+  std::sort(writes.begin(), writes.end(),
+            [](const Op* a, const Op* b) { return version_floor(*a) < version_floor(*b); });
+  std::vector<std::int64_t> newest(writes.size());
+  for (std::size_t i = 0; i < writes.size(); ++i) {
+    newest[i] = std::max(i ? newest[i - 1] : INT64_MIN, version_ceil(*writes[i]));
+  }
+  auto possible = [&](std::int64_t version, std::int64_t answered_wall_us) {
+    auto before = std::partition_point(writes.begin(), writes.end(), [&](const Op* w) {
+      return version_floor(*w) < answered_wall_us;
+    });
+    auto n = static_cast<std::size_t>(before - writes.begin());
+    return n > 0 && newest[n - 1] > version;
+  };
+  std::uint64_t count = 0;
+  for (const Op* r : k.reads) {
+    if (r->outcome == Op::Outcome::kOk && possible(r->ts_us, r->complete_wall_us)) ++count;
+  }
+  for (const NodeReport& node : nodes) {
+    auto it = node.held.find(key);
+    if (it != node.held.end() && it->second.ts_us != kUnknown && possible(it->second.ts_us, it->second.wall_us)) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+// Acknowledged writes that some replica ended older than (or without their key).
+std::uint64_t lost_writes(const KeyOps& k, std::int64_t key, const std::vector<NodeReport>& nodes) {
+  std::uint64_t lost = 0;
+  for (const Op* w : k.acked) {
+    for (const NodeReport& node : nodes) {
+      if (!node.final_reads_complete) continue;  // a silent node is reported, not judged
+      auto it = node.held.find(key);
+      bool missing = it == node.held.end() || it->second.ts_us == kUnknown;
+      if (missing || it->second.ts_us < version_floor(*w)) {
+        ++lost;
+        break;
+      }
+    }
+  }
+  return lost;
+}
+
+void count_workload(const std::vector<Op>& history, Checks& c) {
+  std::vector<std::int64_t> latency;
+  for (const Op& op : history) {
+    ++c.ops;
+    if (!op.answered()) {
+      ++c.timeouts;
+      continue;
+    }
+    ++c.answered;
+    latency.push_back(op.complete_us - op.invoke_us);
+    if (op.outcome == Op::Outcome::kError) ++c.errors;
+    if (op.acked_write()) ++c.writes_ok;
+    if (op.acked_write() && op.ts_us == kUnknown) ++c.writes_unversioned;
+    if (op.kind == Op::Kind::kRead && op.outcome == Op::Outcome::kOk) ++c.reads_ok;
+    if (op.outcome == Op::Outcome::kNotFound) ++c.reads_not_found;
+  }
+  c.latency_us = summarize(std::move(latency));
+}
+
+void check_nodes(const std::vector<NodeReport>& nodes, Checks& c) {
+  std::map<std::string, int> digests;
+  for (const NodeReport& n : nodes) {
+    if (!n.answered_stats) {
+      ++c.silent_nodes;
+      continue;
+    }
+    ++digests[n.digest];
+    c.routed += n.routed_before_report;
+    c.reported_msgs += n.total_gossip_msgs;
+    c.nodes_stale_reads += n.stale_reads;
+    c.writes_taken += n.total_writes;
+    std::uint64_t measured = n.convergence.count + n.convergence.unmeasured;
+    c.writes_unmeasured_yet += n.total_writes > measured ? n.total_writes - measured : 0;
+  }
+  int most = 0;
+  for (const auto& [d, count] : digests) most = std::max(most, count);
+  c.divergent_nodes = static_cast<int>(nodes.size()) - c.silent_nodes - most;
+  c.msg_count_mismatch = c.routed != c.reported_msgs;
+  c.nodes_convergence = merge_convergence(nodes);
+}
+
+}  // namespace
 
 std::int64_t percentile(std::vector<std::int64_t> v, double p) {
   if (v.empty()) return 0;
@@ -12,86 +187,83 @@ std::int64_t percentile(std::vector<std::int64_t> v, double p) {
   return v[std::max<std::size_t>(rank, 1) - 1];
 }
 
-namespace {
-
-// Per key, the acknowledged writes in order of acknowledgement.
-std::map<std::int64_t, std::vector<const Op*>> acked_writes(const std::vector<Op>& h) {
-  std::map<std::int64_t, std::vector<const Op*>> by_key;
-  for (const Op& op : h) {
-    if (op.kind == Op::Kind::kWrite && op.ok) by_key[op.key].push_back(&op);
-  }
-  for (auto& [k, v] : by_key) {
-    std::sort(v.begin(), v.end(), [](const Op* a, const Op* b) { return a->complete_us < b->complete_us; });
-  }
-  return by_key;
+Summary summarize(std::vector<std::int64_t> v) {
+  std::sort(v.begin(), v.end());
+  Summary s;
+  s.count = v.size();
+  s.p50 = percentile(v, 0.5);
+  s.p95 = percentile(v, 0.95);
+  s.p99 = percentile(v, 0.99);
+  s.max = v.empty() ? 0 : v.back();
+  return s;
 }
 
-// The newest version (ts) among writes of a key acknowledged before t.
-std::int64_t newest_acked_before(const std::vector<const Op*>& writes, std::int64_t t) {
-  std::int64_t best = 0;
-  for (const Op* w : writes) {
-    if (w->complete_us >= t) break;
-    best = std::max(best, w->ts_us);
-  }
-  return best;
-}
-
-}  // namespace
-
-Checks check(const std::vector<Op>& history, const std::vector<FinalState>& finals) {
-  Checks c;
-  auto writes = acked_writes(history);
-  std::vector<std::int64_t> latency;
-  std::map<const Op*, std::int64_t> last_miss_us;  // write -> last read that still missed it
+std::uint64_t learn_versions(std::vector<Op>& history, const std::vector<NodeReport>& nodes) {
+  std::unordered_map<std::int64_t, std::int64_t> version_of;  // unique value -> its version
   for (const Op& op : history) {
-    ++c.ops;
-    if (op.complete_us < 0) continue;
-    ++c.answered;
-    latency.push_back((op.complete_us - op.invoke_us) / 1000);
-    if (!op.ok) continue;
-    if (op.kind == Op::Kind::kWrite) {
-      ++c.writes_ok;
-      continue;
-    }
-    ++c.reads_ok;
-    auto it = writes.find(op.key);
-    if (it == writes.end()) continue;
-    if (op.ts_us < newest_acked_before(it->second, op.invoke_us)) ++c.stale_reads;
-    for (const Op* w : it->second) {
-      if (w->complete_us < op.invoke_us && op.ts_us < w->ts_us) {
-        last_miss_us[w] = std::max(last_miss_us[w], op.complete_us);
-      }
+    if (op.read_found() && op.value != kUnknown && op.ts_us != kUnknown) version_of[op.value] = op.ts_us;
+  }
+  for (const NodeReport& n : nodes) {
+    for (const auto& [key, f] : n.held) {
+      if (f.value != kUnknown && f.ts_us != kUnknown) version_of[f.value] = f.ts_us;
     }
   }
-  std::vector<std::int64_t> stable;
-  for (const auto& [k, ws] : writes) {
-    for (const Op* w : ws) {
-      auto m = last_miss_us.find(w);
-      stable.push_back(m == last_miss_us.end() ? 0 : (m->second - w->complete_us) / 1000);
+  std::uint64_t unversioned = 0;
+  for (Op& op : history) {
+    if (op.kind != Op::Kind::kWrite || op.ts_us != kUnknown) continue;
+    auto it = version_of.find(op.value);
+    if (it != version_of.end()) {
+      op.ts_us = it->second;
+    } else if (op.acked_write()) {
+      ++unversioned;
     }
   }
-  c.stable_p50_ms = percentile(stable, 0.5);
-  c.stable_max_ms = percentile(stable, 1.0);
-  c.latency_p50_ms = percentile(latency, 0.5);
-  c.latency_p99_ms = percentile(latency, 0.99);
-  c.latency_max_ms = percentile(latency, 1.0);
+  return unversioned;
+}
 
-  std::map<std::string, int> digests;
-  for (const FinalState& f : finals) {
-    ++digests[f.digest];
-    c.routed += f.routed_before_report;
-    c.reported_msgs += f.total_gossip_msgs;
-    for (const auto& [k, ws] : writes) {
-      std::int64_t newest = 0;
-      for (const Op* w : ws) newest = std::max(newest, w->ts_us);
-      auto held = f.held.find(k);
-      if (held == f.held.end() || held->second.second < newest) ++c.lost_writes;
-    }
+NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes) {
+  NodeConvergence m;
+  std::map<std::int64_t, std::uint64_t> buckets;
+  for (const NodeReport& n : nodes) {
+    const NodeConvergence& c = n.convergence;
+    m.count += c.count;
+    m.pending += c.pending;
+    m.unmeasured += c.unmeasured;
+    m.max = std::max(m.max, c.max);
+    for (auto [lower, count] : c.histogram) buckets[lower] += count;
   }
-  int most = 0;
-  for (const auto& [d, n] : digests) most = std::max(most, n);
-  c.divergent_nodes = static_cast<int>(finals.size()) - most;
-  c.msg_count_mismatch = c.routed != c.reported_msgs;
+  m.histogram.assign(buckets.begin(), buckets.end());
+  std::uint64_t total = 0;
+  for (auto [lower, count] : m.histogram) total += count;
+  auto at = [&](double p) -> std::int64_t {
+    if (total == 0) return 0;
+    auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(p * static_cast<double>(total))));
+    if (rank >= total) return m.max;
+    std::uint64_t seen = 0;
+    for (auto [lower, count] : m.histogram) {
+      seen += count;
+      if (seen >= rank) return std::min(lower, m.max);
+    }
+    return m.max;
+  };
+  m.p50 = at(0.5);
+  m.p95 = at(0.95);
+  m.p99 = at(0.99);
+  return m;
+}
+
+Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& nodes) {
+  Checks c;
+  count_workload(history, c);
+  for (const auto& [key, k] : by_key(history)) {
+    c.stale_reads += stale_reads(k);
+    stable_latencies(k, &c.stable_per_write_ms);
+    c.node_stale_possible += node_stale_possible(k, key, nodes);
+    c.lost_writes += lost_writes(k, key, nodes);
+  }
+  c.stable_ms = summarize(c.stable_per_write_ms);
+  check_nodes(nodes, c);
+  c.nodes_stale_beyond_history = c.nodes_stale_reads > c.node_stale_possible;
   return c;
 }
 

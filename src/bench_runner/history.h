@@ -1,50 +1,121 @@
-// The recorded history of a gossip-bench run and the checkers over it: pure functions, so that
-// each can be shown to fire on a crafted history (tests/bench_runner).
+// The recorded history of one gossip-bench condition and the checkers over it. The checkers are
+// pure functions of the history and of what the nodes reported at the end, so that each can be
+// shown to fire on a crafted history (tests/bench_runner/checkers_test.cpp). docs/BENCHMARK.md
+// defines every figure.
+//
+// Two clocks: the runner's steady clock orders operations (invoke_us, complete_us: since the
+// cluster started); the wall clock (CLOCK_REALTIME, *_wall_us) is the one the nodes take their
+// version timestamps from, so a write's version is never older than the wall clock when it was
+// invoked (a hybrid logical clock never runs behind its wall clock).
 #pragma once
 
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace gossip_bench {
 
+constexpr std::int64_t kUnknown = -1;
+
 struct Op {
-  enum class Kind { kWrite, kRead } kind = Kind::kWrite;
+  enum class Kind : std::uint8_t { kWrite, kRead };
+  enum class Outcome : std::uint8_t { kTimeout, kOk, kNotFound, kError };
+  Kind kind = Kind::kWrite;
+  Outcome outcome = Outcome::kTimeout;  // until a reply says otherwise
+  int client = 0;
   int node = 0;
   std::int64_t key = 0;
-  std::int64_t value = -1;      // write: the unique value; read: what it returned (-1: none)
-  std::int64_t ts_us = 0;       // the version timestamp (write_ok ts, kv_read_ok ts)
+  std::int64_t value = kUnknown;  // write: the unique value written; read: the value returned
+  std::int64_t ts_us = kUnknown;  // the version: write_ok.ts or kv_read_ok.ts; for a bench_write,
+                                  // learned from a read that returned its value (learn_versions)
   std::int64_t invoke_us = 0;
-  std::int64_t complete_us = -1;  // -1: never answered
-  bool ok = false;              // answered without error (a read of a missing key is ok)
+  std::int64_t complete_us = kUnknown;
+  std::int64_t invoke_wall_us = 0;
+  std::int64_t complete_wall_us = kUnknown;
+  int error_code = 0;
+
+  [[nodiscard]] bool answered() const { return outcome != Outcome::kTimeout; }
+  [[nodiscard]] bool acked_write() const { return kind == Kind::kWrite && outcome == Outcome::kOk; }
+  // A read that returned a stored version (not "key not found").
+  [[nodiscard]] bool read_found() const { return kind == Kind::kRead && outcome == Outcome::kOk; }
 };
 
-// What each node holds at the end: key -> (value, ts_us), and its reported figures.
-struct FinalState {
-  std::map<std::int64_t, std::pair<std::int64_t, std::int64_t>> held;
+// A node's answer to the final read of one key, after the quiet period.
+struct FinalRead {
+  std::int64_t value = kUnknown;  // kUnknown with ts_us == kUnknown: the key was missing
+  std::int64_t ts_us = kUnknown;
+  std::int64_t wall_us = 0;  // when the answer was read (wall clock)
+};
+
+// A node's convergence_ms from bench_stats.
+struct NodeConvergence {
+  std::uint64_t count = 0, pending = 0, unmeasured = 0;
+  std::int64_t p50 = 0, p95 = 0, p99 = 0, max = 0;
+  std::vector<std::pair<std::int64_t, std::uint64_t>> histogram;  // [lower_ms, count], ascending
+};
+
+// What one node said at the end: its final reads and its last bench_stats.
+struct NodeReport {
+  std::map<std::int64_t, FinalRead> held;
+  bool final_reads_complete = false;  // every key's final read was answered
+  bool answered_stats = false;
   std::string digest;
+  std::uint64_t total_writes = 0;  // client writes it took
   std::uint64_t total_gossip_msgs = 0;
-  std::uint64_t routed_before_report = 0;  // node-to-node lines the router read before the reply
+  std::uint64_t routed_before_report = 0;  // its peer lines the router read before that reply
   std::uint64_t stale_reads = 0;
-  std::uint64_t convergence_count = 0, convergence_pending = 0;
-  std::int64_t convergence_p50 = 0, convergence_max = 0;
+  std::uint64_t reads = 0;
+  NodeConvergence convergence;
+};
+
+// Percentiles of a sample, in its unit.
+struct Summary {
+  std::uint64_t count = 0;
+  std::int64_t p50 = 0, p95 = 0, p99 = 0, max = 0;
 };
 
 struct Checks {
-  std::uint64_t writes_ok = 0, reads_ok = 0, ops = 0, answered = 0;
-  std::uint64_t stale_reads = 0;       // returned older than a write acknowledged before it began
-  std::uint64_t lost_writes = 0;       // acknowledged, yet a node ends older than it on its key
-  int divergent_nodes = 0;             // digests differing from the most common one
-  std::uint64_t routed = 0, reported_msgs = 0;
+  // The workload.
+  std::uint64_t ops = 0, answered = 0, timeouts = 0, errors = 0;
+  std::uint64_t writes_ok = 0, reads_ok = 0, reads_not_found = 0;
+  std::uint64_t writes_unversioned = 0;  // acknowledged writes whose version no read revealed
+  Summary latency_us;                    // answered client requests
+  // Stale reads.
+  std::uint64_t stale_reads = 0;           // older than a write acknowledged before the read began
+  std::uint64_t nodes_stale_reads = 0;     // the sum of the nodes' own counts
+  std::uint64_t node_stale_possible = 0;   // the most the nodes' definition allows, from the history
+  bool nodes_stale_beyond_history = false;
+  // Safety after the quiet period.
+  std::uint64_t lost_writes = 0;  // acknowledged writes some replica ended older than (replicas
+                                  // that answered every final read)
+  int divergent_nodes = 0;        // answering nodes whose digest differs from the most common one
+  int silent_nodes = 0;           // nodes that did not answer the final bench_stats
+  // Messages.
+  std::uint64_t routed = 0, reported_msgs = 0;  // over the nodes that answered
   bool msg_count_mismatch = false;
-  std::int64_t stable_p50_ms = 0, stable_max_ms = 0;  // history estimate (Maelstrom's stable latency)
-  std::int64_t latency_p50_ms = 0, latency_p99_ms = 0, latency_max_ms = 0;
+  // Convergence.
+  NodeConvergence nodes_convergence;  // merged across nodes: count, pending, percentiles, histogram
+  std::uint64_t writes_taken = 0;     // the nodes' total_writes, summed
+  std::uint64_t writes_unmeasured_yet = 0;  // taken, but no convergence figure (yet): pending,
+                                            // or converged and inside the nodes' grace period
+  Summary stable_ms;                  // the history's per-write estimate (a lower bound)
+  std::vector<std::int64_t> stable_per_write_ms;
 };
 
-Checks check(const std::vector<Op>& history, const std::vector<FinalState>& finals);
+// Fills ts_us of writes (bench_write) from any read, in the history or final, that returned
+// their unique value. Returns how many acknowledged writes stay unversioned.
+std::uint64_t learn_versions(std::vector<Op>& history, const std::vector<NodeReport>& nodes);
 
-// p in [0,1] of a sample (0 when empty).
+Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& nodes);
+
+// Merges the nodes' histograms; percentiles as a node computes them (bucket lower bounds, the
+// exact max for the top rank).
+NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes);
+
+// The p-quantile (0..1, nearest rank) of a sample; 0 when empty.
 std::int64_t percentile(std::vector<std::int64_t> v, double p);
+Summary summarize(std::vector<std::int64_t> v);
 
 }  // namespace gossip_bench

@@ -1,0 +1,499 @@
+#include "driver.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include <rapidjson/document.h>
+
+#include "envelope.h"
+#include "nemesis.h"
+
+namespace gossip_bench {
+namespace {
+
+// The runner's own requests (client c0): init, the final reads and bench_stats rounds.
+constexpr std::int64_t kInitMsgId = 1;
+constexpr std::int64_t kFinalReadBase = 1'000'000'000;  // + key
+constexpr std::int64_t kStatsBase = 2'000'000'000;      // + round
+// How long the nodes get to answer init, a stats round, and to exit once their input closes.
+constexpr std::int64_t kInitWaitUs = 5'000'000;
+constexpr std::int64_t kStatsWaitUs = 2'000'000;
+constexpr std::int64_t kExitGraceUs = 2'000'000;
+// Between stats rounds in the quiet period: the resolution of identical_after_ms.
+constexpr std::int64_t kQuietPollUs = 100'000;
+// Final reads in flight per node; a node that answers none of them for kFinalReadsStallUs is
+// given up on (reported), however many keys there are.
+constexpr int kFinalReadsInFlightMax = 256;
+constexpr std::int64_t kFinalReadsStallUs = 2'000'000;
+
+std::int64_t wall_us() {
+  using namespace std::chrono;
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+std::int64_t us(double seconds) { return std::llround(seconds * 1e6); }
+
+// Small typed readers of a reply body: absent or mistyped members read as nullopt.
+std::optional<std::int64_t> int_member(const rapidjson::Value& o, const char* k) {
+  if (!o.IsObject()) return std::nullopt;
+  auto it = o.FindMember(k);
+  if (it == o.MemberEnd() || !it->value.IsInt64()) return std::nullopt;
+  return it->value.GetInt64();
+}
+std::uint64_t count_member(const rapidjson::Value& o, const char* k) {
+  if (!o.IsObject()) return 0;
+  auto it = o.FindMember(k);
+  return it != o.MemberEnd() && it->value.IsUint64() ? it->value.GetUint64() : 0;
+}
+std::string string_member(const rapidjson::Value& o, const char* k) {
+  if (!o.IsObject()) return {};
+  auto it = o.FindMember(k);
+  return it != o.MemberEnd() && it->value.IsString() ? it->value.GetString() : std::string();
+}
+// A version timestamp in seconds (a JSON number) as microseconds.
+std::optional<std::int64_t> ts_member(const rapidjson::Value& o) {
+  if (!o.IsObject()) return std::nullopt;
+  auto it = o.FindMember("ts");
+  if (it == o.MemberEnd() || !it->value.IsNumber()) return std::nullopt;
+  return std::llround(it->value.GetDouble() * 1e6);
+}
+
+NodeConvergence parse_convergence(const rapidjson::Value& c) {
+  NodeConvergence n;
+  n.count = count_member(c, "count");
+  n.pending = count_member(c, "pending");
+  n.unmeasured = count_member(c, "unmeasured");
+  n.p50 = int_member(c, "p50").value_or(0);
+  n.p95 = int_member(c, "p95").value_or(0);
+  n.p99 = int_member(c, "p99").value_or(0);
+  n.max = int_member(c, "max").value_or(0);
+  if (c.IsObject() && c.HasMember("histogram") && c["histogram"].IsArray()) {
+    for (const auto& b : c["histogram"].GetArray()) {
+      if (b.IsArray() && b.Size() == 2 && b[0].IsInt64() && b[1].IsUint64()) {
+        n.histogram.emplace_back(b[0].GetInt64(), b[1].GetUint64());
+      }
+    }
+  }
+  return n;
+}
+
+class Driver {
+ public:
+  Driver(const Options& o, const std::string& condition, const std::string& dir)
+      : o_(o), rng_(o.seed), nemesis_rng_(o.seed ^ 0x6e656d65736973ull) {
+    run_.condition = condition;
+    run_.dir = dir;
+    ClusterOptions co;
+    co.bin = o.bin;
+    std::istringstream words(o.node_args);
+    for (std::string w; words >> w;) co.node_args.push_back(w);
+    co.nodes = o.node_count;
+    co.latency_ms = o.latency_ms;
+    co.dist = o.latency_dist;
+    co.log_dir = dir;
+    co.seed = o.seed;
+    cluster_ = std::make_unique<Cluster>(co);
+    clients_.resize(static_cast<std::size_t>(o.concurrency) + 1);
+    run_.nodes.resize(static_cast<std::size_t>(n()));
+  }
+
+  ConditionRun run() {
+    init();
+    load();
+    quiet();
+    final_reads();
+    stats_round(kStatsWaitUs);
+    adopt_final_stats();
+    end_progress();
+    shutdown_us_ = cluster_->now_us();
+    cluster_->shutdown(kExitGraceUs);
+    collect();
+    return std::move(run_);
+  }
+
+ private:
+  struct Client {
+    bool busy = false;
+    std::int64_t msg_id = 0;
+    std::size_t op = 0;
+    std::int64_t deadline_us = 0;
+  };
+
+  int n() const { return o_.node_count; }
+  NodeReport& node(int i) { return run_.nodes[static_cast<std::size_t>(i - 1)]; }
+  static std::string envelope(const std::string& src, int node, const std::string& body) {
+    return R"({"src":")" + src + R"(","dest":"n)" + std::to_string(node) + R"(","body":)" + body + "}";
+  }
+  void pump(std::int64_t until_us) {
+    cluster_->run_until(until_us, [this](int node, std::string_view line, std::int64_t now) {
+      on_line(node, line, now);
+    });
+  }
+  bool alive(int i) const { return !cluster_->exit_of(i).output_ended; }
+
+  void init() {
+    std::string ids;
+    for (int i = 1; i <= n(); ++i) ids += (i > 1 ? ",\"n" : "\"n") + std::to_string(i) + "\"";
+    for (int i = 1; i <= n(); ++i) {
+      cluster_->send(i, envelope("c0", i, R"({"type":"init","msg_id":)" + std::to_string(kInitMsgId) +
+                                              R"(,"node_id":"n)" + std::to_string(i) +
+                                              R"(","node_ids":[)" + ids + "]}"));
+    }
+    init_ok_.assign(static_cast<std::size_t>(n()) + 1, false);
+    std::int64_t until = cluster_->now_us() + kInitWaitUs;
+    auto waiting = [&] {
+      for (int i = 1; i <= n(); ++i) {
+        if (!init_ok_[static_cast<std::size_t>(i)] && alive(i)) return true;
+      }
+      return false;
+    };
+    while (cluster_->now_us() < until && waiting()) pump(std::min(until, cluster_->now_us() + 5'000));
+  }
+
+  // --- The load ---------------------------------------------------------------------------
+
+  void load() {
+    std::exponential_distribution<double> gap_us(o_.rate / 1e6);
+    std::int64_t start = cluster_->now_us(), end = start + us(o_.time_limit_s);
+    run_.load_start_s = static_cast<double>(start) / 1e6;
+    bool faults = run_.condition == "partition";
+    std::int64_t next_op = start, next_toggle = faults ? start + us(o_.nemesis_interval_s) : INT64_MAX;
+    std::int64_t next_progress = start;
+    for (std::int64_t now = start; now < end; now = cluster_->now_us()) {
+      if (now >= next_toggle) {
+        toggle_fault(now);
+        next_toggle += us(o_.nemesis_interval_s);
+      }
+      for (int due = 0; now >= next_op && due < 1000; ++due) {
+        issue(now);
+        next_op += std::max<std::int64_t>(1, std::llround(gap_us(rng_)));
+      }
+      expire(now);
+      if (now >= next_progress) {
+        progress("load", now - start);
+        next_progress += progress_interval_us();
+      }
+      pump(std::min({next_op, end, next_toggle, next_progress, next_deadline()}));
+    }
+    if (fault_on_) toggle_fault(cluster_->now_us());
+    std::int64_t stop = cluster_->now_us();
+    run_.load_end_s = static_cast<double>(stop) / 1e6;
+    // Requests still in flight get their full timeout.
+    while (std::any_of(clients_.begin(), clients_.end(), [](const Client& c) { return c.busy; }) &&
+           cluster_->now_us() < stop + us(o_.request_timeout_s)) {
+      pump(std::min(stop + us(o_.request_timeout_s), cluster_->now_us() + 5'000));
+      expire(cluster_->now_us());
+    }
+    expire(INT64_MAX);
+  }
+
+  // Faults in turn from --nemesis-targets, each on for an interval, then healed for one.
+  void toggle_fault(std::int64_t now) {
+    double t = static_cast<double>(now) / 1e6;
+    if (fault_on_) {
+      cluster_->set_fault(std::nullopt);
+      run_.faults.back().end_s = t;
+      fault_on_ = false;
+      return;
+    }
+    FaultKind kind = o_.fault_kinds[next_fault_++ % o_.fault_kinds.size()];
+    Fault f = make_fault(kind, n(), nemesis_rng_);
+    if (!f.cuts_anything()) return;  // e.g. any fault of a one-node cluster: nothing to do
+    run_.faults.push_back({t, t, kind, f.description});
+    cluster_->set_fault(std::move(f));
+    fault_on_ = true;
+  }
+
+  void issue(std::int64_t now) {
+    std::vector<int> idle;
+    for (int c = 1; c <= o_.concurrency; ++c) {
+      if (!clients_[static_cast<std::size_t>(c)].busy) idle.push_back(c);
+    }
+    if (idle.empty()) {
+      ++run_.skipped_ops;  // every client waits on a reply, as Maelstrom's clients would
+      return;
+    }
+    int client = idle[std::uniform_int_distribution<std::size_t>(0, idle.size() - 1)(rng_)];
+    Op op;
+    op.client = client;
+    op.node = std::uniform_int_distribution<int>(1, n())(rng_);
+    op.key = std::uniform_int_distribution<std::int64_t>(0, o_.key_count - 1)(rng_);
+    op.invoke_us = now;
+    std::int64_t msg_id = next_msg_id_++;
+    std::string body;
+    if (std::uniform_real_distribution<double>(0, 1)(rng_) < o_.read_fraction) {
+      op.kind = Op::Kind::kRead;
+      body = R"({"type":"kv_read","msg_id":)" + std::to_string(msg_id) + R"(,"key":)" + std::to_string(op.key) + "}";
+    } else {
+      op.value = next_value_++;
+      body = R"({"type":")" + to_string(o_.write_type) + R"(","msg_id":)" + std::to_string(msg_id) +
+             R"(,"key":)" + std::to_string(op.key) + R"(,"value":)" + std::to_string(op.value) + "}";
+    }
+    op.invoke_wall_us = wall_us();
+    run_.history.push_back(op);
+    clients_[static_cast<std::size_t>(client)] = {true, msg_id, run_.history.size() - 1,
+                                                  now + us(o_.request_timeout_s)};
+    cluster_->send(op.node, envelope("c" + std::to_string(client), op.node, body));
+  }
+
+  void expire(std::int64_t now) {
+    for (Client& c : clients_) {
+      if (c.busy && c.deadline_us <= now) c.busy = false;  // the op stays a timeout
+    }
+  }
+
+  std::int64_t next_deadline() const {
+    std::int64_t t = INT64_MAX;
+    for (const Client& c : clients_) {
+      if (c.busy) t = std::min(t, c.deadline_us);
+    }
+    return t;
+  }
+
+  // --- Replies ----------------------------------------------------------------------------
+
+  void on_line(int node, std::string_view line, std::int64_t now) {
+    rapidjson::Document d;
+    d.Parse(line.data(), line.size());
+    if (d.HasParseError() || !d.IsObject() || !d.HasMember("body") || !d["body"].IsObject()) return;
+    const rapidjson::Value& b = d["body"];
+    auto irt = int_member(b, "in_reply_to");
+    if (!irt) return;
+    std::string dest = string_member(d, "dest");
+    if (dest == "c0") return on_admin_reply(node, b, *irt, now);
+    int client = dest.size() > 1 && dest[0] == 'c' ? std::atoi(dest.c_str() + 1) : 0;
+    if (client < 1 || client > o_.concurrency) return;
+    Client& c = clients_[static_cast<std::size_t>(client)];
+    if (!c.busy || c.msg_id != *irt) {
+      ++run_.late_replies;
+      return;
+    }
+    c.busy = false;
+    record_reply(run_.history[c.op], b, now);
+  }
+
+  void record_reply(Op& op, const rapidjson::Value& b, std::int64_t now) {
+    ++answered_;
+    op.complete_us = now;
+    op.complete_wall_us = wall_us();
+    std::string type = string_member(b, "type");
+    if (type == "write_ok" || type == "bench_write_ok" || type == "kv_read_ok") {
+      op.outcome = Op::Outcome::kOk;
+      if (auto ts = ts_member(b)) op.ts_us = *ts;
+      if (op.kind == Op::Kind::kRead) op.value = int_member(b, "value").value_or(kUnknown);
+      return;
+    }
+    op.error_code = static_cast<int>(int_member(b, "code").value_or(-1));
+    bool missing = type == "error" && op.error_code == 20 && op.kind == Op::Kind::kRead;
+    op.outcome = missing ? Op::Outcome::kNotFound : Op::Outcome::kError;
+  }
+
+  void on_admin_reply(int node, const rapidjson::Value& b, std::int64_t irt, std::int64_t /*now*/) {
+    if (irt == kInitMsgId) {
+      init_ok_[static_cast<std::size_t>(node)] = string_member(b, "type") == "init_ok";
+    } else if (irt >= kStatsBase) {
+      if (irt == kStatsBase + stats_round_) on_stats(node, b);
+    } else if (irt >= kFinalReadBase) {
+      FinalRead f;
+      f.wall_us = wall_us();
+      if (string_member(b, "type") == "kv_read_ok") {
+        f.value = int_member(b, "value").value_or(kUnknown);
+        f.ts_us = ts_member(b).value_or(kUnknown);
+      }
+      this->node(node).held[irt - kFinalReadBase] = f;
+      ++final_answers_[static_cast<std::size_t>(node)];
+    }
+  }
+
+  void on_stats(int node, const rapidjson::Value& b) {
+    NodeReport& r = stats_[static_cast<std::size_t>(node - 1)];
+    if (r.answered_stats) return;
+    r.answered_stats = true;
+    r.digest = string_member(b, "state_digest");
+    r.total_writes = count_member(b, "total_writes");
+    r.total_gossip_msgs = count_member(b, "total_gossip_msgs");
+    r.routed_before_report = cluster_->routed_from(node);
+    r.stale_reads = count_member(b, "stale_reads");
+    r.reads = count_member(b, "reads");
+    if (b.HasMember("convergence_ms")) r.convergence = parse_convergence(b["convergence_ms"]);
+    ++stats_answers_;
+  }
+
+  // --- After the load ---------------------------------------------------------------------
+
+  // Asks every live node for bench_stats and waits for their answers. True when every node
+  // answered and all report the same digest.
+  bool stats_round(std::int64_t wait_us) {
+    ++stats_round_;
+    stats_.assign(static_cast<std::size_t>(n()), NodeReport{});
+    stats_answers_ = 0;
+    int asked = 0;
+    for (int i = 1; i <= n(); ++i) {
+      if (!alive(i)) continue;
+      cluster_->send(i, envelope("c0", i, R"({"type":"bench_stats","msg_id":)" +
+                                              std::to_string(kStatsBase + stats_round_) + "}"));
+      ++asked;
+    }
+    std::int64_t until = cluster_->now_us() + wait_us;
+    while (stats_answers_ < asked && cluster_->now_us() < until) pump(std::min(until, cluster_->now_us() + 5'000));
+    if (stats_answers_ < n()) return false;
+    for (const NodeReport& r : stats_) {
+      if (r.digest != stats_[0].digest) return false;
+    }
+    return true;
+  }
+
+  // The quiet period: no load, no fault; polls until the replicas are identical and nothing is
+  // pending, or the period ends.
+  void quiet() {
+    std::int64_t start = cluster_->now_us(), end = start + us(o_.quiet_period_s);
+    std::int64_t next_progress = start;
+    while (cluster_->now_us() < end) {
+      std::int64_t round = cluster_->now_us();
+      bool identical = stats_round(std::min(kStatsWaitUs, end - round));
+      std::int64_t after_ms = (cluster_->now_us() - start) / 1000;
+      if (identical && run_.identical_after_ms == kUnknown) run_.identical_after_ms = after_ms;
+      // Every write a node took has its figure: none pending, none inside the grace period.
+      std::uint64_t pending = 0;
+      for (const NodeReport& r : stats_) {
+        std::uint64_t measured = r.convergence.count + r.convergence.unmeasured;
+        pending += r.total_writes > measured ? r.total_writes - measured : 0;
+      }
+      if (identical && pending == 0) {
+        run_.settled_after_ms = after_ms;
+        break;
+      }
+      if (round >= next_progress) {
+        progress_quiet(round - start, identical, pending);
+        next_progress += progress_interval_us();
+      }
+      pump(std::min(end, round + kQuietPollUs));
+    }
+  }
+
+  // Reads every key on every live node, at most kFinalReadsInFlightMax at a time per node.
+  void final_reads() {
+    final_answers_.assign(static_cast<std::size_t>(n()) + 1, 0);
+    std::vector<int> sent(static_cast<std::size_t>(n()) + 1, 0), seen(sent);
+    std::vector<std::int64_t> progress_us(sent.size(), cluster_->now_us());
+    for (;;) {
+      bool done = true;
+      std::int64_t now = cluster_->now_us();
+      for (int i = 1; i <= n(); ++i) {
+        auto k = static_cast<std::size_t>(i);
+        int answered = final_answers_[k];
+        if (answered != seen[k]) progress_us[k] = now;
+        seen[k] = answered;
+        if (!alive(i) || answered >= o_.key_count || now - progress_us[k] > kFinalReadsStallUs) continue;
+        done = false;
+        for (; sent[k] < o_.key_count && sent[k] - answered < kFinalReadsInFlightMax; ++sent[k]) {
+          cluster_->send(i, envelope("c0", i, R"({"type":"kv_read","msg_id":)" +
+                                                  std::to_string(kFinalReadBase + sent[k]) + R"(,"key":)" +
+                                                  std::to_string(sent[k]) + "}"));
+        }
+      }
+      if (done) break;
+      pump(now + 5'000);
+    }
+    for (int i = 1; i <= n(); ++i) {
+      node(i).final_reads_complete = final_answers_[static_cast<std::size_t>(i)] >= o_.key_count;
+    }
+  }
+
+  // The last stats round's answers join the final reads in the nodes' reports.
+  void adopt_final_stats() {
+    for (int i = 1; i <= n(); ++i) {
+      NodeReport& r = node(i);
+      NodeReport& s = stats_[static_cast<std::size_t>(i - 1)];
+      s.held = std::move(r.held);
+      s.final_reads_complete = r.final_reads_complete;
+      r = std::move(s);
+    }
+  }
+
+  void collect() {
+    run_.seconds = cluster_->seconds();
+    run_.dropped = cluster_->dropped_total();
+    run_.unroutable = cluster_->unroutable();
+    run_.undeliverable = cluster_->undeliverable();
+    run_.total_s = static_cast<double>(cluster_->now_us()) / 1e6;
+    for (int i = 1; i <= n(); ++i) note_problems(i);
+    learn_versions(run_.history, run_.nodes);
+    run_.checks = check(run_.history, run_.nodes);
+  }
+
+  void note_problems(int i) {
+    const NodeExit& e = cluster_->exit_of(i);
+    std::string id = "n" + std::to_string(i) + ": ";
+    char when[64];
+    std::snprintf(when, sizeof when, "%.1f s", static_cast<double>(e.output_ended_us) / 1e6);
+    if (!init_ok_[static_cast<std::size_t>(i)]) run_.node_problems.push_back(id + "no init_ok");
+    if (e.input_stuck) run_.node_problems.push_back(id + "stopped reading its input");
+    if (e.output_ended && e.output_ended_us < shutdown_us_) {
+      run_.node_problems.push_back(id + "output ended at " + when + " (" + e.describe() + ")");
+    } else if (e.killed_at_shutdown) {
+      run_.node_problems.push_back(id + "did not exit within 2 s of its input closing; killed");
+    } else if (e.reaped && e.describe() != "exited 0") {
+      run_.node_problems.push_back(id + e.describe() + " at shutdown");
+    }
+    const NodeReport& r = node(i);
+    if (!r.answered_stats) run_.node_problems.push_back(id + "no final bench_stats");
+    if (!r.final_reads_complete) {
+      run_.node_problems.push_back(id + "answered " + std::to_string(final_answers_[static_cast<std::size_t>(i)]) +
+                                   " of " + std::to_string(o_.key_count) + " final reads");
+    }
+  }
+
+  // --- Progress on stderr -----------------------------------------------------------------
+
+  std::int64_t progress_interval_us() const { return isatty(2) ? 1'000'000 : 5'000'000; }
+  void progress(const char* phase, std::int64_t elapsed_us) {
+    std::fprintf(stderr, "gossip-bench %-9s %s %4.1f/%.0f s: %zu ops (%" PRIu64 " answered), %" PRIu64
+                 " node-to-node msgs, %s%s",
+                 run_.condition.c_str(), phase, static_cast<double>(elapsed_us) / 1e6, o_.time_limit_s,
+                 run_.history.size(), answered_, cluster_->routed_total(),
+                 fault_on_ ? run_.faults.back().description.c_str() : "no fault", line_end());
+  }
+  void progress_quiet(std::int64_t elapsed_us, bool identical, std::uint64_t pending) {
+    std::fprintf(stderr, "gossip-bench %-9s quiet %4.1f s: replicas %s, %" PRIu64 " writes not yet measured%s",
+                 run_.condition.c_str(), static_cast<double>(elapsed_us) / 1e6,
+                 identical ? "identical" : "differ", pending, line_end());
+  }
+  void end_progress() {
+    if (isatty(2)) std::fputs("\33[2K\r", stderr);
+  }
+  static const char* line_end() { return isatty(2) ? "\33[K\r" : "\n"; }
+
+  const Options& o_;
+  ConditionRun run_;
+  std::mt19937_64 rng_, nemesis_rng_;
+  std::unique_ptr<Cluster> cluster_;
+  std::vector<Client> clients_;
+  std::vector<bool> init_ok_;
+  std::vector<NodeReport> stats_;
+  std::vector<int> final_answers_;
+  int stats_answers_ = 0;
+  std::uint64_t answered_ = 0;
+  std::int64_t stats_round_ = 0;
+  std::int64_t next_msg_id_ = 1;
+  std::int64_t next_value_ = 1;
+  std::size_t next_fault_ = 0;
+  bool fault_on_ = false;
+  std::int64_t shutdown_us_ = INT64_MAX;
+};
+
+}  // namespace
+
+ConditionRun run_condition(const Options& o, const std::string& condition, const std::string& dir) {
+  return Driver(o, condition, dir).run();
+}
+
+}  // namespace gossip_bench

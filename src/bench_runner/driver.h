@@ -1,0 +1,45 @@
+// One condition of a gossip-bench run, from the nodes' start to their exit: init, client load
+// (with the nemesis in the partition condition), heal, the quiet period, the final read of every
+// key on every node and the final bench_stats, then shutdown. Everything it saw is returned.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cluster.h"
+#include "history.h"
+#include "options.h"
+
+namespace gossip_bench {
+
+struct FaultSpan {
+  double start_s = 0, end_s = 0;  // since the cluster started
+  FaultKind kind = FaultKind::kOne;
+  std::string description;
+};
+
+struct ConditionRun {
+  std::string condition;  // "normal" or "partition"
+  std::string dir;        // its folder in the run folder
+  std::vector<Op> history;
+  std::vector<NodeReport> nodes;  // n1..nN at index 0..N-1
+  std::vector<FaultSpan> faults;
+  std::vector<SecondCounts> seconds;  // node-to-node messages per second
+  Checks checks;
+  double load_start_s = 0, load_end_s = 0, total_s = 0;
+  // Since the load ended: when every node first reported the same digest, and when, besides,
+  // every write a node took had its convergence figure. kUnknown: not within the quiet period.
+  std::int64_t identical_after_ms = kUnknown;
+  std::int64_t settled_after_ms = kUnknown;
+  std::uint64_t skipped_ops = 0;   // due while every client had a request in flight
+  std::uint64_t late_replies = 0;  // replies after their request had timed out
+  std::uint64_t dropped = 0, unroutable = 0, undeliverable = 0;
+  std::vector<std::string> node_problems;  // nodes that died, hung or stayed silent
+};
+
+// Runs one condition in a fresh cluster whose stderr logs go to dir. Throws std::runtime_error
+// when the nodes cannot be started.
+ConditionRun run_condition(const Options& o, const std::string& condition, const std::string& dir);
+
+}  // namespace gossip_bench

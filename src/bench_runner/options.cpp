@@ -1,0 +1,160 @@
+#include "options.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <map>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+namespace gossip_bench {
+namespace {
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::istringstream in(s);
+  for (std::string p; std::getline(in, p, sep);) {
+    if (!p.empty()) parts.push_back(p);
+  }
+  return parts;
+}
+
+// The gossip-kv beside this executable: what `cmake --build` puts in build/bin.
+std::string default_bin() {
+  char buf[4096];
+  ssize_t len = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (len <= 0) return "./gossip-kv";
+  std::string self(buf, static_cast<std::size_t>(len));
+  return self.substr(0, self.rfind('/')) + "/gossip-kv";
+}
+
+// "10" or Maelstrom's "2n" (twice the node count).
+bool parse_concurrency(const std::string& text, int node_count, int* out) {
+  try {
+    std::size_t used = 0;
+    int v = std::stoi(text, &used);
+    if (used == text.size()) {
+      *out = v;
+    } else if (used + 1 == text.size() && text.back() == 'n') {
+      *out = v * node_count;
+    } else {
+      return false;
+    }
+  } catch (const std::exception&) {
+    return false;
+  }
+  return *out >= 1 && *out <= 10'000;
+}
+
+const std::map<std::string, FaultKind>& fault_names() {
+  static const std::map<std::string, FaultKind> names = {
+      {"one", FaultKind::kOne}, {"majority", FaultKind::kMajority},
+      {"majorities-ring", FaultKind::kMajoritiesRing}};
+  return names;
+}
+
+int usage_error(const std::string& what) {
+  std::fprintf(stderr, "gossip-bench: %s (see --help)\n", what.c_str());
+  return 2;
+}
+
+}  // namespace
+
+std::string to_string(LatencyDist d) {
+  switch (d) {
+    case LatencyDist::kUniform: return "uniform";
+    case LatencyDist::kExponential: return "exponential";
+    case LatencyDist::kConstant: break;
+  }
+  return "constant";
+}
+
+std::string to_string(WriteType t) { return t == WriteType::kBenchWrite ? "bench_write" : "write"; }
+
+std::string to_string(FaultKind k) {
+  for (const auto& [name, kind] : fault_names()) {
+    if (kind == k) return name;
+  }
+  return "?";
+}
+
+int parse_options(int argc, char** argv, Options* out) {
+  Options& o = *out;
+  CLI::App app{"gossip-bench: a local gossip-kv cluster under load, normal and partitioned "
+               "(docs/BENCHMARK.md)"};
+  std::string concurrency = std::to_string(o.concurrency), dist = "constant", nemesis = "partition";
+  std::string targets = "one,majority,majorities-ring", compare = "normal,partition";
+  std::string write_type = "write";
+  bool no_plots = false;
+  app.add_option("--bin", o.bin, "node binary (default: the gossip-kv next to gossip-bench)");
+  app.add_option("--node-count", o.node_count, "nodes n1..nN")->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  app.add_option("--time-limit", o.time_limit_s, "seconds of client load per condition")
+      ->capture_default_str()->check(CLI::Range(0.1, 86'400.0));
+  app.add_option("--rate", o.rate, "client operations per second, whole cluster")
+      ->capture_default_str()->check(CLI::Range(0.1, 100'000.0));
+  app.add_option("--concurrency", concurrency, "clients, one request in flight each; '2n' = 2 x nodes")
+      ->capture_default_str();
+  app.add_option("--latency", o.latency_ms, "mean one-way node-to-node latency, ms")
+      ->capture_default_str()->check(CLI::Range(0.0, 60'000.0));
+  app.add_option("--latency-dist", dist, "constant|uniform|exponential")->capture_default_str()
+      ->check(CLI::IsMember({"constant", "uniform", "exponential"}));
+  app.add_option("--nemesis", nemesis, "partition|none: the partition condition's faults")
+      ->capture_default_str()->check(CLI::IsMember({"partition", "none"}));
+  app.add_option("--nemesis-interval", o.nemesis_interval_s, "seconds a fault lasts, and a heal")
+      ->capture_default_str()->check(CLI::Range(0.05, 3'600.0));
+  app.add_option("--nemesis-targets", targets, "faults in turn: one,majority,majorities-ring")
+      ->capture_default_str();
+  app.add_option("--seed", o.seed, "seed of the workload, latencies and faults")->capture_default_str();
+  app.add_option("--key-count", o.key_count, "integer keys 0..K-1")->capture_default_str()
+      ->check(CLI::Range(1, 1'000'000));
+  app.add_option("--read-fraction", o.read_fraction, "share of kv_read; the rest are writes")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--write-type", write_type, "write (reply carries the version) or bench_write")
+      ->capture_default_str()->check(CLI::IsMember({"write", "bench_write"}));
+  app.add_option("--node-args", o.node_args, "arguments for every node")->capture_default_str();
+  app.add_option("--quiet-period", o.quiet_period_s,
+                 "longest wait after the load for identical replicas and settled figures, s")
+      ->capture_default_str()->check(CLI::Range(0.0, 3'600.0));
+  app.add_option("--request-timeout", o.request_timeout_s, "seconds before a request times out")
+      ->capture_default_str()->check(CLI::Range(0.01, 600.0));
+  app.add_option("--compare", compare, "conditions to run, in order: normal,partition")
+      ->capture_default_str();
+  app.add_option("--store-dir", o.store_dir, "where run folders go")->capture_default_str();
+  app.add_flag("--no-plots", no_plots, "skip the gnuplot PNGs (data and scripts are still written)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);  // prints help, or the error
+    return rc == 0 ? 0 : 2;
+  }
+
+  if (o.bin.empty()) o.bin = default_bin();
+  if (!parse_concurrency(concurrency, o.node_count, &o.concurrency)) {
+    return usage_error("--concurrency takes a count (1..10000) or Nn, not '" + concurrency + "'");
+  }
+  o.latency_dist = dist == "uniform"       ? LatencyDist::kUniform
+                   : dist == "exponential" ? LatencyDist::kExponential
+                                           : LatencyDist::kConstant;
+  o.nemesis_partition = nemesis == "partition";
+  o.write_type = write_type == "bench_write" ? WriteType::kBenchWrite : WriteType::kWrite;
+  o.plots = !no_plots;
+  o.fault_kinds.clear();
+  for (const std::string& t : split(targets, ',')) {
+    auto it = fault_names().find(t);
+    if (it == fault_names().end()) return usage_error("unknown --nemesis-targets entry '" + t + "'");
+    o.fault_kinds.push_back(it->second);
+  }
+  if (o.fault_kinds.empty()) return usage_error("--nemesis-targets is empty");
+  o.conditions.clear();
+  for (const std::string& c : split(compare, ',')) {
+    if (c != "normal" && c != "partition") return usage_error("unknown condition '" + c + "'");
+    if (c == "partition" && !o.nemesis_partition) continue;  // --nemesis none: no faults to run
+    o.conditions.push_back(c);
+  }
+  if (o.conditions.empty()) return usage_error("no condition to run (--compare, --nemesis)");
+  return -1;
+}
+
+}  // namespace gossip_bench

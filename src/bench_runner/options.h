@@ -1,0 +1,62 @@
+// gossip-bench's options: Maelstrom's flag names and meanings where Maelstrom has them, and the
+// defaults that make `bash scripts/bench.sh` a useful 30-second demonstration.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gossip_bench {
+
+enum class LatencyDist { kConstant, kUniform, kExponential };
+enum class WriteType { kWrite, kBenchWrite };
+// Jepsen's partition targets (jepsen.nemesis.combined): isolate one node, split into a
+// majority and a minority, or a ring in which every node hears a different majority.
+enum class FaultKind { kOne, kMajority, kMajoritiesRing };
+
+struct Options {
+  // The node binary; empty means the gossip-kv next to gossip-bench.
+  std::string bin;
+  // Arguments for every node, split on spaces. `--profile fast`: the low-latency profile is
+  // what a first run should show; compare with `--profile frugal`.
+  std::string node_args = "--profile fast";
+  int node_count = 5;
+  // Seconds of client load per condition (Maelstrom's --time-limit).
+  double time_limit_s = 10;
+  // Client operations per second over the whole cluster (Maelstrom's --rate).
+  double rate = 50;
+  // Clients c1..cK, each with at most one request in flight (Maelstrom's --concurrency; "2n"
+  // means twice the node count).
+  int concurrency = 10;
+  // Mean one-way node-to-node latency in ms; client messages are not delayed.
+  double latency_ms = 100;
+  LatencyDist latency_dist = LatencyDist::kConstant;
+  // The partition condition's nemesis: faults on for an interval, then healed for one.
+  bool nemesis_partition = true;
+  // 1.5 s: the default 10 s of load sees each of the three fault kinds once.
+  double nemesis_interval_s = 1.5;
+  std::vector<FaultKind> fault_kinds = {FaultKind::kOne, FaultKind::kMajority,
+                                        FaultKind::kMajoritiesRing};
+  std::uint64_t seed = 1;
+  int key_count = 20;
+  double read_fraction = 0.5;
+  WriteType write_type = WriteType::kWrite;
+  // After the load: the longest wait for identical replicas and settled convergence figures.
+  // 15 s covers `frugal`'s slowest acknowledgement path (3 s delay, 6 s grace) with room.
+  double quiet_period_s = 15;
+  // A request unanswered for this long counts as a timeout and frees its client.
+  double request_timeout_s = 1;
+  std::vector<std::string> conditions = {"normal", "partition"};
+  std::string store_dir = "store";
+  bool plots = true;
+};
+
+// Parses argv into *out. Returns -1 to go on, or an exit code (0 after --help, 2 on a usage
+// error, with the message already printed).
+int parse_options(int argc, char** argv, Options* out);
+
+std::string to_string(LatencyDist d);
+std::string to_string(WriteType t);
+std::string to_string(FaultKind k);
+
+}  // namespace gossip_bench

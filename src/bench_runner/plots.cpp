@@ -1,0 +1,239 @@
+#include "plots.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+
+#include "report.h"
+
+namespace gossip_bench {
+namespace {
+
+// Latency points by outcome, drawn in this order.
+enum Category { kWriteOk, kReadOk, kReadMissing, kError, kTimeout, kCategories };
+constexpr std::array<const char*, kCategories> kCategoryTitle = {"write ok", "read ok", "read: key not found",
+                                                                 "error", "timeout"};
+constexpr std::array<const char*, kCategories> kCategoryStyle = {
+    "pt 7 ps 0.45 lc rgb '#1f77b4'", "pt 7 ps 0.45 lc rgb '#2ca02c'", "pt 6 ps 0.5 lc rgb '#7f7f7f'",
+    "pt 2 ps 0.8 lc rgb '#d62728'", "pt 3 ps 0.8 lc rgb '#000000'"};
+using Present = std::array<bool, kCategories>;
+
+Category category(const Op& op) {
+  switch (op.outcome) {
+    case Op::Outcome::kTimeout: return kTimeout;
+    case Op::Outcome::kError: return kError;
+    case Op::Outcome::kNotFound: return kReadMissing;
+    case Op::Outcome::kOk: break;
+  }
+  return op.kind == Op::Kind::kWrite ? kWriteOk : kReadOk;
+}
+
+// A gnuplot single-quoted string.
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("''") : std::string(1, c);
+  return q + "'";
+}
+
+std::string terminal(const std::string& png, int width, int height) {
+  std::string size = std::to_string(width) + "," + std::to_string(height);
+  return "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) { set terminal pngcairo size " + size +
+         " font ',10' } else { set terminal png size " + size + " }\nset output " + quote(png) + "\n";
+}
+
+Present write_latency_data(const ConditionRun& r, double timeout_s, const std::string& path) {
+  Present present{};
+  std::ofstream out(path);
+  out << "# invoke_s latency_ms category (0 write ok, 1 read ok, 2 read not found, 3 error, 4 timeout)\n";
+  for (const Op& op : r.history) {
+    Category c = category(op);
+    present[c] = true;
+    double latency_ms = c == kTimeout ? timeout_s * 1e3 : static_cast<double>(op.complete_us - op.invoke_us) / 1e3;
+    out << static_cast<double>(op.invoke_us) / 1e6 << ' ' << std::max(latency_ms, 0.001) << ' ' << c << '\n';
+  }
+  return present;
+}
+
+void write_message_data(const ConditionRun& r, const std::string& path) {
+  std::ofstream out(path);
+  out << "# second sent dropped (node-to-node messages in [second, second + 1))\n";
+  for (std::size_t s = 0; s < r.seconds.size(); ++s) out << s << ' ' << r.seconds[s].sent << ' ' << r.seconds[s].dropped << '\n';
+  // `with steps` holds each value until the next point: one more point closes the last second.
+  if (!r.seconds.empty()) out << r.seconds.size() << ' ' << r.seconds.back().sent << ' ' << r.seconds.back().dropped << '\n';
+}
+
+// Cumulative distributions; 0 ms is drawn at 1 ms on the log axis. Returns {nodes', history's}
+// presence.
+std::pair<bool, bool> write_convergence_data(const ConditionRun& r, const std::string& nodes_path,
+                                             const std::string& history_path) {
+  const NodeConvergence& c = r.checks.nodes_convergence;
+  std::uint64_t total = 0, seen = 0;
+  for (auto [lower, n] : c.histogram) total += n;
+  std::ofstream nodes(nodes_path);
+  nodes << "# ms fraction_converged (the nodes' own convergence_ms, merged)\n";
+  for (auto [lower, n] : c.histogram) {
+    seen += n;
+    nodes << std::max<std::int64_t>(lower, 1) << ' ' << static_cast<double>(seen) / static_cast<double>(total) << '\n';
+  }
+  std::vector<std::int64_t> v = r.checks.stable_per_write_ms;
+  std::sort(v.begin(), v.end());
+  std::ofstream history(history_path);
+  history << "# ms fraction (the history's lower bound per acknowledged write)\n";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    history << std::max<std::int64_t>(v[i], 1) << ' ' << static_cast<double>(i + 1) / static_cast<double>(v.size()) << '\n';
+  }
+  return {total > 0, !v.empty()};
+}
+
+// Shades each fault and marks the end of the load, in a panel whose x axis is the run's time.
+std::string shading(const ConditionRun& r) {
+  std::string s = "unset object\nunset label\nunset arrow\n";
+  int id = 1;
+  for (const FaultSpan& f : r.faults) {
+    std::string from = std::to_string(f.start_s), to = std::to_string(f.end_s), n = std::to_string(id++);
+    s += "set object " + n + " rect from " + from + ", graph 0 to " + to +
+         ", graph 1 behind fc rgb '#f4cccc' fs solid 0.6 noborder\n";
+    s += "set label " + n + " " + quote(to_string(f.kind)) + " at " + from +
+         ", graph 0.96 offset 0.2,0 font ',8' tc rgb '#a94442'\n";
+  }
+  std::string end = std::to_string(r.load_end_s);
+  s += "set arrow 1 from " + end + ", graph 0 to " + end + ", graph 1 nohead dt 2 lc rgb '#555555'\n";
+  s += "set label 999 'load ends' at " + end + ", graph 0.90 offset 0.3,0 font ',8' tc rgb '#555555'\n";
+  return s;
+}
+
+double x_max(const std::vector<ConditionRun>& runs) {
+  double t = 1;
+  for (const ConditionRun& r : runs) t = std::max(t, r.total_s);
+  return t;
+}
+
+std::string latency_script(const Options& o, const std::vector<ConditionRun>& runs, const std::vector<Present>& present) {
+  std::string s = terminal("latency.png", 1100, 330 * static_cast<int>(runs.size()) + 40);
+  s += "set multiplot layout " + std::to_string(runs.size()) + ",1 title " +
+       quote("client latency: " + describe_run(o)) + " font ',9'\n";
+  s += "set logscale y\nset xlabel 'time (s)'\nset ylabel 'latency (ms)'\nset key outside right top\n";
+  s += "set xrange [0:" + std::to_string(x_max(runs)) + "]\nset grid ytics lc rgb '#dddddd'\n";
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const ConditionRun& r = runs[i];
+    s += shading(r) + "set title " + quote(r.condition) + "\n";
+    std::string plot;
+    for (int c = 0; c < kCategories; ++c) {
+      if (!present[i][static_cast<std::size_t>(c)]) continue;
+      plot += std::string(plot.empty() ? "plot " : ", \\\n     ") + quote(r.condition + "/latency.dat") +
+              " using 1:($3==" + std::to_string(c) + "?$2:1/0) with points " + kCategoryStyle[static_cast<std::size_t>(c)] +
+              " title " + quote(kCategoryTitle[static_cast<std::size_t>(c)]);
+    }
+    s += plot.empty() ? "plot 1/0 notitle\n" : plot + "\n";
+  }
+  return s + "unset multiplot\n";
+}
+
+std::string messages_script(const Options& o, const std::vector<ConditionRun>& runs) {
+  std::string s = terminal("messages.png", 1100, 300 * static_cast<int>(runs.size()) + 40);
+  s += "set multiplot layout " + std::to_string(runs.size()) + ",1 title " +
+       quote("node-to-node messages per second: " + describe_run(o)) + " font ',9'\n";
+  s += "set xlabel 'time (s)'\nset ylabel 'messages / s'\nset key outside right top\nset yrange [0:*]\n";
+  s += "set xrange [0:" + std::to_string(x_max(runs)) + "]\nset grid ytics lc rgb '#dddddd'\n";
+  for (const ConditionRun& r : runs) {
+    std::string data = quote(r.condition + "/messages.dat");
+    s += shading(r) + "set title " + quote(r.condition) + "\n";
+    s += "plot " + data + " using 1:2 with steps lw 2 lc rgb '#1f77b4' title 'sent', \\\n     " + data +
+         " using 1:3 with steps lw 2 lc rgb '#d62728' title 'dropped by faults'\n";
+  }
+  return s + "unset multiplot\n";
+}
+
+std::string convergence_script(const Options& o, const std::vector<ConditionRun>& runs,
+                               const std::vector<std::pair<bool, bool>>& present) {
+  static const std::array<const char*, 4> kColors = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
+  std::string s = terminal("convergence.png", 1000, 520);
+  s += "set title " + quote("convergence time, cumulative: " + describe_run(o)) + " font ',9'\n";
+  s += "set logscale x\nset xlabel 'ms from the write until every replica held it (0 drawn at 1 ms)'\n";
+  s += "set ylabel 'fraction of writes'\nset yrange [0:1.02]\nset key right bottom\nset grid lc rgb '#dddddd'\n";
+  std::string plot;
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    std::string color = kColors[i % kColors.size()], name = runs[i].condition;
+    if (present[i].first) {
+      plot += std::string(plot.empty() ? "plot " : ", \\\n     ") + quote(name + "/convergence_nodes.dat") +
+              " using 1:2 with steps lw 2 lc rgb '" + color + "' title " + quote(name + ": nodes' own");
+    }
+    if (present[i].second) {
+      plot += std::string(plot.empty() ? "plot " : ", \\\n     ") + quote(name + "/convergence_history.dat") +
+              " using 1:2 with steps lw 1 dt 2 lc rgb '" + color + "' title " + quote(name + ": history lower bound");
+    }
+  }
+  return s + (plot.empty() ? "set xrange [1:10]\nplot 1/0 notitle\n" : plot + "\n");
+}
+
+// Runs gnuplot on a script in run_dir; its messages go to gnuplot.log there.
+bool render(const std::string& run_dir, const std::string& script, std::string* problem) {
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    *problem = "cannot fork gnuplot";
+    return false;
+  }
+  if (pid == 0) {
+    if (::chdir(run_dir.c_str()) != 0) ::_exit(126);
+    int log = ::open("gnuplot.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (log >= 0) {
+      ::dup2(log, 1);
+      ::dup2(log, 2);
+    }
+    ::execlp("gnuplot", "gnuplot", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+    *problem = "gnuplot is not installed (Debian: apt-get install gnuplot-nox); the scripts are in the run folder";
+    return false;
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    *problem = "gnuplot failed on " + script + " (see gnuplot.log in the run folder)";
+    return false;
+  }
+  return true;
+}
+
+void write_file(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+}  // namespace
+
+PlotResult write_plots(const Options& o, const std::vector<ConditionRun>& runs, const std::string& run_dir,
+                       bool render_pngs) {
+  PlotResult result;
+  std::vector<Present> latency_present;
+  std::vector<std::pair<bool, bool>> convergence_present;
+  for (const ConditionRun& r : runs) {
+    std::string dir = run_dir + "/" + r.condition + "/";
+    latency_present.push_back(write_latency_data(r, o.request_timeout_s, dir + "latency.dat"));
+    write_message_data(r, dir + "messages.dat");
+    convergence_present.push_back(write_convergence_data(r, dir + "convergence_nodes.dat", dir + "convergence_history.dat"));
+  }
+  write_file(run_dir + "/latency.gp", latency_script(o, runs, latency_present));
+  write_file(run_dir + "/messages.gp", messages_script(o, runs));
+  write_file(run_dir + "/convergence.gp", convergence_script(o, runs, convergence_present));
+  result.scripts = {"latency.gp", "messages.gp", "convergence.gp"};
+  if (!render_pngs) return result;
+  for (const std::string& script : result.scripts) {
+    std::string png = script.substr(0, script.size() - 3) + ".png";
+    std::string problem;
+    struct stat st {};
+    if (render(run_dir, script, &problem) && ::stat((run_dir + "/" + png).c_str(), &st) == 0 && st.st_size > 0) {
+      result.pngs.push_back(png);
+    } else if (result.problem.empty()) {
+      result.problem = problem.empty() ? "gnuplot drew no " + png : problem;
+    }
+    if (problem.find("not installed") != std::string::npos) break;
+  }
+  return result;
+}
+
+}  // namespace gossip_bench

@@ -1,0 +1,148 @@
+// gossip-bench end to end: real nodes, a short comparison whose checkers' own invariants must
+// hold, a bench_write workload, and nodes that die or hang being reported while the run ends.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+
+namespace {
+
+struct BenchRun {
+  int exit_code = -1;
+  std::string output;
+  std::string folder;  // store/latest
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// Runs gossip-bench with args in a store folder of the test's own.
+BenchRun bench(const std::string& name, const std::string& args) {
+  std::string store = ::testing::TempDir() + "gossip-bench-" + name + "-" + std::to_string(::getpid());
+  std::filesystem::remove_all(store);
+  std::string cmd = std::string(GOSSIP_BENCH_BIN) + " --store-dir " + store + " " + args + " > " + store +
+                    ".out 2>&1";
+  int status = std::system(cmd.c_str());
+  BenchRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.output = slurp(store + ".out");
+  r.folder = store + "/latest";
+  return r;
+}
+
+rapidjson::Document results(const BenchRun& r) {
+  rapidjson::Document d;
+  d.Parse(slurp(r.folder + "/results.json").c_str());
+  return d;
+}
+
+std::size_t lines_in(const std::string& path) {
+  std::ifstream in(path);
+  std::size_t n = 0;
+  for (std::string line; std::getline(in, line);) ++n;
+  return n;
+}
+
+bool is_png(const std::string& path) { return slurp(path).rfind("\x89PNG\r\n\x1a\n", 0) == 0; }
+
+TEST(GossipBench, ShortThreeNodeComparisonKeepsItsInvariants) {
+  BenchRun r = bench("compare", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 3 --nemesis-interval 0.5"
+                           " --quiet-period 10 --rate 40");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError()) << slurp(r.folder + "/results.json");
+  ASSERT_TRUE(d["problems"].Empty()) << r.output;
+  for (const char* condition : {"normal", "partition"}) {
+    SCOPED_TRACE(condition);
+    ASSERT_TRUE(d["conditions"].HasMember(condition)) << r.output;
+    const auto& c = d["conditions"][condition];
+    const auto& ops = c["operations"];
+    const auto& msgs = c["messages"];
+    EXPECT_EQ(c["lost_writes"].GetUint64(), 0u);
+    EXPECT_EQ(c["divergent_nodes"].GetInt(), 0);
+    EXPECT_TRUE(msgs["count_matches"].GetBool());
+    EXPECT_EQ(msgs["node_to_node"].GetUint64(), msgs["nodes_total_gossip_msgs"].GetUint64());
+    EXPECT_TRUE(c["stale_reads"]["nodes_within_history"].GetBool());
+    EXPECT_GT(ops["writes_ok"].GetUint64(), 10u);
+    // Clients are never cut off, so nearly every request is answered in both conditions.
+    EXPECT_GE(ops["answered"].GetDouble(), 0.95 * ops["invoked"].GetDouble());
+    // The quiet period ends once replicas are identical and every write has its figure.
+    EXPECT_FALSE(c["convergence"]["identical_after_load_ms"].IsNull());
+    EXPECT_FALSE(c["convergence"]["settled_after_load_ms"].IsNull());
+    EXPECT_EQ(c["convergence"]["writes_not_yet_measured"].GetUint64(), 0u);
+    EXPECT_GE(c["convergence"]["nodes_ms"]["count"].GetUint64(), ops["writes_ok"].GetUint64());
+    std::uint64_t per_second = 0;
+    for (const auto& s : msgs["per_second"].GetArray()) per_second += s[0].GetUint64();
+    EXPECT_GE(per_second, msgs["node_to_node"].GetUint64()) << "the series covers every counted message";
+    EXPECT_EQ(lines_in(r.folder + "/" + condition + "/history.jsonl"), ops["invoked"].GetUint64());
+  }
+  const auto& normal = d["conditions"]["normal"];
+  const auto& partition = d["conditions"]["partition"];
+  EXPECT_TRUE(normal["faults"].Empty());
+  EXPECT_EQ(normal["messages"]["dropped_by_faults"].GetUint64(), 0u);
+  ASSERT_GE(partition["faults"].Size(), 3u) << "faults at 0.5, 1.5 and 2.5 s";
+  EXPECT_STREQ(partition["faults"][2]["kind"].GetString(), "majorities-ring");
+  EXPECT_GT(partition["messages"]["dropped_by_faults"].GetUint64(), 0u);
+  for (const char* png : {"latency.png", "messages.png", "convergence.png"}) {
+    EXPECT_TRUE(is_png(r.folder + "/" + png)) << png << "\n" << slurp(r.folder + "/gnuplot.log");
+  }
+  EXPECT_NE(r.output.find("messages per write"), std::string::npos) << r.output;
+}
+
+TEST(GossipBench, BenchWriteWorkloadLearnsVersionsFromReads) {
+  BenchRun r = bench("bench-write", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 2 --rate 60"
+                               " --key-count 5 --write-type bench_write --compare normal --no-plots");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError());
+  const auto& c = d["conditions"]["normal"];
+  std::uint64_t writes = c["operations"]["writes_ok"].GetUint64();
+  EXPECT_GT(writes, 10u);
+  EXPECT_LT(c["operations"]["writes_unversioned"].GetUint64(), writes)
+      << "every key's final version, at least, is read back";
+  EXPECT_EQ(c["lost_writes"].GetUint64(), 0u);
+  EXPECT_TRUE(c["messages"]["count_matches"].GetBool());
+  EXPECT_NE(slurp(r.folder + "/normal/history.jsonl").find(R"("f":"write")"), std::string::npos);
+}
+
+TEST(GossipBench, NodesThatExitAreReportedAndTheRunFails) {
+  BenchRun r = bench("exits", "--bin /bin/true --node-count 2 --time-limit 0.3 --quiet-period 0.3 --compare normal --no-plots");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("n1: output ended"), std::string::npos) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_FALSE(d["conditions"]["normal"]["node_problems"].Empty());
+}
+
+TEST(GossipBench, NodesThatHangAreKilledAndReported) {
+  std::string script = ::testing::TempDir() + "hanging-node.sh";
+  std::ofstream(script) << "#!/bin/sh\nexec sleep 600\n";
+  std::filesystem::permissions(script, std::filesystem::perms::owner_all);
+  BenchRun r = bench("hangs", "--bin " + script + " --node-count 2 --time-limit 0.3 --quiet-period 0.3"
+                         " --request-timeout 0.2 --compare normal --no-plots");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("n2: no init_ok"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("n2: did not exit"), std::string::npos) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError());
+  EXPECT_EQ(d["conditions"]["normal"]["operations"]["answered"].GetUint64(), 0u);
+}
+
+TEST(GossipBench, AMissingNodeBinaryIsAUsageError) {
+  BenchRun r = bench("no-bin", "--bin /nonexistent/gossip-kv --compare normal");
+  EXPECT_EQ(r.exit_code, 2) << r.output;
+  EXPECT_NE(r.output.find("cannot run the node binary"), std::string::npos) << r.output;
+}
+
+}  // namespace
