@@ -190,6 +190,7 @@ void Cluster::deliver_due(std::int64_t now) {
       ++second_at(now).dropped;
     } else {
       enqueue(procs_[static_cast<std::size_t>(d.to)], d.line);
+      if (on_delivery_) on_delivery_(d.to, d.line, now);
     }
     inflight_.pop();
   }

@@ -54,6 +54,8 @@ struct NodeExit {
 
 // A line a node wrote to a client (not to a peer), and when it was read (since the start).
 using ReplyFn = std::function<void(int node, std::string_view line, std::int64_t now_us)>;
+// A peer message handed to node `to` at now_us.
+using DeliveryFn = std::function<void(int to, std::string_view line, std::int64_t now_us)>;
 
 class Cluster {
  public:
@@ -74,6 +76,8 @@ class Cluster {
   void run_until(std::int64_t deadline_us, const ReplyFn& on_reply);
   // The fault in force from now on (checked when each message arrives); nullopt heals.
   void set_fault(std::optional<Fault> fault) { fault_ = std::move(fault); }
+  // Called for every peer message delivered (not for those a fault drops).
+  void on_delivery(DeliveryFn fn) { on_delivery_ = std::move(fn); }
   // Closes every node's input and waits up to grace_us for them to exit (their output is read
   // and discarded meanwhile); then kills the rest. Idempotent.
   void shutdown(std::int64_t grace_us);
@@ -125,6 +129,7 @@ class Cluster {
   std::int64_t start_us_;
   std::vector<Proc> procs_;  // index 0 unused
   std::optional<Fault> fault_;
+  DeliveryFn on_delivery_;
   std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> inflight_;
   std::uint64_t seq_ = 0, dropped_ = 0, unroutable_ = 0, undeliverable_ = 0;
   std::vector<SecondCounts> seconds_;

@@ -15,6 +15,7 @@
 
 #include "envelope.h"
 #include "nemesis.h"
+#include "observer.h"
 
 namespace gossip_bench {
 namespace {
@@ -88,7 +89,7 @@ NodeConvergence parse_convergence(const rapidjson::Value& c) {
 class Driver {
  public:
   Driver(const Options& o, const std::string& condition, const std::string& dir)
-      : o_(o), rng_(o.seed), nemesis_rng_(o.seed ^ 0x6e656d65736973ull) {
+      : o_(o), rng_(o.seed), nemesis_rng_(o.seed ^ 0x6e656d65736973ull), observer_(o.node_count) {
     run_.condition = condition;
     run_.dir = dir;
     ClusterOptions co;
@@ -101,6 +102,9 @@ class Driver {
     co.log_dir = dir;
     co.seed = o.seed;
     cluster_ = std::make_unique<Cluster>(co);
+    cluster_->on_delivery([this](int to, std::string_view line, std::int64_t now) {
+      observer_.on_delivered(to, line, now);
+    });
     clients_.resize(static_cast<std::size_t>(o.concurrency) + 1);
     run_.nodes.resize(static_cast<std::size_t>(n()));
   }
@@ -287,7 +291,10 @@ class Driver {
     std::string type = string_member(b, "type");
     if (type == "write_ok" || type == "bench_write_ok" || type == "kv_read_ok") {
       op.outcome = Op::Outcome::kOk;
-      if (auto ts = ts_member(b)) op.ts_us = *ts;
+      if (auto ts = ts_member(b)) {
+        op.ts_us = *ts;
+        if (op.kind == Op::Kind::kWrite) observer_.on_write(op.node, op.key, *ts, op.invoke_us, now);
+      }
       if (op.kind == Op::Kind::kRead) op.value = int_member(b, "value").value_or(kUnknown);
       return;
     }
@@ -426,6 +433,9 @@ class Driver {
     run_.undeliverable = cluster_->undeliverable();
     run_.total_s = static_cast<double>(cluster_->now_us()) / 1e6;
     for (int i = 1; i <= n(); ++i) note_problems(i);
+    run_.observed = observer_.understood() && o_.write_type == WriteType::kWrite;
+    run_.observed_ms = observer_.converged_ms();
+    run_.observed_never = observer_.unconverged();
     learn_versions(run_.history, run_.nodes);
     run_.checks = check(run_.history, run_.nodes);
   }
@@ -475,6 +485,7 @@ class Driver {
   const Options& o_;
   ConditionRun run_;
   std::mt19937_64 rng_, nemesis_rng_;
+  ConvergenceObserver observer_;
   std::unique_ptr<Cluster> cluster_;
   std::vector<Client> clients_;
   std::vector<bool> init_ok_;

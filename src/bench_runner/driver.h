@@ -27,6 +27,12 @@ struct ConditionRun {
   std::vector<FaultSpan> faults;
   std::vector<SecondCounts> seconds;  // node-to-node messages per second
   Checks checks;
+  // Convergence as the router saw it (observer.h): per write, ms from its invocation until
+  // every replica held it; writes some replica never held; false when the nodes' messages
+  // were not understood (or the workload was bench_write).
+  std::vector<std::int64_t> observed_ms;
+  std::uint64_t observed_never = 0;
+  bool observed = false;
   double load_start_s = 0, load_end_s = 0, total_s = 0;
   // Since the load ended: when every node first reported the same digest, and when, besides,
   // every write a node took had its convergence figure. kUnknown: not within the quiet period.

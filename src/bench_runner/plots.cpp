@@ -68,27 +68,39 @@ void write_message_data(const ConditionRun& r, const std::string& path) {
   if (!r.seconds.empty()) out << r.seconds.size() << ' ' << r.seconds.back().sent << ' ' << r.seconds.back().dropped << '\n';
 }
 
-// Cumulative distributions; 0 ms is drawn at 1 ms on the log axis. Returns {nodes', history's}
-// presence.
-std::pair<bool, bool> write_convergence_data(const ConditionRun& r, const std::string& nodes_path,
-                                             const std::string& history_path) {
+// A sample's cumulative distribution; 0 ms is drawn at 1 ms on the log axis. False when empty.
+bool write_cdf(std::vector<std::int64_t> v, const std::string& path, const char* what) {
+  std::sort(v.begin(), v.end());
+  std::ofstream out(path);
+  out << "# ms fraction (" << what << ")\n";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    out << std::max<std::int64_t>(v[i], 1) << ' ' << static_cast<double>(i + 1) / static_cast<double>(v.size()) << '\n';
+  }
+  return !v.empty();
+}
+
+struct CdfPresent {
+  bool nodes = false, observed = false, history = false;
+};
+
+// The nodes' merged histogram as a cumulative distribution, then the router's observations
+// and the history's bounds.
+CdfPresent write_convergence_data(const ConditionRun& r, const std::string& dir) {
   const NodeConvergence& c = r.checks.nodes_convergence;
   std::uint64_t total = 0, seen = 0;
   for (auto [lower, n] : c.histogram) total += n;
-  std::ofstream nodes(nodes_path);
-  nodes << "# ms fraction_converged (the nodes' own convergence_ms, merged)\n";
+  std::ofstream nodes(dir + "convergence_nodes.dat");
+  nodes << "# ms fraction (the nodes' own convergence_ms, merged)\n";
   for (auto [lower, n] : c.histogram) {
     seen += n;
     nodes << std::max<std::int64_t>(lower, 1) << ' ' << static_cast<double>(seen) / static_cast<double>(total) << '\n';
   }
-  std::vector<std::int64_t> v = r.checks.stable_per_write_ms;
-  std::sort(v.begin(), v.end());
-  std::ofstream history(history_path);
-  history << "# ms fraction (the history's lower bound per acknowledged write)\n";
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    history << std::max<std::int64_t>(v[i], 1) << ' ' << static_cast<double>(i + 1) / static_cast<double>(v.size()) << '\n';
-  }
-  return {total > 0, !v.empty()};
+  CdfPresent p;
+  p.nodes = total > 0;
+  p.observed = r.observed && write_cdf(r.observed_ms, dir + "convergence_observed.dat", "observed by the router");
+  p.history = write_cdf(r.checks.stable_per_write_ms, dir + "convergence_history.dat",
+                        "the history's lower bound per acknowledged write");
+  return p;
 }
 
 // Shades each fault and marks the end of the load, in a panel whose x axis is the run's time.
@@ -151,23 +163,23 @@ std::string messages_script(const Options& o, const std::vector<ConditionRun>& r
 }
 
 std::string convergence_script(const Options& o, const std::vector<ConditionRun>& runs,
-                               const std::vector<std::pair<bool, bool>>& present) {
+                               const std::vector<CdfPresent>& present) {
   static const std::array<const char*, 4> kColors = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
   std::string s = terminal("convergence.png", 1000, 520);
   s += "set title " + quote("convergence time, cumulative: " + describe_run(o)) + " font ',9'\n";
   s += "set logscale x\nset xlabel 'ms from the write until every replica held it (0 drawn at 1 ms)'\n";
   s += "set ylabel 'fraction of writes'\nset yrange [0:1.02]\nset key right bottom\nset grid lc rgb '#dddddd'\n";
   std::string plot;
+  auto curve = [&](const std::string& name, const char* file, const char* style, const std::string& color,
+                   const char* title) {
+    plot += std::string(plot.empty() ? "plot " : ", \\\n     ") + quote(name + "/" + file) + " using 1:2 with steps " +
+            style + " lc rgb '" + color + "' title " + quote(name + ": " + title);
+  };
   for (std::size_t i = 0; i < runs.size(); ++i) {
     std::string color = kColors[i % kColors.size()], name = runs[i].condition;
-    if (present[i].first) {
-      plot += std::string(plot.empty() ? "plot " : ", \\\n     ") + quote(name + "/convergence_nodes.dat") +
-              " using 1:2 with steps lw 2 lc rgb '" + color + "' title " + quote(name + ": nodes' own");
-    }
-    if (present[i].second) {
-      plot += std::string(plot.empty() ? "plot " : ", \\\n     ") + quote(name + "/convergence_history.dat") +
-              " using 1:2 with steps lw 1 dt 2 lc rgb '" + color + "' title " + quote(name + ": history lower bound");
-    }
+    if (present[i].observed) curve(name, "convergence_observed.dat", "lw 3", color, "observed by the router");
+    if (present[i].nodes) curve(name, "convergence_nodes.dat", "lw 1", color, "nodes' own");
+    if (present[i].history) curve(name, "convergence_history.dat", "lw 1 dt 2", color, "history lower bound");
   }
   return s + (plot.empty() ? "set xrange [1:10]\nplot 1/0 notitle\n" : plot + "\n");
 }
@@ -210,12 +222,12 @@ PlotResult write_plots(const Options& o, const std::vector<ConditionRun>& runs, 
                        bool render_pngs) {
   PlotResult result;
   std::vector<Present> latency_present;
-  std::vector<std::pair<bool, bool>> convergence_present;
+  std::vector<CdfPresent> convergence_present;
   for (const ConditionRun& r : runs) {
     std::string dir = run_dir + "/" + r.condition + "/";
     latency_present.push_back(write_latency_data(r, o.request_timeout_s, dir + "latency.dat"));
     write_message_data(r, dir + "messages.dat");
-    convergence_present.push_back(write_convergence_data(r, dir + "convergence_nodes.dat", dir + "convergence_history.dat"));
+    convergence_present.push_back(write_convergence_data(r, dir));
   }
   write_file(run_dir + "/latency.gp", latency_script(o, runs, latency_present));
   write_file(run_dir + "/messages.gp", messages_script(o, runs));

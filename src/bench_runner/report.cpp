@@ -59,6 +59,13 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
       {"  writes measured / not yet measured", [](const ConditionRun& r) {
          return count(r.checks.nodes_convergence.count) + " / " + count(r.checks.writes_unmeasured_yet);
        }},
+      {"convergence, observed by the router p50 / p95 / max (ms)", [](const ConditionRun& r) {
+         if (!r.observed) return std::string("n/a");
+         Summary s = summarize(r.observed_ms);
+         std::string cell = count(static_cast<std::uint64_t>(s.p50)) + " / " + count(static_cast<std::uint64_t>(s.p95)) +
+                            " / " + count(static_cast<std::uint64_t>(s.max));
+         return r.observed_never > 0 ? cell + " (" + count(r.observed_never) + " never)" : cell;
+       }},
       {"convergence, history lower bound p50 / max (ms)", [](const ConditionRun& r) {
          return count(static_cast<std::uint64_t>(r.checks.stable_ms.p50)) + " / " +
                 count(static_cast<std::uint64_t>(r.checks.stable_ms.max));

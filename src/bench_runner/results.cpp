@@ -25,8 +25,9 @@ void key_opt(Json& w, const char* k, std::int64_t v) {
   if (v == kUnknown) w.Null(); else w.Int64(v);
 }
 
+// A summary as member k, or as a value when k is null.
 void summary(Json& w, const char* k, const Summary& s, double scale) {
-  w.Key(k);
+  if (k != nullptr) w.Key(k);
   w.StartObject();
   key_u(w, "count", s.count);
   key_d(w, "p50", static_cast<double>(s.p50) * scale);
@@ -177,6 +178,13 @@ void condition(Json& w, const ConditionRun& r) {
   key_u(w, "writes_taken", r.checks.writes_taken);
   key_u(w, "writes_not_yet_measured", r.checks.writes_unmeasured_yet);
   summary(w, "history_lower_bound_ms", r.checks.stable_ms, 1.0);
+  w.Key("observed_ms");
+  if (r.observed) {
+    summary(w, nullptr, summarize(r.observed_ms), 1.0);
+  } else {
+    w.Null();
+  }
+  key_u(w, "observed_never", r.observed_never);
   key_opt(w, "identical_after_load_ms", r.identical_after_ms);
   key_opt(w, "settled_after_load_ms", r.settled_after_ms);
   w.EndObject();

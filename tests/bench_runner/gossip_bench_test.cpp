@@ -82,6 +82,10 @@ TEST(GossipBench, ShortThreeNodeComparisonKeepsItsInvariants) {
     EXPECT_FALSE(c["convergence"]["settled_after_load_ms"].IsNull());
     EXPECT_EQ(c["convergence"]["writes_not_yet_measured"].GetUint64(), 0u);
     EXPECT_GE(c["convergence"]["nodes_ms"]["count"].GetUint64(), ops["writes_ok"].GetUint64());
+    // The router saw every acknowledged write reach every replica.
+    ASSERT_TRUE(c["convergence"]["observed_ms"].IsObject());
+    EXPECT_EQ(c["convergence"]["observed_ms"]["count"].GetUint64(), ops["writes_ok"].GetUint64());
+    EXPECT_EQ(c["convergence"]["observed_never"].GetUint64(), 0u);
     std::uint64_t per_second = 0;
     for (const auto& s : msgs["per_second"].GetArray()) per_second += s[0].GetUint64();
     EXPECT_GE(per_second, msgs["node_to_node"].GetUint64()) << "the series covers every counted message";
@@ -113,6 +117,7 @@ TEST(GossipBench, BenchWriteWorkloadLearnsVersionsFromReads) {
       << "every key's final version, at least, is read back";
   EXPECT_EQ(c["lost_writes"].GetUint64(), 0u);
   EXPECT_TRUE(c["messages"]["count_matches"].GetBool());
+  EXPECT_TRUE(c["convergence"]["observed_ms"].IsNull()) << "bench_write replies carry no version to follow";
   EXPECT_NE(slurp(r.folder + "/normal/history.jsonl").find(R"("f":"write")"), std::string::npos);
 }
 

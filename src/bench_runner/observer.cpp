@@ -1,0 +1,79 @@
+#include "observer.h"
+
+#include <charconv>
+
+#include <rapidjson/document.h>
+
+namespace gossip_bench {
+namespace {
+
+// gossip-kv's encoded integer key "i<digits>"; false for string keys (the workload has none).
+bool int_key(const rapidjson::Value& v, std::int64_t* key) {
+  if (!v.IsString() || v.GetStringLength() < 2 || v.GetString()[0] != 'i') return false;
+  const char* s = v.GetString();
+  auto [end, ec] = std::from_chars(s + 1, s + v.GetStringLength(), *key);
+  return ec == std::errc() && end == s + v.GetStringLength();
+}
+
+}  // namespace
+
+ConvergenceObserver::ConvergenceObserver(int nodes)
+    : nodes_(nodes), held_(static_cast<std::size_t>(nodes) + 1) {}
+
+void ConvergenceObserver::on_delivered(int to, std::string_view line, std::int64_t t_us) {
+  if (line.find("\"e\":[") == std::string_view::npos) return;  // digests, acks: no entries
+  rapidjson::Document d;
+  d.Parse(line.data(), line.size());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("body") || !d["body"].IsObject()) return;
+  const rapidjson::Value& body = d["body"];
+  if (!body.HasMember("e") || !body["e"].IsArray()) return;
+  for (const auto& e : body["e"].GetArray()) {
+    std::int64_t key = 0;
+    if (!e.IsArray() || e.Size() < 2 || !int_key(e[0], &key) || !e[1].IsInt64()) continue;
+    ++entries_seen_;
+    raise(to, key, e[1].GetInt64(), t_us);
+  }
+}
+
+void ConvergenceObserver::on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t invoke_us,
+                                   std::int64_t now_us) {
+  Pending p{invoke_us, 0};
+  for (int n = 1; n <= nodes_; ++n) {
+    auto it = held_[static_cast<std::size_t>(n)].find(key);
+    if (it != held_[static_cast<std::size_t>(n)].end() && it->second >= ts_us) ++p.reached;
+  }
+  if (p.reached == nodes_) {  // everyone had it before its acknowledgement was read
+    converged_ms_.push_back((now_us - invoke_us) / 1000);
+    return;
+  }
+  // (A write whose version ties another origin's on the same key and microsecond would be
+  // taken for it: versions also order by origin, which the replies do not carry.)
+  pending_[key].emplace(ts_us, p);
+  raise(origin, key, ts_us, now_us);  // counts the origin unless it held it already
+}
+
+void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, std::int64_t t_us) {
+  std::int64_t& newest = held_[static_cast<std::size_t>(node)][key];
+  std::int64_t old = newest;
+  if (ts_us <= old) return;
+  newest = ts_us;
+  auto writes = pending_.find(key);
+  if (writes == pending_.end()) return;
+  auto& by_ts = writes->second;
+  for (auto it = by_ts.upper_bound(old); it != by_ts.end() && it->first <= ts_us;) {
+    if (++it->second.reached < nodes_) {
+      ++it;
+      continue;
+    }
+    converged_ms_.push_back((t_us - it->second.invoke_us) / 1000);
+    it = by_ts.erase(it);
+  }
+}
+
+std::uint64_t ConvergenceObserver::unconverged() const {
+  std::uint64_t n = 0;
+  for (const auto& [key, writes] : pending_) n += writes.size();
+  return n;
+}
+
+}  // namespace gossip_bench

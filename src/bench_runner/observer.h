@@ -1,0 +1,53 @@
+// Convergence as the router sees it: from every peer message it delivers, when each replica
+// first came to hold each write or a newer version of its key. It reads gossip-kv's entries
+// (`e`: [encoded key, ts_us, origin, value], docs/REPLICATION.md), so it is exact for gossip-kv
+// nodes and independent of what the nodes report about themselves; another node's messages
+// are not understood and leave it empty (understood() is false).
+//
+// A write is registered when its acknowledgement arrives with its version (the `write`
+// workload); `bench_write` replies carry none, so those writes are not observed.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string_view>
+#include <vector>
+
+#include <absl/container/flat_hash_map.h>
+
+namespace gossip_bench {
+
+class ConvergenceObserver {
+ public:
+  // REQUIRES: nodes >= 1.
+  explicit ConvergenceObserver(int nodes);
+
+  // A peer message delivered to node `to` (1-based) at t_us.
+  void on_delivered(int to, std::string_view line, std::int64_t t_us);
+  // A write node `origin` took on `key` with version ts_us: invoked at invoke_us, acknowledged
+  // at now_us (when the origin is known to hold it).
+  void on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t invoke_us, std::int64_t now_us);
+
+  // For each write every replica came to hold: ms from its invocation to the last replica.
+  [[nodiscard]] const std::vector<std::int64_t>& converged_ms() const { return converged_ms_; }
+  // Registered writes some replica never came to hold.
+  [[nodiscard]] std::uint64_t unconverged() const;
+  // Whether any gossip-kv entry was seen (false: the nodes speak another format).
+  [[nodiscard]] bool understood() const { return entries_seen_ > 0; }
+
+ private:
+  struct Pending {
+    std::int64_t invoke_us = 0;
+    int reached = 0;  // replicas holding it or newer
+  };
+  // Node n holds version ts of key (or newer) from t_us on.
+  void raise(int node, std::int64_t key, std::int64_t ts_us, std::int64_t t_us);
+
+  int nodes_;
+  std::vector<absl::flat_hash_map<std::int64_t, std::int64_t>> held_;  // [node] key -> newest ts
+  absl::flat_hash_map<std::int64_t, std::map<std::int64_t, Pending>> pending_;  // key -> ts -> write
+  std::vector<std::int64_t> converged_ms_;
+  std::uint64_t entries_seen_ = 0;
+};
+
+}  // namespace gossip_bench
