@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -29,6 +30,43 @@ std::int64_t steady_us() {
 // Bytes read from one node per wakeup before the others get their turn.
 constexpr std::size_t kReadBurstBytes = 1u << 20;
 
+// Every node's process group, for the signal handler: it kills them all if the runner is
+// interrupted (each node has a group of its own, so the terminal's Ctrl-C does not reach them).
+constexpr int kGroupsMax = 4096;
+std::atomic<pid_t> g_groups[kGroupsMax];
+
+void remember_group(pid_t pid) {
+  for (auto& g : g_groups) {
+    pid_t empty = 0;
+    if (g.compare_exchange_strong(empty, pid)) return;
+  }
+}
+
+void forget_group(pid_t pid) {
+  for (auto& g : g_groups) {
+    pid_t mine = pid;
+    if (g.compare_exchange_strong(mine, 0)) return;
+  }
+}
+
+extern "C" void kill_groups_and_exit(int sig) {
+  for (auto& g : g_groups) {
+    pid_t pid = g.load();
+    if (pid > 0) ::kill(-pid, SIGKILL);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void install_signal_handlers() {
+  static bool installed = false;
+  if (installed) return;
+  installed = true;
+  ::signal(SIGPIPE, SIG_IGN);  // a node's closed pipe is an error to handle, not a death
+  ::signal(SIGINT, kill_groups_and_exit);
+  ::signal(SIGTERM, kill_groups_and_exit);
+}
+
 }  // namespace
 
 std::string NodeExit::describe() const {
@@ -44,8 +82,13 @@ std::string NodeExit::describe() const {
 Cluster::Cluster(const ClusterOptions& o)
     : opt_(o), start_us_(steady_us()), procs_(static_cast<std::size_t>(o.nodes) + 1),
       rng_(o.seed ^ 0x6c6174656e6379ull) {
-  ::signal(SIGPIPE, SIG_IGN);
-  for (int i = 1; i <= o.nodes; ++i) spawn(i);
+  install_signal_handlers();
+  try {
+    for (int i = 1; i <= o.nodes; ++i) spawn(i);
+  } catch (...) {
+    kill_all();  // the destructor will not run: the nodes already started must not outlive us
+    throw;
+  }
 }
 
 void Cluster::spawn(int node) {
@@ -63,14 +106,25 @@ void Cluster::spawn(int node) {
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
   if (err >= 0) posix_spawn_file_actions_adddup2(&fa, err, 2);
+  // A group of its own, and the signals the runner changed back to their defaults.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t defaults;
+  sigemptyset(&defaults);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM}) sigaddset(&defaults, sig);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   std::vector<std::string> args{opt_.bin};
   args.insert(args.end(), opt_.node_args.begin(), opt_.node_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   Proc& p = procs_[static_cast<std::size_t>(node)];
-  int rc = ::posix_spawn(&p.pid, argv[0], &fa, nullptr, argv.data(), environ);
+  int rc = ::posix_spawn(&p.pid, argv[0], &fa, &attr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc == 0) remember_group(p.pid);
   ::close(in[0]);
   ::close(out[1]);
   if (err >= 0) ::close(err);
@@ -86,15 +140,19 @@ void Cluster::spawn(int node) {
   ::fcntl(p.out_fd, F_SETFL, O_NONBLOCK);
 }
 
-Cluster::~Cluster() {
+Cluster::~Cluster() { kill_all(); }
+
+// Kills every node's group, reaps what is left, and closes every pipe.
+void Cluster::kill_all() {
   for (std::size_t i = 1; i < procs_.size(); ++i) {
     Proc& p = procs_[i];
-    if (p.pid > 0 && !p.exit.reaped) {
-      ::kill(p.pid, SIGKILL);
-      ::waitpid(p.pid, nullptr, 0);
+    if (p.pid > 0 && !p.exit.reaped) {  // a reaped leader's group id may be anyone's by now
+      ::kill(-p.pid, SIGKILL);
+      reap(p, true);
     }
     if (p.in_fd >= 0) ::close(p.in_fd);
     if (p.out_fd >= 0) ::close(p.out_fd);
+    p.in_fd = p.out_fd = -1;
   }
 }
 
@@ -116,8 +174,11 @@ void Cluster::enqueue(Proc& p, std::string_view line) {
     return;
   }
   p.outbox.append(line);
-  p.outbox.push_back('\n');
-  flush(p);
+  p.outbox.push_back('\n');  // written by flush_all, once per loop pass: many lines per write()
+}
+
+void Cluster::flush_all() {
+  for (std::size_t i = 1; i < procs_.size(); ++i) flush(procs_[i]);
 }
 
 void Cluster::flush(Proc& p) {
@@ -179,6 +240,11 @@ void Cluster::route(int from, std::string_view line, std::int64_t now, const Rep
   }
   ++procs_[static_cast<std::size_t>(from)].routed;
   ++second_at(now).sent;
+  if (inflight_bytes_ + line.size() > kInflightBytesMax) {
+    ++overflowed_;
+    return;
+  }
+  inflight_bytes_ += line.size();
   inflight_.push({now + delay_us(), seq_++, from, to, std::string(line)});
 }
 
@@ -192,6 +258,7 @@ void Cluster::deliver_due(std::int64_t now) {
       enqueue(procs_[static_cast<std::size_t>(d.to)], d.line);
       if (on_delivery_) on_delivery_(d.to, d.line, now);
     }
+    inflight_bytes_ -= d.line.size();
     inflight_.pop();
   }
 }
@@ -213,16 +280,25 @@ void Cluster::read_output(int node, const ReplyFn* on_reply) {
     burst += static_cast<std::size_t>(n);
     if (on_reply == nullptr) continue;  // shutting down: output is drained, not routed
     p.inbuf.append(chunk, static_cast<std::size_t>(n));
-    std::size_t start = 0, nl;
-    while ((nl = p.inbuf.find('\n', start)) != std::string::npos) {
-      route(node, std::string_view(p.inbuf).substr(start, nl - start), now_us(), *on_reply);
-      start = nl + 1;
-    }
-    p.inbuf.erase(0, start);
-    if (p.inbuf.size() > kLineBytesMax) {  // a runaway line: drop it, keep the node
-      ++unroutable_;
-      p.inbuf.clear();
-    }
+    take_lines(node, *on_reply);
+  }
+}
+
+// Routes the whole lines in a node's input buffer. A line over kLineBytesMax is dropped, once,
+// up to its newline; the node carries on.
+void Cluster::take_lines(int node, const ReplyFn& on_reply) {
+  Proc& p = procs_[static_cast<std::size_t>(node)];
+  std::size_t start = 0, nl;
+  while ((nl = p.inbuf.find('\n', start)) != std::string::npos) {
+    if (!p.discarding) route(node, std::string_view(p.inbuf).substr(start, nl - start), now_us(), on_reply);
+    p.discarding = false;
+    start = nl + 1;
+  }
+  p.inbuf.erase(0, start);
+  if (p.inbuf.size() > kLineBytesMax) {
+    if (!p.discarding) ++unroutable_;
+    p.discarding = true;
+    p.inbuf.clear();
   }
 }
 
@@ -232,6 +308,7 @@ void Cluster::reap(Proc& p, bool wait) {
   if (::waitpid(p.pid, &status, wait ? 0 : WNOHANG) == p.pid) {
     p.exit.reaped = true;
     p.exit.wait_status = status;
+    forget_group(p.pid);
   }
 }
 
@@ -241,6 +318,7 @@ void Cluster::run_until(std::int64_t deadline_us, const ReplyFn& on_reply) {
   for (;;) {
     std::int64_t now = now_us();
     deliver_due(now);
+    flush_all();
     bool last = now >= deadline_us;
     std::int64_t wake = inflight_.empty() ? deadline_us : std::min(deadline_us, inflight_.top().at_us);
     fds.clear();
@@ -296,8 +374,8 @@ void Cluster::shutdown(std::int64_t grace_us) {
   for (int i = 1; i <= size(); ++i) {
     Proc& p = procs_[static_cast<std::size_t>(i)];
     if (p.pid <= 0 || p.exit.reaped) continue;
-    ::kill(p.pid, SIGKILL);
     p.exit.killed_at_shutdown = true;
+    ::kill(-p.pid, SIGKILL);  // the group: also whatever the node started
     reap(p, true);
   }
 }

@@ -1,12 +1,16 @@
 // gossip-bench's cluster: N node processes on pipes and the router between them. One thread
-// runs everything: poll() over the nodes' pipes plus a timer heap of messages in flight, no
+// runs everything: ppoll() over the nodes' pipes plus a timer heap of messages in flight, no
 // thread per message or per node. A node-to-node message is delivered after a latency drawn
 // from the configured distribution, unless the current fault drops its link when it arrives;
 // a message to anyone else (a client) is handed to the caller at once.
 //
 // Bounds: a node's output line is at most kLineBytesMax (longer ones are dropped and counted);
 // a node's unread input is at most kOutboxBytesMax (a node that stops reading is marked stuck
-// and further messages to it are dropped and counted), so a wedged node cannot wedge the runner.
+// and further messages to it are dropped and counted), so a wedged node cannot wedge the runner;
+// messages in flight hold at most kInflightBytesMax (beyond, they are dropped and counted).
+//
+// Each node runs in a process group of its own, so that killing it also kills whatever it
+// started; an interrupted runner (SIGINT, SIGTERM) kills every group before it exits.
 #pragma once
 
 #include <sys/types.h>
@@ -61,6 +65,7 @@ class Cluster {
  public:
   static constexpr std::size_t kLineBytesMax = 4u << 20;
   static constexpr std::size_t kOutboxBytesMax = 64u << 20;
+  static constexpr std::size_t kInflightBytesMax = 512u << 20;
 
   // Starts the nodes. Throws std::runtime_error when one cannot be started.
   explicit Cluster(const ClusterOptions& o);
@@ -92,6 +97,8 @@ class Cluster {
   [[nodiscard]] std::uint64_t unroutable() const { return unroutable_; }
   // Messages dropped because their receiver had stopped reading (or was gone).
   [[nodiscard]] std::uint64_t undeliverable() const { return undeliverable_; }
+  // Messages dropped because kInflightBytesMax was in flight already.
+  [[nodiscard]] std::uint64_t overflowed() const { return overflowed_; }
   [[nodiscard]] const std::vector<SecondCounts>& seconds() const { return seconds_; }
   [[nodiscard]] const NodeExit& exit_of(int node) const { return procs_[static_cast<std::size_t>(node)].exit; }
 
@@ -101,6 +108,7 @@ class Cluster {
     int in_fd = -1;
     int out_fd = -1;
     std::string inbuf;    // read from the node, not yet a whole line
+    bool discarding = false;  // inside a line over kLineBytesMax: dropped up to its newline
     std::string outbox;   // for the node, not yet written
     std::size_t outbox_at = 0;
     std::uint64_t routed = 0;
@@ -115,8 +123,11 @@ class Cluster {
   };
 
   void spawn(int node);
+  void kill_all();
   void enqueue(Proc& p, std::string_view line);
   void flush(Proc& p);
+  void flush_all();
+  void take_lines(int node, const ReplyFn& on_reply);
   void close_input(Proc& p);
   void read_output(int node, const ReplyFn* on_reply);
   void route(int from, std::string_view line, std::int64_t now, const ReplyFn& on_reply);
@@ -131,7 +142,8 @@ class Cluster {
   std::optional<Fault> fault_;
   DeliveryFn on_delivery_;
   std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> inflight_;
-  std::uint64_t seq_ = 0, dropped_ = 0, unroutable_ = 0, undeliverable_ = 0;
+  std::uint64_t seq_ = 0, dropped_ = 0, unroutable_ = 0, undeliverable_ = 0, overflowed_ = 0;
+  std::size_t inflight_bytes_ = 0;
   std::vector<SecondCounts> seconds_;
   std::mt19937_64 rng_;
   bool shut_down_ = false;

@@ -92,6 +92,7 @@ class Driver {
       : o_(o), rng_(o.seed), nemesis_rng_(o.seed ^ 0x6e656d65736973ull), observer_(o.node_count) {
     run_.condition = condition;
     run_.dir = dir;
+    run_.write_type = o.write_type;
     ClusterOptions co;
     co.bin = o.bin;
     std::istringstream words(o.node_args);
@@ -168,6 +169,7 @@ class Driver {
     std::exponential_distribution<double> gap_us(o_.rate / 1e6);
     std::int64_t start = cluster_->now_us(), end = start + us(o_.time_limit_s);
     run_.load_start_s = static_cast<double>(start) / 1e6;
+    std::uint64_t msgs_before = cluster_->routed_total();
     bool faults = run_.condition == "partition";
     std::int64_t next_op = start, next_toggle = faults ? start + us(o_.nemesis_interval_s) : INT64_MAX;
     std::int64_t next_progress = start;
@@ -190,6 +192,8 @@ class Driver {
     if (fault_on_) toggle_fault(cluster_->now_us());
     std::int64_t stop = cluster_->now_us();
     run_.load_end_s = static_cast<double>(stop) / 1e6;
+    run_.load_msgs = cluster_->routed_total() - msgs_before;
+    load_end_us_ = stop;
     // Requests still in flight get their full timeout.
     while (std::any_of(clients_.begin(), clients_.end(), [](const Client& c) { return c.busy; }) &&
            cluster_->now_us() < stop + us(o_.request_timeout_s)) {
@@ -208,12 +212,17 @@ class Driver {
       fault_on_ = false;
       return;
     }
-    FaultKind kind = o_.fault_kinds[next_fault_++ % o_.fault_kinds.size()];
-    Fault f = make_fault(kind, n(), nemesis_rng_);
-    if (!f.cuts_anything()) return;  // e.g. any fault of a one-node cluster: nothing to do
-    run_.faults.push_back({t, t, kind, f.description});
-    cluster_->set_fault(std::move(f));
-    fault_on_ = true;
+    // The next kind that cuts something here (a ring of two nodes cuts nothing; nothing does in
+    // a one-node cluster, which then sees no faults at all).
+    for (std::size_t tries = 0; tries < o_.fault_kinds.size(); ++tries) {
+      FaultKind kind = o_.fault_kinds[next_fault_++ % o_.fault_kinds.size()];
+      Fault f = make_fault(kind, n(), nemesis_rng_);
+      if (!f.cuts_anything()) continue;
+      run_.faults.push_back({t, t, kind, f.description});
+      cluster_->set_fault(std::move(f));
+      fault_on_ = true;
+      return;
+    }
   }
 
   void issue(std::int64_t now) {
@@ -243,6 +252,7 @@ class Driver {
     }
     op.invoke_wall_us = wall_us();
     run_.history.push_back(op);
+    op_of_msg_.push_back(run_.history.size() - 1);  // msg_ids run 1, 2, ... in issue order
     clients_[static_cast<std::size_t>(client)] = {true, msg_id, run_.history.size() - 1,
                                                   now + us(o_.request_timeout_s)};
     cluster_->send(op.node, envelope("c" + std::to_string(client), op.node, body));
@@ -276,16 +286,21 @@ class Driver {
     int client = dest.size() > 1 && dest[0] == 'c' ? std::atoi(dest.c_str() + 1) : 0;
     if (client < 1 || client > o_.concurrency) return;
     Client& c = clients_[static_cast<std::size_t>(client)];
-    if (!c.busy || c.msg_id != *irt) {
-      ++run_.late_replies;
-      return;
+    if (c.busy && c.msg_id == *irt) {
+      c.busy = false;
+      ++answered_;
+      return record_reply(run_.history[c.op], b, now);
     }
-    c.busy = false;
-    record_reply(run_.history[c.op], b, now);
+    // After its timeout: the client has moved on, but the node did serve it (history.h).
+    if (*irt < 1 || *irt >= next_msg_id_) return;
+    Op& op = run_.history[op_of_msg_[static_cast<std::size_t>(*irt - 1)]];
+    if (op.client != client || op.complete_us != kUnknown) return;  // not ours, or a duplicate
+    ++run_.late_replies;
+    op.late = true;
+    record_reply(op, b, now);
   }
 
   void record_reply(Op& op, const rapidjson::Value& b, std::int64_t now) {
-    ++answered_;
     op.complete_us = now;
     op.complete_wall_us = wall_us();
     std::string type = string_member(b, "type");
@@ -293,7 +308,7 @@ class Driver {
       op.outcome = Op::Outcome::kOk;
       if (auto ts = ts_member(b)) {
         op.ts_us = *ts;
-        if (op.kind == Op::Kind::kWrite) observer_.on_write(op.node, op.key, *ts, op.invoke_us, now);
+        if (op.acked_write()) observer_.on_write(op.node, op.key, *ts, op.invoke_us, now);
       }
       if (op.kind == Op::Kind::kRead) op.value = int_member(b, "value").value_or(kUnknown);
       return;
@@ -309,15 +324,27 @@ class Driver {
     } else if (irt >= kStatsBase) {
       if (irt == kStatsBase + stats_round_) on_stats(node, b);
     } else if (irt >= kFinalReadBase) {
-      FinalRead f;
-      f.wall_us = wall_us();
-      if (string_member(b, "type") == "kv_read_ok") {
-        f.value = int_member(b, "value").value_or(kUnknown);
-        f.ts_us = ts_member(b).value_or(kUnknown);
-      }
-      this->node(node).held[irt - kFinalReadBase] = f;
-      ++final_answers_[static_cast<std::size_t>(node)];
+      on_final_read(node, b, irt - kFinalReadBase);
     }
+  }
+
+  // A final read's answer: the key's value and version, or "missing" (error 20). Any other
+  // answer leaves the key unread, so the node's final state is incomplete, not wrong.
+  void on_final_read(int node, const rapidjson::Value& b, std::int64_t key) {
+    std::string type = string_member(b, "type");
+    bool missing = type == "error" && int_member(b, "code").value_or(0) == 20;
+    if (type != "kv_read_ok" && !missing) {
+      ++final_errors_[static_cast<std::size_t>(node)];
+      return;
+    }
+    FinalRead f;
+    f.wall_us = wall_us();
+    if (!missing) {
+      f.value = int_member(b, "value").value_or(kUnknown);
+      f.ts_us = ts_member(b).value_or(kUnknown);
+    }
+    auto [it, fresh] = this->node(node).held.insert_or_assign(key, f);
+    if (fresh) ++final_answers_[static_cast<std::size_t>(node)];
   }
 
   void on_stats(int node, const rapidjson::Value& b) {
@@ -366,7 +393,7 @@ class Driver {
     while (cluster_->now_us() < end) {
       std::int64_t round = cluster_->now_us();
       bool identical = stats_round(std::min(kStatsWaitUs, end - round));
-      std::int64_t after_ms = (cluster_->now_us() - start) / 1000;
+      std::int64_t after_ms = (cluster_->now_us() - load_end_us_) / 1000;
       if (identical && run_.identical_after_ms == kUnknown) run_.identical_after_ms = after_ms;
       // Every write a node took has its figure: none pending, none inside the grace period.
       std::uint64_t pending = 0;
@@ -389,6 +416,7 @@ class Driver {
   // Reads every key on every live node, at most kFinalReadsInFlightMax at a time per node.
   void final_reads() {
     final_answers_.assign(static_cast<std::size_t>(n()) + 1, 0);
+    final_errors_.assign(static_cast<std::size_t>(n()) + 1, 0);
     std::vector<int> sent(static_cast<std::size_t>(n()) + 1, 0), seen(sent);
     std::vector<std::int64_t> progress_us(sent.size(), cluster_->now_us());
     for (;;) {
@@ -396,7 +424,7 @@ class Driver {
       std::int64_t now = cluster_->now_us();
       for (int i = 1; i <= n(); ++i) {
         auto k = static_cast<std::size_t>(i);
-        int answered = final_answers_[k];
+        int answered = final_answers_[k] + final_errors_[k];
         if (answered != seen[k]) progress_us[k] = now;
         seen[k] = answered;
         if (!alive(i) || answered >= o_.key_count || now - progress_us[k] > kFinalReadsStallUs) continue;
@@ -431,6 +459,7 @@ class Driver {
     run_.dropped = cluster_->dropped_total();
     run_.unroutable = cluster_->unroutable();
     run_.undeliverable = cluster_->undeliverable();
+    run_.overflowed = cluster_->overflowed();
     run_.total_s = static_cast<double>(cluster_->now_us()) / 1e6;
     for (int i = 1; i <= n(); ++i) note_problems(i);
     run_.observed = observer_.understood() && o_.write_type == WriteType::kWrite;
@@ -457,8 +486,10 @@ class Driver {
     const NodeReport& r = node(i);
     if (!r.answered_stats) run_.node_problems.push_back(id + "no final bench_stats");
     if (!r.final_reads_complete) {
-      run_.node_problems.push_back(id + "answered " + std::to_string(final_answers_[static_cast<std::size_t>(i)]) +
-                                   " of " + std::to_string(o_.key_count) + " final reads");
+      auto k = static_cast<std::size_t>(i);
+      std::string errors = final_errors_[k] > 0 ? " (" + std::to_string(final_errors_[k]) + " answered with an error)" : "";
+      run_.node_problems.push_back(id + "answered " + std::to_string(final_answers_[k]) + " of " +
+                                   std::to_string(o_.key_count) + " final reads" + errors);
     }
   }
 
@@ -488,9 +519,10 @@ class Driver {
   ConvergenceObserver observer_;
   std::unique_ptr<Cluster> cluster_;
   std::vector<Client> clients_;
+  std::vector<std::size_t> op_of_msg_;  // [msg_id - 1] -> index in the history
   std::vector<bool> init_ok_;
   std::vector<NodeReport> stats_;
-  std::vector<int> final_answers_;
+  std::vector<int> final_answers_, final_errors_;
   int stats_answers_ = 0;
   std::uint64_t answered_ = 0;
   std::int64_t stats_round_ = 0;
@@ -499,6 +531,7 @@ class Driver {
   std::size_t next_fault_ = 0;
   bool fault_on_ = false;
   std::int64_t shutdown_us_ = INT64_MAX;
+  std::int64_t load_end_us_ = 0;
 };
 
 }  // namespace

@@ -24,9 +24,10 @@ std::int64_t version_ceil(const Op& w) {
 std::int64_t read_version(const Op& r) { return r.outcome == Op::Outcome::kOk ? r.ts_us : 0; }
 
 struct KeyOps {
-  std::vector<const Op*> acked;   // acknowledged writes
-  std::vector<const Op*> taken;   // writes a node may have taken: acknowledged or unanswered
-  std::vector<const Op*> reads;   // answered reads (found or not)
+  std::vector<const Op*> acked;       // acknowledged writes
+  std::vector<const Op*> taken;       // writes a node may have taken: acknowledged or unanswered
+  std::vector<const Op*> reads;       // reads answered in time (found or not)
+  std::vector<const Op*> late_found;  // reads that found a version, answered after their timeout
 };
 
 std::map<std::int64_t, KeyOps> by_key(const std::vector<Op>& h) {
@@ -35,10 +36,10 @@ std::map<std::int64_t, KeyOps> by_key(const std::vector<Op>& h) {
     KeyOps& k = keys[op.key];
     if (op.acked_write()) k.acked.push_back(&op);
     if (op.kind == Op::Kind::kWrite && (op.acked_write() || !op.answered())) k.taken.push_back(&op);
-    bool read_answered = op.outcome == Op::Outcome::kOk || op.outcome == Op::Outcome::kNotFound;
-    if (op.kind == Op::Kind::kRead && read_answered && (op.outcome != Op::Outcome::kOk || op.ts_us != kUnknown)) {
-      k.reads.push_back(&op);
-    }
+    if (op.kind != Op::Kind::kRead) continue;
+    bool versioned = op.outcome == Op::Outcome::kNotFound || (op.outcome == Op::Outcome::kOk && op.ts_us != kUnknown);
+    if (versioned && !op.late) k.reads.push_back(&op);
+    if (op.late && op.read_found() && op.ts_us != kUnknown) k.late_found.push_back(&op);
   }
   return keys;
 }
@@ -108,8 +109,10 @@ std::uint64_t node_stale_possible(const KeyOps& k, std::int64_t key, const std::
     return n > 0 && newest[n - 1] > version;
   };
   std::uint64_t count = 0;
-  for (const Op* r : k.reads) {
-    if (r->outcome == Op::Outcome::kOk && possible(r->ts_us, r->complete_wall_us)) ++count;
+  for (const auto* reads : {&k.reads, &k.late_found}) {  // a node counts late-answered reads too
+    for (const Op* r : *reads) {
+      if (r->outcome == Op::Outcome::kOk && possible(r->ts_us, r->complete_wall_us)) ++count;
+    }
   }
   for (const NodeReport& node : nodes) {
     auto it = node.held.find(key);

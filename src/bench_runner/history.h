@@ -35,10 +35,13 @@ struct Op {
   std::int64_t invoke_wall_us = 0;
   std::int64_t complete_wall_us = kUnknown;
   int error_code = 0;
+  // The reply came after the request had timed out: the op counts as unanswered (its client
+  // had given up), but what the reply says is kept, since the node did serve it.
+  bool late = false;
 
-  [[nodiscard]] bool answered() const { return outcome != Outcome::kTimeout; }
-  [[nodiscard]] bool acked_write() const { return kind == Kind::kWrite && outcome == Outcome::kOk; }
-  // A read that returned a stored version (not "key not found").
+  [[nodiscard]] bool answered() const { return outcome != Outcome::kTimeout && !late; }
+  [[nodiscard]] bool acked_write() const { return kind == Kind::kWrite && outcome == Outcome::kOk && !late; }
+  // A read that returned a stored version (not "key not found"), in time or late.
   [[nodiscard]] bool read_found() const { return kind == Kind::kRead && outcome == Outcome::kOk; }
 };
 
@@ -78,7 +81,7 @@ struct Summary {
 
 struct Checks {
   // The workload.
-  std::uint64_t ops = 0, answered = 0, timeouts = 0, errors = 0;
+  std::uint64_t ops = 0, answered = 0, timeouts = 0, errors = 0;  // timeouts include late replies
   std::uint64_t writes_ok = 0, reads_ok = 0, reads_not_found = 0;
   std::uint64_t writes_unversioned = 0;  // acknowledged writes whose version no read revealed
   Summary latency_us;                    // answered client requests

@@ -54,6 +54,9 @@ const std::map<std::string, FaultKind>& fault_names() {
   return names;
 }
 
+// Client operations a run may ask for: each is kept in memory (about 100 bytes) until the end.
+constexpr double kOpsMax = 10'000'000;
+
 int usage_error(const std::string& what) {
   std::fprintf(stderr, "gossip-bench: %s (see --help)\n", what.c_str());
   return 2;
@@ -79,39 +82,40 @@ std::string to_string(FaultKind k) {
   return "?";
 }
 
-int parse_options(int argc, char** argv, Options* out) {
-  Options& o = *out;
-  CLI::App app{"gossip-bench: a local gossip-kv cluster under load, normal and partitioned "
-               "(docs/BENCHMARK.md)"};
-  std::string concurrency = std::to_string(o.concurrency), dist = "constant", nemesis = "partition";
-  std::string targets = "one,majority,majorities-ring", compare = "normal,partition";
-  std::string write_type = "write";
+namespace {
+
+// Flags whose text is turned into Options after parsing.
+struct RawFlags {
+  std::string concurrency, dist = "constant", nemesis = "partition";
+  std::string targets = "one,majority,majorities-ring", compare = "normal,partition", write_type = "write";
   bool no_plots = false;
+};
+
+void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
   app.add_option("--bin", o.bin, "node binary (default: the gossip-kv next to gossip-bench)");
-  app.add_option("--node-count", o.node_count, "nodes n1..nN")->capture_default_str()
-      ->check(CLI::Range(1, 100));
+  app.add_option("--node-count", o.node_count, "nodes n1..nN")->capture_default_str()->check(CLI::Range(1, 100));
   app.add_option("--time-limit", o.time_limit_s, "seconds of client load per condition")
       ->capture_default_str()->check(CLI::Range(0.1, 86'400.0));
   app.add_option("--rate", o.rate, "client operations per second, whole cluster")
       ->capture_default_str()->check(CLI::Range(0.1, 100'000.0));
-  app.add_option("--concurrency", concurrency, "clients, one request in flight each; '2n' = 2 x nodes")
+  app.add_option("--concurrency", raw.concurrency, "clients, one request in flight each; '2n' = 2 x nodes")
       ->capture_default_str();
   app.add_option("--latency", o.latency_ms, "mean one-way node-to-node latency, ms")
       ->capture_default_str()->check(CLI::Range(0.0, 60'000.0));
-  app.add_option("--latency-dist", dist, "constant|uniform|exponential")->capture_default_str()
+  app.add_option("--latency-dist", raw.dist, "constant|uniform|exponential")->capture_default_str()
       ->check(CLI::IsMember({"constant", "uniform", "exponential"}));
-  app.add_option("--nemesis", nemesis, "partition|none: the partition condition's faults")
+  app.add_option("--nemesis", raw.nemesis, "partition|none: the partition condition's faults")
       ->capture_default_str()->check(CLI::IsMember({"partition", "none"}));
   app.add_option("--nemesis-interval", o.nemesis_interval_s, "seconds a fault lasts, and a heal")
       ->capture_default_str()->check(CLI::Range(0.05, 3'600.0));
-  app.add_option("--nemesis-targets", targets, "faults in turn: one,majority,majorities-ring")
+  app.add_option("--nemesis-targets", raw.targets, "faults in turn: one,majority,majorities-ring")
       ->capture_default_str();
   app.add_option("--seed", o.seed, "seed of the workload, latencies and faults")->capture_default_str();
   app.add_option("--key-count", o.key_count, "integer keys 0..K-1")->capture_default_str()
       ->check(CLI::Range(1, 1'000'000));
   app.add_option("--read-fraction", o.read_fraction, "share of kv_read; the rest are writes")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
-  app.add_option("--write-type", write_type, "write (reply carries the version) or bench_write")
+  app.add_option("--write-type", raw.write_type, "write (reply carries the version) or bench_write")
       ->capture_default_str()->check(CLI::IsMember({"write", "bench_write"}));
   app.add_option("--node-args", o.node_args, "arguments for every node")->capture_default_str();
   app.add_option("--quiet-period", o.quiet_period_s,
@@ -119,42 +123,58 @@ int parse_options(int argc, char** argv, Options* out) {
       ->capture_default_str()->check(CLI::Range(0.0, 3'600.0));
   app.add_option("--request-timeout", o.request_timeout_s, "seconds before a request times out")
       ->capture_default_str()->check(CLI::Range(0.01, 600.0));
-  app.add_option("--compare", compare, "conditions to run, in order: normal,partition")
-      ->capture_default_str();
+  app.add_option("--compare", raw.compare, "conditions to run, in order: normal,partition")->capture_default_str();
   app.add_option("--store-dir", o.store_dir, "where run folders go")->capture_default_str();
-  app.add_flag("--no-plots", no_plots, "skip the gnuplot PNGs (data and scripts are still written)");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);  // prints help, or the error
-    return rc == 0 ? 0 : 2;
-  }
+  app.add_flag("--no-plots", raw.no_plots, "skip the gnuplot PNGs (data and scripts are still written)");
+}
 
+// Turns the text flags into Options. Returns -1, or 2 after printing what is wrong.
+int apply(const RawFlags& raw, Options& o) {
   if (o.bin.empty()) o.bin = default_bin();
-  if (!parse_concurrency(concurrency, o.node_count, &o.concurrency)) {
-    return usage_error("--concurrency takes a count (1..10000) or Nn, not '" + concurrency + "'");
+  if (!parse_concurrency(raw.concurrency, o.node_count, &o.concurrency)) {
+    return usage_error("--concurrency takes a count (1..10000) or Nn, not '" + raw.concurrency + "'");
   }
-  o.latency_dist = dist == "uniform"       ? LatencyDist::kUniform
-                   : dist == "exponential" ? LatencyDist::kExponential
-                                           : LatencyDist::kConstant;
-  o.nemesis_partition = nemesis == "partition";
-  o.write_type = write_type == "bench_write" ? WriteType::kBenchWrite : WriteType::kWrite;
-  o.plots = !no_plots;
+  if (o.rate * o.time_limit_s > kOpsMax) {
+    return usage_error("--rate x --time-limit asks for more than 10,000,000 operations (the history is kept in memory)");
+  }
+  o.latency_dist = raw.dist == "uniform"       ? LatencyDist::kUniform
+                   : raw.dist == "exponential" ? LatencyDist::kExponential
+                                               : LatencyDist::kConstant;
+  o.nemesis_partition = raw.nemesis == "partition";
+  o.write_type = raw.write_type == "bench_write" ? WriteType::kBenchWrite : WriteType::kWrite;
+  o.plots = !raw.no_plots;
   o.fault_kinds.clear();
-  for (const std::string& t : split(targets, ',')) {
+  for (const std::string& t : split(raw.targets, ',')) {
     auto it = fault_names().find(t);
     if (it == fault_names().end()) return usage_error("unknown --nemesis-targets entry '" + t + "'");
     o.fault_kinds.push_back(it->second);
   }
   if (o.fault_kinds.empty()) return usage_error("--nemesis-targets is empty");
   o.conditions.clear();
-  for (const std::string& c : split(compare, ',')) {
+  for (const std::string& c : split(raw.compare, ',')) {
     if (c != "normal" && c != "partition") return usage_error("unknown condition '" + c + "'");
     if (c == "partition" && !o.nemesis_partition) continue;  // --nemesis none: no faults to run
     o.conditions.push_back(c);
   }
   if (o.conditions.empty()) return usage_error("no condition to run (--compare, --nemesis)");
   return -1;
+}
+
+}  // namespace
+
+int parse_options(int argc, char** argv, Options* out) {
+  CLI::App app{"gossip-bench: a local gossip-kv cluster under load, normal and partitioned "
+               "(docs/BENCHMARK.md)"};
+  RawFlags raw;
+  raw.concurrency = std::to_string(out->concurrency);
+  add_flags(app, *out, raw);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);  // prints help, or the error
+    return rc == 0 ? 0 : 2;
+  }
+  return apply(raw, *out);
 }
 
 }  // namespace gossip_bench

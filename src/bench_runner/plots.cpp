@@ -1,6 +1,7 @@
 #include "plots.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@ constexpr std::array<const char*, kCategories> kCategoryStyle = {
 using Present = std::array<bool, kCategories>;
 
 Category category(const Op& op) {
+  if (op.late) return kTimeout;
   switch (op.outcome) {
     case Op::Outcome::kTimeout: return kTimeout;
     case Op::Outcome::kError: return kError;
@@ -192,6 +194,7 @@ bool render(const std::string& run_dir, const std::string& script, std::string* 
     return false;
   }
   if (pid == 0) {
+    ::signal(SIGPIPE, SIG_DFL);  // the runner ignores it; gnuplot should not
     if (::chdir(run_dir.c_str()) != 0) ::_exit(126);
     int log = ::open("gnuplot.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (log >= 0) {

@@ -73,12 +73,14 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
       {"replicas identical after the load ended", [&o](const ConditionRun& r) {
          return after_quiet(r.identical_after_ms, o.quiet_period_s);
        }},
-      {"node-to-node messages (dropped by faults)", [](const ConditionRun& r) {
-         return count(r.checks.routed) + " (" + count(r.dropped) + ")";
+      {"node-to-node messages: load / in all (dropped)", [](const ConditionRun& r) {
+         return count(r.load_msgs) + " / " + count(r.checks.routed) + " (" + count(r.dropped) + ")";
        }},
-      {"messages per write", [](const ConditionRun& r) { return fmt("%.2f", ratio(r.checks.routed, r.checks.writes_ok)); }},
-      {"messages per operation (msgs-per-op)", [](const ConditionRun& r) {
-         return fmt("%.2f", ratio(r.checks.routed, r.checks.ops));
+      {"messages per write: load / in all", [](const ConditionRun& r) {
+         return fmt("%.2f", ratio(r.load_msgs, r.checks.writes_ok)) + " / " + fmt("%.2f", ratio(r.checks.routed, r.checks.writes_ok));
+       }},
+      {"messages per operation (msgs-per-op): load / in all", [](const ConditionRun& r) {
+         return fmt("%.2f", ratio(r.load_msgs, r.checks.ops)) + " / " + fmt("%.2f", ratio(r.checks.routed, r.checks.ops));
        }},
       {"stale reads, history (% of reads)", [](const ConditionRun& r) {
          return count(r.checks.stale_reads) + fmt(" (%.1f%%)", 100 * ratio(r.checks.stale_reads, reads_answered(r.checks)));
@@ -159,6 +161,7 @@ std::vector<std::string> run_problems(const std::vector<ConditionRun>& runs) {
       add("nodes report " + count(c.nodes_stale_reads) + " stale reads, the history allows " + count(c.node_stale_possible));
     }
     if (r.unroutable > 0) add(count(r.unroutable) + " node output lines without a routable dest");
+    if (r.overflowed > 0) add(count(r.overflowed) + " messages dropped: more than 512 MiB in flight");
     for (const std::string& p : r.node_problems) add(p);
   }
   return problems;

@@ -110,8 +110,12 @@ void messages(Json& w, const ConditionRun& r) {
   w.Key("messages");
   w.StartObject();
   key_u(w, "node_to_node", c.routed);
+  key_u(w, "during_load", r.load_msgs);
+  key_d(w, "per_write_during_load", ratio(r.load_msgs, c.writes_ok));
+  key_d(w, "per_operation_during_load", ratio(r.load_msgs, c.ops));
   key_u(w, "dropped_by_faults", r.dropped);
   key_u(w, "undeliverable", r.undeliverable);
+  key_u(w, "overflowed", r.overflowed);
   key_u(w, "unroutable_lines", r.unroutable);
   key_d(w, "per_write", ratio(c.routed, c.writes_ok));
   key_d(w, "per_operation", ratio(c.routed, c.ops));
@@ -252,6 +256,8 @@ void write_history_jsonl(const ConditionRun& run, const std::string& path) {
     w.String(("n" + std::to_string(op.node)).c_str());
     w.Key("f");
     w.String(op.kind == Op::Kind::kWrite ? "write" : "read");
+    w.Key("type");  // the request sent
+    w.String(op.kind == Op::Kind::kRead ? "kv_read" : to_string(run.write_type).c_str());
     w.Key("key");
     w.Int64(op.key);
     w.Key("value");
@@ -263,6 +269,10 @@ void write_history_jsonl(const ConditionRun& run, const std::string& path) {
     if (op.error_code != 0) {
       w.Key("error_code");
       w.Int(op.error_code);
+    }
+    if (op.late) {
+      w.Key("late");
+      w.Bool(true);
     }
     w.Key("invoke_us");
     w.Int64(op.invoke_us);

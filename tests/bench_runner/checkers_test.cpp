@@ -118,13 +118,29 @@ TEST(Checkers, MessageCountMismatchFires) {
 }
 
 TEST(Checkers, UnansweredOperationsCountAgainstAvailability) {
-  Op timed_out = write_op(1, 10, kUnknown, 0, kUnknown);
+  Op timed_out = write_op(1, 10, 500, 0, kUnknown);
   timed_out.outcome = Op::Outcome::kTimeout;
-  Checks c = check({timed_out, missing_read(2, 0, 10)}, {});
-  EXPECT_EQ(c.ops, 2u);
+  Op late = write_op(1, 11, 600, 0, 5000);
+  late.late = true;  // answered after its timeout: the client had given up
+  Checks c = check({timed_out, late, missing_read(2, 0, 10)}, {holding(1, 9, 100, "d")});
+  EXPECT_EQ(c.ops, 3u);
   EXPECT_EQ(c.answered, 1u);
-  EXPECT_EQ(c.timeouts, 1u);
-  EXPECT_EQ(c.lost_writes, 0u) << "an unacknowledged write may be lost";
+  EXPECT_EQ(c.timeouts, 2u);
+  EXPECT_EQ(c.writes_ok, 0u);
+  EXPECT_EQ(c.lost_writes, 0u) << "the replica ends older than both, but neither was acknowledged in time";
+}
+
+TEST(Checkers, ALateReadStillCountsTowardsWhatTheNodesMayReport) {
+  // The node served the read of write 10 at ~4500 while write 20 existed; the reply came late.
+  Op late = read_op(1, 10, 100, 4000, 4500);
+  late.late = true;
+  std::vector<Op> h = {write_op(1, 10, 100, 0, 1000), write_op(1, 20, 200, 150, 3000), late};
+  NodeReport a = holding(1, 20, 200, "d");
+  a.stale_reads = 1;
+  Checks c = check(h, {a});
+  EXPECT_EQ(c.node_stale_possible, 1u);
+  EXPECT_FALSE(c.nodes_stale_beyond_history);
+  EXPECT_EQ(c.stale_reads, 0u) << "the history's own figure uses reads answered in time";
 }
 
 // The nodes count a read stale when a newer version had been written when it was served; the
