@@ -105,15 +105,27 @@ CdfPresent write_convergence_data(const ConditionRun& r, const std::string& dir)
   return p;
 }
 
-// Shades each fault and marks the end of the load, in a panel whose x axis is the run's time.
+// Fault labels short enough for a 1.5 s band.
+const char* short_name(FaultKind k) {
+  switch (k) {
+    case FaultKind::kMajority: return "maj";
+    case FaultKind::kMajoritiesRing: return "ring";
+    case FaultKind::kOne: break;
+  }
+  return "one";
+}
+
+// Shades each fault and marks the end of the load, in a panel whose x axis is the run's time
+// (its own: conditions settle at different times).
 std::string shading(const ConditionRun& r) {
   std::string s = "unset object\nunset label\nunset arrow\n";
+  s += "set xrange [0:" + std::to_string(std::max(1.0, r.total_s)) + "]\n";
   int id = 1;
   for (const FaultSpan& f : r.faults) {
     std::string from = std::to_string(f.start_s), to = std::to_string(f.end_s), n = std::to_string(id++);
     s += "set object " + n + " rect from " + from + ", graph 0 to " + to +
          ", graph 1 behind fc rgb '#f4cccc' fs solid 0.6 noborder\n";
-    s += "set label " + n + " " + quote(to_string(f.kind)) + " at " + from +
+    s += "set label " + n + " " + quote(short_name(f.kind)) + " at " + from +
          ", graph 0.96 offset 0.2,0 font ',8' tc rgb '#a94442'\n";
   }
   std::string end = std::to_string(r.load_end_s);
@@ -122,18 +134,12 @@ std::string shading(const ConditionRun& r) {
   return s;
 }
 
-double x_max(const std::vector<ConditionRun>& runs) {
-  double t = 1;
-  for (const ConditionRun& r : runs) t = std::max(t, r.total_s);
-  return t;
-}
-
 std::string latency_script(const Options& o, const std::vector<ConditionRun>& runs, const std::vector<Present>& present) {
   std::string s = terminal("latency.png", 1100, 330 * static_cast<int>(runs.size()) + 40);
   s += "set multiplot layout " + std::to_string(runs.size()) + ",1 title " +
        quote("client latency: " + describe_run(o)) + " font ',9'\n";
   s += "set logscale y\nset xlabel 'time (s)'\nset ylabel 'latency (ms)'\nset key outside right top\n";
-  s += "set xrange [0:" + std::to_string(x_max(runs)) + "]\nset grid ytics lc rgb '#dddddd'\n";
+  s += "set grid ytics lc rgb '#dddddd'\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
     const ConditionRun& r = runs[i];
     s += shading(r) + "set title " + quote(r.condition) + "\n";
@@ -154,7 +160,7 @@ std::string messages_script(const Options& o, const std::vector<ConditionRun>& r
   s += "set multiplot layout " + std::to_string(runs.size()) + ",1 title " +
        quote("node-to-node messages per second: " + describe_run(o)) + " font ',9'\n";
   s += "set xlabel 'time (s)'\nset ylabel 'messages / s'\nset key outside right top\nset yrange [0:*]\n";
-  s += "set xrange [0:" + std::to_string(x_max(runs)) + "]\nset grid ytics lc rgb '#dddddd'\n";
+  s += "set grid ytics lc rgb '#dddddd'\n";
   for (const ConditionRun& r : runs) {
     std::string data = quote(r.condition + "/messages.dat");
     s += shading(r) + "set title " + quote(r.condition) + "\n";
