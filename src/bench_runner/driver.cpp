@@ -91,7 +91,6 @@ class Driver {
   Driver(const Options& o, const std::string& condition, const std::string& dir)
       : o_(o), rng_(o.seed), nemesis_rng_(o.seed ^ 0x6e656d65736973ull), observer_(o.node_count) {
     run_.condition = condition;
-    run_.dir = dir;
     run_.write_type = o.write_type;
     ClusterOptions co;
     co.bin = o.bin;

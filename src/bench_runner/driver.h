@@ -21,7 +21,6 @@ struct FaultSpan {
 
 struct ConditionRun {
   std::string condition;  // "normal" or "partition"
-  std::string dir;        // its folder in the run folder
   std::vector<Op> history;
   std::vector<NodeReport> nodes;  // n1..nN at index 0..N-1
   std::vector<FaultSpan> faults;

@@ -45,15 +45,14 @@ void majorities_ring(Fault& f, int n, std::mt19937_64& rng) {
 
 }  // namespace
 
-Fault::Fault(FaultKind kind, int nodes)
-    : kind_(kind), nodes_(nodes), drops_(static_cast<std::size_t>((nodes + 1) * (nodes + 1)), 0) {}
+Fault::Fault(int nodes) : nodes_(nodes), drops_(static_cast<std::size_t>((nodes + 1) * (nodes + 1)), 0) {}
 
 bool Fault::cuts_anything() const {
   return std::any_of(drops_.begin(), drops_.end(), [](std::uint8_t d) { return d != 0; });
 }
 
 Fault make_fault(FaultKind kind, int n, std::mt19937_64& rng) {
-  Fault f(kind, n);
+  Fault f(n);
   std::vector<int> order = shuffled_nodes(n, rng);
   switch (kind) {
     case FaultKind::kOne: {

@@ -14,7 +14,7 @@ namespace gossip_bench {
 class Fault {
  public:
   Fault() = default;
-  Fault(FaultKind kind, int nodes);
+  explicit Fault(int nodes);
 
   // True when messages from node `from` to node `to` (1-based) are dropped.
   [[nodiscard]] bool drops(int from, int to) const {
@@ -22,13 +22,11 @@ class Fault {
   }
   void cut(int from, int to) { drops_[static_cast<std::size_t>(from * (nodes_ + 1) + to)] = 1; }
   [[nodiscard]] bool cuts_anything() const;
-  [[nodiscard]] FaultKind kind() const { return kind_; }
   [[nodiscard]] int nodes() const { return nodes_; }
   // For people: "n3 isolated", "n1 n4 | n2 n3 n5", "ring n2 n5 n1 n3 n4 (each hears 3)".
   std::string description;
 
  private:
-  FaultKind kind_ = FaultKind::kOne;
   int nodes_ = 0;
   std::vector<std::uint8_t> drops_;  // (nodes+1)^2, index 0 unused
 };
