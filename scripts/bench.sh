@@ -3,7 +3,7 @@
 # (gossip-bench), or, in a checkout without the runner, the single-node demonstration.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -f src/bench_runner/CMakeLists.txt ]; then
+if [ -f src/gossip_bench/CMakeLists.txt ]; then
   bash scripts/deps.sh
   cmake --preset release >/dev/null
   cmake --build --preset release -j "$(nproc)" --target gossip-kv gossip-bench

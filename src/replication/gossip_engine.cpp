@@ -1,4 +1,4 @@
-#include "gossip_kv/gossip_engine.h"
+#include "replication/gossip_engine.h"
 
 #include <algorithm>
 #include <cassert>

@@ -13,7 +13,7 @@
 
 #include <absl/container/flat_hash_map.h>
 
-#include "gossip_kv/gossip_engine.h"
+#include "replication/gossip_engine.h"
 #include "gossip_kv/store.h"
 #include "gossip_kv/version.h"
 

@@ -1,6 +1,6 @@
 #include <CLI/CLI.hpp>
 
-#include "gossip_kv/gossip_engine.h"
+#include "replication/gossip_engine.h"
 
 namespace gossip_kv {
 

@@ -1,6 +1,6 @@
 // The recorded history of one gossip-bench condition and the checkers over it. The checkers are
 // pure functions of the history and of what the nodes reported at the end, so that each can be
-// shown to fire on a crafted history (tests/bench_runner/checkers_test.cpp). docs/BENCHMARK.md
+// shown to fire on a crafted history (tests/gossip_bench/checkers_test.cpp). docs/BENCHMARK.md
 // defines every figure.
 //
 // Two clocks: the runner's steady clock orders operations (invoke_us, complete_us: since the

@@ -246,7 +246,7 @@ void take_value(std::string_view line, const FieldValue& f, std::string_view nam
 
 }  // namespace
 
-// Defined in codec_nested.cpp: node_ids and kv_merge entries.
+// Defined in nested.cpp: node_ids and kv_merge entries.
 bool parse_node_ids(std::string_view text, Request* req);
 bool parse_entries(std::string_view text, Request* req, std::string* scratch);
 

@@ -7,7 +7,7 @@
 #include <cstring>
 #include <unistd.h>
 
-#include "runtime_internal.h"
+#include "runtime/shared.h"
 
 namespace gossip_kv::rt {
 namespace {

@@ -1,7 +1,7 @@
 // Workers: apply requests to the store and render their replies.
 #include <array>
 
-#include "runtime_internal.h"
+#include "runtime/shared.h"
 
 namespace gossip_kv::rt {
 namespace {

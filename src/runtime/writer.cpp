@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <unistd.h>
 
-#include "runtime_internal.h"
+#include "runtime/shared.h"
 
 namespace gossip_kv::rt {
 namespace {

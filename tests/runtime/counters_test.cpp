@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "runtime_internal.h"
+#include "runtime/shared.h"
 
 namespace gossip_kv::rt {
 namespace {

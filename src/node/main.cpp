@@ -4,7 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
-#include "gossip_kv/gossip_engine.h"
+#include "replication/gossip_engine.h"
 #include "gossip_kv/runtime.h"
 #include "gossip_kv/store.h"
 #include "gossip_kv/version.h"

@@ -1,4 +1,4 @@
-#include "gossip_kv/json_util.h"
+#include "codec/json_util.h"
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>

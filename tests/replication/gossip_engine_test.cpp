@@ -5,7 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <gtest/gtest.h>
 
-#include "gossip_kv/gossip_engine.h"
+#include "replication/gossip_engine.h"
 
 namespace gossip_kv {
 namespace {

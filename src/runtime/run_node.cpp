@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "runtime_internal.h"
+#include "runtime/shared.h"
 
 namespace gossip_kv::rt {
 

@@ -2,7 +2,7 @@
 // hands the messages it returns to the writer. Without an engine it only drains the deltas.
 #include <array>
 
-#include "runtime_internal.h"
+#include "runtime/shared.h"
 
 namespace gossip_kv::rt {
 namespace {

@@ -6,7 +6,7 @@
 #include <array>
 #include <cassert>
 
-#include "gossip_kv/json_util.h"
+#include "codec/json_util.h"
 #include "gossip_kv/key.h"
 
 namespace gossip_kv {
