@@ -37,7 +37,7 @@ struct OutMessage {
 };
 
 // What the runtime needs of a replication core. The gossip thread is the only caller of the
-// first four methods; the last three may be called from any thread at any time.
+// first four methods; the last two may be called from any thread at any time.
 class ReplicationEngine {
  public:
   virtual ~ReplicationEngine() = default;
@@ -48,8 +48,6 @@ class ReplicationEngine {
   // When tick() wants to run next (wall clock, microseconds).
   [[nodiscard]] virtual std::int64_t next_deadline_us() const = 0;
 
-  // Every message this node sent to a peer, of every kind.
-  [[nodiscard]] virtual std::uint64_t total_gossip_msgs() const = 0;
   // Stale reads found when newer versions arrived from peers.
   [[nodiscard]] virtual std::uint64_t stale_reads() const = 0;
   // Writes the core's bench_stats members into an open JSON object.

@@ -617,12 +617,6 @@ void GossipEngine::record_convergence(std::int64_t ms) {
 
 // ---- stats ---------------------------------------------------------------------------------
 
-std::uint64_t GossipEngine::total_gossip_msgs() const {
-  std::uint64_t n = 0;
-  for (const auto& m : msgs_sent_) n += m.load(std::memory_order_relaxed);
-  return n;
-}
-
 std::uint64_t GossipEngine::stale_reads() const {
   return stale_reads_.load(std::memory_order_relaxed);
 }

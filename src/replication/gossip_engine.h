@@ -5,7 +5,7 @@
 // Thread safety:
 //  1. on_local_delta, on_peer_message, tick and next_deadline_us are called by one thread at
 //     a time (the node's gossip thread).
-//  2. total_gossip_msgs, stale_reads and write_stats may be called from any thread: counters
+//  2. stale_reads and write_stats may be called from any thread: counters
 //     are atomics, histograms sit behind stats_mu_.
 #pragma once
 
@@ -105,14 +105,8 @@ class GossipEngine final : public ReplicationEngine {
   void tick(std::int64_t now_us, std::vector<OutMessage>& out) override;
   [[nodiscard]] std::int64_t next_deadline_us() const override;
 
-  [[nodiscard]] std::uint64_t total_gossip_msgs() const override;
   [[nodiscard]] std::uint64_t stale_reads() const override;
   void write_stats(rapidjson::Writer<rapidjson::StringBuffer>& w) const override;
-
-  // The watermark of an origin: every write it took with a timestamp up to this is held here,
-  // or a newer version of its key. For tests and the simulator.
-  [[nodiscard]] std::int64_t watermark(std::uint32_t origin) const { return wm_[origin]; }
-  [[nodiscard]] std::size_t pending_writes() const { return unconverged_.size(); }
 
   // Bounds (docs/REPLICATION.md).
   static constexpr std::size_t kPendingDeltasMax = 1u << 16;   // then dropped: AE carries them
