@@ -8,6 +8,7 @@
 
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
+#include "codec/json_util.h"
 
 namespace gossip_kv {
 namespace {
@@ -38,10 +39,11 @@ Field body_field(std::string_view name) {
   }
 }
 
-enum class Kind : std::uint8_t { kAbsent, kNull, kBool, kInt, kDouble, kString, kObject, kArray };
+// The JSON type of a captured envelope or body member.
+enum class ValueKind : std::uint8_t { kAbsent, kNull, kBool, kInt, kDouble, kString, kObject, kArray };
 
 struct FieldValue {
-  Kind kind = Kind::kAbsent;
+  ValueKind kind = ValueKind::kAbsent;
   std::size_t begin = 0;  // raw JSON text: [begin, end) of the line
   std::size_t end = 0;
   std::int64_t i = 0;
@@ -49,29 +51,21 @@ struct FieldValue {
   std::string_view str;   // decoded string: valid only until the next SAX event, see copy_
 };
 
-std::size_t skip_to_value(std::string_view text, std::size_t pos) {
-  while (pos < text.size() && (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\r' ||
-                               text[pos] == '\n' || text[pos] == ':')) {
-    ++pos;
-  }
-  return pos;
-}
-
 // SAX handler capturing the envelope (depth 1) and the body's members (depth 2).
 class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineHandler> {
  public:
   LineHandler(std::string_view text, rapidjson::MemoryStream& is, Request* req)
       : text_(text), is_(is), req_(req) {}
 
-  bool Null() { return scalar(Kind::kNull); }
-  bool Bool(bool) { return scalar(Kind::kBool); }
+  bool Null() { return scalar(ValueKind::kNull); }
+  bool Bool(bool) { return scalar(ValueKind::kBool); }
   bool Int(int v) { return integer(v, true); }
   bool Uint(unsigned v) { return integer(v, true); }
   bool Int64(std::int64_t v) { return integer(v, true); }
   bool Uint64(std::uint64_t v) {
     return integer(static_cast<std::int64_t>(v), v <= static_cast<std::uint64_t>(INT64_MAX));
   }
-  bool Double(double) { return scalar(Kind::kDouble); }
+  bool Double(double) { return scalar(ValueKind::kDouble); }
   bool String(const char* s, SizeType n, bool) {
     if (depth_ == 1 && top_ != Top::kNone) {
       if (top_ == Top::kSrc) req_->src.assign(s, n);
@@ -80,15 +74,15 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
       return true;
     }
     if (depth_ == 2 && in_body_ && field_ != Field::kNone) {
-      FieldValue& f = start(Kind::kString);
+      FieldValue& f = start(ValueKind::kString);
       f.end = is_.Tell();
       f.str = std::string_view(s, n);
       on_string(f);
     }
     return true;
   }
-  bool StartObject() { return open(Kind::kObject); }
-  bool StartArray() { return open(Kind::kArray); }
+  bool StartObject() { return open(ValueKind::kObject); }
+  bool StartArray() { return open(ValueKind::kArray); }
   bool EndObject(SizeType) { return close(); }
   bool EndArray(SizeType) { return close(); }
   bool Key(const char* s, SizeType n, bool) {
@@ -113,14 +107,14 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
  private:
   enum class Top : std::uint8_t { kNone, kSrc, kDest, kBody };
 
-  FieldValue& start(Kind kind) {
+  FieldValue& start(ValueKind kind) {
     FieldValue& f = fields[static_cast<int>(field_)];
     f = FieldValue{};
     f.kind = kind;
-    f.begin = skip_to_value(text_, key_end_);
+    f.begin = json::skip_to_value(text_, key_end_);
     return f;
   }
-  bool scalar(Kind kind) {
+  bool scalar(ValueKind kind) {
     if (depth_ == 1) top_ = Top::kNone;
     if (depth_ == 2 && in_body_ && field_ != Field::kNone) start(kind).end = is_.Tell();
     return true;
@@ -128,7 +122,7 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   bool integer(std::int64_t v, bool fits) {
     if (depth_ == 1) top_ = Top::kNone;
     if (depth_ == 2 && in_body_ && field_ != Field::kNone) {
-      FieldValue& f = start(Kind::kInt);
+      FieldValue& f = start(ValueKind::kInt);
       f.end = is_.Tell();
       f.i = v;
       f.int_fits = fits;
@@ -144,8 +138,8 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
       key::encode_string(f.str, req_->key);
     }
   }
-  bool open(Kind kind) {
-    if (depth_ == 1 && top_ == Top::kBody && kind == Kind::kObject) {
+  bool open(ValueKind kind) {
+    if (depth_ == 1 && top_ == Top::kBody && kind == ValueKind::kObject) {
       in_body_ = true;
       body_seen = true;
       body_begin = is_.Tell() - 1;
@@ -220,13 +214,13 @@ std::string_view raw(std::string_view line, const FieldValue& f) {
 
 // Fills req->key from a body field; the string case was encoded during the SAX pass.
 void take_key(const FieldValue& f, Request* req) {
-  if (f.kind == Kind::kAbsent) return fail(req, "missing field: key");
-  if (f.kind == Kind::kString) {
+  if (f.kind == ValueKind::kAbsent) return fail(req, "missing field: key");
+  if (f.kind == ValueKind::kString) {
     // The SAX pass encoded it unless it was over the limit.
     if (req->key.empty()) fail(req, "key longer than 1024 bytes");
     return;
   }
-  if (f.kind != Kind::kInt || !f.int_fits) {
+  if (f.kind != ValueKind::kInt || !f.int_fits) {
     return fail(req, "key must be a string or a 64-bit integer");
   }
   req->key.clear();
@@ -235,7 +229,7 @@ void take_key(const FieldValue& f, Request* req) {
 
 void take_value(std::string_view line, const FieldValue& f, std::string_view name,
                 std::string* out, Request* req) {
-  if (f.kind == Kind::kAbsent) {
+  if (f.kind == ValueKind::kAbsent) {
     std::string text = "missing field: ";
     text.append(name);
     return fail(req, text);
@@ -272,7 +266,7 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
   }
   const auto& f = h.fields;
   const FieldValue& msg_id = f[static_cast<int>(Field::kMsgId)];
-  if (req->src.empty() || !h.body_seen || msg_id.kind != Kind::kInt || !msg_id.int_fits) {
+  if (req->src.empty() || !h.body_seen || msg_id.kind != ValueKind::kInt || !msg_id.int_fits) {
     problem->assign(req->src.empty() ? "no string src"
                     : !h.body_seen   ? "body is not an object"
                                      : "no integer msg_id in body");
@@ -285,7 +279,7 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
   req->msg_id.assign(raw(line, msg_id));
 
   const FieldValue& type = f[static_cast<int>(Field::kType)];
-  if (type.kind != Kind::kString || req->type_name.size() > limits::kTypeBytesMax) {
+  if (type.kind != ValueKind::kString || req->type_name.size() > limits::kTypeBytesMax) {
     req->type_name.clear();
     fail(req, "missing or non-string field: type");
     return ParseStatus::kOk;
@@ -309,7 +303,7 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
       break;
     case MsgType::kKvMerge: {
       const FieldValue& e = f[static_cast<int>(Field::kEntries)];
-      if (e.kind != Kind::kObject) {
+      if (e.kind != ValueKind::kObject) {
         fail(req, "missing or non-object field: entries");
       } else if (!parse_entries(raw(line, e), req, &scratch_)) {
         fail(req, scratch_);
@@ -318,10 +312,10 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
     }
     case MsgType::kInit: {
       const FieldValue& ids = f[static_cast<int>(Field::kNodeIds)];
-      if (f[static_cast<int>(Field::kNodeId)].kind != Kind::kString || req->node_id.empty() ||
+      if (f[static_cast<int>(Field::kNodeId)].kind != ValueKind::kString || req->node_id.empty() ||
           req->node_id.size() > limits::kIdBytesMax) {
         fail(req, "missing or non-string field: node_id");
-      } else if (ids.kind != Kind::kArray || !parse_node_ids(raw(line, ids), req)) {
+      } else if (ids.kind != ValueKind::kArray || !parse_node_ids(raw(line, ids), req)) {
         fail(req, "node_ids must be an array of at most 4096 node id strings");
       }
       break;

@@ -9,6 +9,7 @@
 #include "gossip_kv/codec.h"
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
+#include "codec/json_util.h"
 
 namespace gossip_kv {
 namespace {
@@ -72,7 +73,7 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
     if (depth_ == 2) {
       member_ = name == "value" ? Member::kValue : name == "ts" ? Member::kTs
               : name == "node" ? Member::kNode : name == "key" ? Member::kKey : Member::kNone;
-      if (member_ == Member::kValue) value_begin_ = skip(key_end_);
+      if (member_ == Member::kValue) value_begin_ = json::skip_to_value(text_, key_end_);
     }
     return true;
   }
@@ -97,13 +98,6 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
   bool bad(std::string_view why) {
     problem_->assign(why);
     return false;
-  }
-  std::size_t skip(std::size_t pos) const {
-    while (pos < text_.size() && (text_[pos] == ' ' || text_[pos] == ':' || text_[pos] == '\t' ||
-                                  text_[pos] == '\r' || text_[pos] == '\n')) {
-      ++pos;
-    }
-    return pos;
   }
   bool begin_entry(std::string_view name) {
     if (req_->entry_count >= limits::kMergeEntriesMax) return bad("more than 4096 entries");

@@ -164,7 +164,7 @@ void GossipEngine::begin(const char* type) {
   writer_.String(type);
 }
 
-void GossipEngine::send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& out) {
+void GossipEngine::send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out) {
   writer_.EndObject();
   out.push_back({ids_[peer - 1], std::string(buf_.GetString(), buf_.GetSize())});
   msgs_sent_[kind].fetch_add(1, std::memory_order_relaxed);

@@ -136,7 +136,8 @@ class GossipEngine final : public ReplicationEngine {
     std::vector<std::int64_t> reach_us; // by origin index: earliest report, 0 = none yet
     std::int64_t complete_us = 0;       // local time the last peer reported; 0 = not yet
   };
-  enum Kind { kGossip, kDigest, kAck, kKinds };
+  // The three peer messages, indexing the per-kind counters (docs/REPLICATION.md).
+  enum PeerMsgKind { kGossip, kDigest, kAck, kKinds };
 
   void push_round(std::int64_t now_us, std::vector<OutMessage>& out);
   void write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry);
@@ -160,7 +161,7 @@ class GossipEngine final : public ReplicationEngine {
   void owe_ack(std::uint32_t origin, const AckSpan& span);
   void write_acks_for(std::uint32_t peer, bool resend_last);
   void record_convergence(std::int64_t ms);
-  void send(std::uint32_t peer, Kind kind, std::vector<OutMessage>& out);
+  void send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out);
   void on_span(std::uint32_t origin, std::int64_t from, std::int64_t to, std::int64_t now_us,
                std::vector<OutMessage>& out);
   void read_relay_members(std::uint32_t peer, const rapidjson::Value& d, std::int64_t now_us,
