@@ -211,13 +211,7 @@ void Cluster::close_input(Proc& p) {
 }
 
 std::int64_t Cluster::delay_us() {
-  double mean_us = opt_.latency_ms * 1000.0, d = mean_us;
-  if (opt_.dist == LatencyDist::kUniform) {
-    d = std::uniform_real_distribution<double>(0, 2 * mean_us)(rng_);
-  } else if (opt_.dist == LatencyDist::kExponential && mean_us > 0) {
-    d = std::exponential_distribution<double>(1.0 / mean_us)(rng_);
-  }
-  return std::llround(d);
+  return std::llround(gossip_kv::sample_delay_us(opt_.dist, opt_.latency_ms * 1000.0, rng_));
 }
 
 SecondCounts& Cluster::second_at(std::int64_t t_us) {

@@ -1,5 +1,7 @@
 #include "history.h"
 
+#include "common/latency_histogram.h"
+
 #include <algorithm>
 #include <climits>
 #include <cmath>
@@ -183,13 +185,6 @@ void check_nodes(const std::vector<NodeReport>& nodes, Checks& c) {
 
 }  // namespace
 
-std::int64_t percentile(std::vector<std::int64_t> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
-  return v[std::max<std::size_t>(rank, 1) - 1];
-}
-
 Summary summarize(std::vector<std::int64_t> v) {
   std::sort(v.begin(), v.end());
   Summary s;
@@ -226,32 +221,22 @@ std::uint64_t learn_versions(std::vector<Op>& history, const std::vector<NodeRep
 
 NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes) {
   NodeConvergence m;
-  std::map<std::int64_t, std::uint64_t> buckets;
+  gossip_kv::LatencyHistogram merged;  // the node's own histogram type: same buckets, same ranks
   for (const NodeReport& n : nodes) {
     const NodeConvergence& c = n.convergence;
     m.count += c.count;
     m.pending += c.pending;
     m.unmeasured += c.unmeasured;
     m.max = std::max(m.max, c.max);
-    for (auto [lower, count] : c.histogram) buckets[lower] += count;
+    for (auto [lower, count] : c.histogram) merged.merge_bucket(lower, count);
   }
-  m.histogram.assign(buckets.begin(), buckets.end());
-  std::uint64_t total = 0;
-  for (auto [lower, count] : m.histogram) total += count;
-  auto at = [&](double p) -> std::int64_t {
-    if (total == 0) return 0;
-    auto rank = std::max<std::uint64_t>(1, static_cast<std::uint64_t>(std::ceil(p * static_cast<double>(total))));
-    if (rank >= total) return m.max;
-    std::uint64_t seen = 0;
-    for (auto [lower, count] : m.histogram) {
-      seen += count;
-      if (seen >= rank) return std::min(lower, m.max);
-    }
-    return m.max;
-  };
-  m.p50 = at(0.5);
-  m.p95 = at(0.95);
-  m.p99 = at(0.99);
+  merged.raise_max(m.max);
+  merged.for_each_bucket([&m](std::int64_t lower, std::uint64_t count) {
+    m.histogram.emplace_back(lower, count);
+  });
+  m.p50 = merged.percentile(0.5);
+  m.p95 = merged.percentile(0.95);
+  m.p99 = merged.percentile(0.99);
   return m;
 }
 

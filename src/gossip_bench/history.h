@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/percentile.h"
+
 namespace gossip_bench {
 
 constexpr std::int64_t kUnknown = -1;
@@ -117,8 +119,8 @@ Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& node
 // exact max for the top rank).
 NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes);
 
-// The p-quantile (0..1, nearest rank) of a sample; 0 when empty.
-std::int64_t percentile(std::vector<std::int64_t> v, double p);
+// The p-quantile (0..1, nearest rank) of a sample; 0 when empty (common/percentile.h).
+using gossip_kv::percentile;
 Summary summarize(std::vector<std::int64_t> v);
 
 }  // namespace gossip_bench

@@ -6,9 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "common/latency_dist.h"
+
 namespace gossip_bench {
 
-enum class LatencyDist { kConstant, kUniform, kExponential };
+using gossip_kv::LatencyDist;  // common/latency_dist.h
 enum class WriteType { kWrite, kBenchWrite };
 // Jepsen's partition targets (jepsen.nemesis.combined): isolate one node, split into a
 // majority and a minority, or a ring in which every node hears a different majority.

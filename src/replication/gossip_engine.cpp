@@ -29,35 +29,6 @@ std::int64_t ms_between(std::int64_t from_us, std::int64_t to_us) {
 
 }  // namespace
 
-void LatencyHistogram::add_zeros(std::uint64_t n) {
-  buckets_[0] += static_cast<std::uint32_t>(n);
-  count_ += n;
-}
-
-void LatencyHistogram::add(std::int64_t ms) {
-  ms = std::max<std::int64_t>(ms, 0);
-  auto fine = static_cast<std::int64_t>(kFineBuckets);
-  std::size_t b = ms < fine ? static_cast<std::size_t>(ms)
-                            : std::min(kBuckets - 1, kFineBuckets + static_cast<std::size_t>((ms - fine) / 10));
-  ++buckets_[b];
-  ++count_;
-  max_ = std::max(max_, ms);
-}
-
-std::int64_t LatencyHistogram::percentile(double p) const {
-  if (count_ == 0) return 0;
-  auto rank = static_cast<std::uint64_t>(std::ceil(p * static_cast<double>(count_)));
-  rank = std::max<std::uint64_t>(rank, 1);
-  if (rank >= count_) return max_;
-  std::uint64_t seen = 0;
-  for (std::size_t b = 0; b < kBuckets; ++b) {
-    seen += buckets_[b];
-    if (seen < rank) continue;
-    return std::min(lower_ms(b), max_);
-  }
-  return max_;
-}
-
 GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
                            std::vector<std::string> node_ids, Store& store, std::uint64_t seed,
                            std::int64_t now_us)

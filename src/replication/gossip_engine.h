@@ -21,6 +21,7 @@
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
 
+#include "common/latency_histogram.h"
 #include "gossip_kv/gossip_io.h"
 #include "gossip_kv/store.h"
 
@@ -61,37 +62,6 @@ struct GossipConfig {
 
 // Registers --profile and the per-field flags; the profile applies first, explicit flags win.
 void add_gossip_flags(CLI::App& app, GossipConfig& config);
-
-// A latency histogram: 1 ms buckets up to 10 s, 10 ms buckets up to 100 s (larger samples land
-// in the last bucket; max is exact). Percentiles are exact to the millisecond below 10 s, in
-// 76 KB per histogram whatever the sample count.
-class LatencyHistogram {
- public:
-  void add(std::int64_t ms);
-  void add_zeros(std::uint64_t n);
-  [[nodiscard]] std::uint64_t count() const { return count_; }
-  [[nodiscard]] std::int64_t percentile(double p) const;  // 0 when empty
-  [[nodiscard]] std::int64_t max() const { return max_; }
-  // Calls fn(lower_ms, count) for every bucket holding samples, in ascending order. A bucket
-  // is 1 ms wide below 10 s and 10 ms wide above; the last one also holds everything beyond.
-  template <typename Fn>
-  void for_each_bucket(Fn&& fn) const {
-    for (std::size_t b = 0; b < kBuckets; ++b) {
-      if (buckets_[b] != 0) fn(lower_ms(b), buckets_[b]);
-    }
-  }
-
- private:
-  static std::int64_t lower_ms(std::size_t bucket) {
-    return static_cast<std::int64_t>(bucket < kFineBuckets ? bucket
-                                                           : kFineBuckets + (bucket - kFineBuckets) * 10);
-  }
-  static constexpr std::size_t kFineBuckets = 10'000;
-  static constexpr std::size_t kBuckets = kFineBuckets + 9'000;
-  std::vector<std::uint32_t> buckets_ = std::vector<std::uint32_t>(kBuckets);
-  std::uint64_t count_ = 0;
-  std::int64_t max_ = 0;
-};
 
 class GossipEngine final : public ReplicationEngine {
  public:

@@ -1,5 +1,5 @@
-// GossipEngine pieces that the simulator does not isolate: the histogram, profiles and flags,
-// and bad input from peers.
+// GossipEngine pieces that the simulator does not isolate: profiles and flags, and bad input
+// from peers.
 #include <random>
 
 #include <CLI/CLI.hpp>
@@ -9,33 +9,6 @@
 
 namespace gossip_kv {
 namespace {
-
-TEST(LatencyHistogram, ExactPercentilesBelowTenSeconds) {
-  LatencyHistogram h;
-  EXPECT_EQ(h.percentile(0.5), 0);
-  for (int ms = 1; ms <= 100; ++ms) h.add(ms);
-  EXPECT_EQ(h.count(), 100u);
-  EXPECT_EQ(h.percentile(0.5), 50);
-  EXPECT_EQ(h.percentile(0.95), 95);
-  EXPECT_EQ(h.percentile(1.0), 100);
-  EXPECT_EQ(h.max(), 100);
-  h.add(12'345);
-  EXPECT_EQ(h.max(), 12'345);
-  EXPECT_EQ(h.percentile(1.0), 12'345) << "coarse buckets never report past the max";
-  h.add_zeros(1000);
-  EXPECT_EQ(h.percentile(0.5), 0);
-}
-
-TEST(LatencyHistogram, BucketsListEverySampleOnceInAscendingOrder) {
-  LatencyHistogram h;
-  for (std::int64_t ms : {7, 7, 3, 12'345, 12'349, 250'000}) h.add(ms);
-  h.add_zeros(2);
-  std::vector<std::pair<std::int64_t, std::uint32_t>> seen;
-  h.for_each_bucket([&](std::int64_t lower_ms, std::uint32_t n) { seen.emplace_back(lower_ms, n); });
-  std::vector<std::pair<std::int64_t, std::uint32_t>> want = {
-      {0, 2}, {3, 1}, {7, 2}, {12'340, 2}, {99'990, 1}};  // 10 ms buckets past 10 s; the last holds the rest
-  EXPECT_EQ(seen, want);
-}
 
 TEST(GossipConfig, ProfilesAndFlagsOverrideInOrder) {
   GossipConfig c;

@@ -21,13 +21,7 @@ Simulator::Simulator(int nodes, const GossipConfig& gossip, const NetConfig& net
 }
 
 std::int64_t Simulator::delay_us() {
-  double mean = net_.latency_ms * 1000.0;
-  double d = mean;
-  if (net_.dist == LatencyDist::kUniform) {
-    d = std::uniform_real_distribution<double>(0, 2 * mean)(rng_);
-  } else if (net_.dist == LatencyDist::kExponential) {
-    d = std::exponential_distribution<double>(1.0 / std::max(mean, 1.0))(rng_);
-  }
+  double d = sample_delay_us(net_.dist, net_.latency_ms * 1000.0, rng_);
   return std::max<std::int64_t>(1, std::llround(d));
 }
 

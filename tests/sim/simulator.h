@@ -13,13 +13,14 @@
 
 #include <absl/container/flat_hash_map.h>
 
+#include "common/latency_dist.h"
 #include "replication/gossip_engine.h"
 #include "gossip_kv/store.h"
 #include "gossip_kv/version.h"
 
 namespace gossip_kv::sim {
 
-enum class LatencyDist { kConstant, kUniform, kExponential };
+using gossip_kv::LatencyDist;
 
 struct NetConfig {
   double latency_ms = 100;  // mean one-way delay between nodes

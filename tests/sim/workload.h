@@ -11,6 +11,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "common/percentile.h"
 #include "simulator.h"
 
 namespace gossip_kv::sim {
@@ -38,13 +39,6 @@ struct Figures {
   bool converged = false;
   std::uint64_t lost_writes = 0;
 };
-
-inline std::int64_t percentile_ms(std::vector<std::int64_t> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(v.size())));
-  return v[std::max<std::size_t>(rank, 1) - 1];
-}
 
 // Runs the workload, then the quiet period, and gathers the figures.
 inline Figures run(Simulator& sim, const Workload& w, std::uint64_t seed) {
@@ -101,9 +95,9 @@ inline Figures run(Simulator& sim, const Workload& w, std::uint64_t seed) {
     }
   }
   f.observed_count = observed.size();
-  f.observed_p50_ms = percentile_ms(observed, 0.5);
-  f.observed_p95_ms = percentile_ms(observed, 0.95);
-  f.observed_max_ms = percentile_ms(observed, 1.0);
+  f.observed_p50_ms = percentile(observed, 0.5);
+  f.observed_p95_ms = percentile(observed, 0.95);
+  f.observed_max_ms = percentile(observed, 1.0);
 
   for (int n = 1; n <= sim.size(); ++n) {
     rapidjson::StringBuffer buf;
