@@ -12,7 +12,6 @@
 #include <vector>
 
 #include <rapidjson/stringbuffer.h>
-#include <rapidjson/document.h>
 #include <rapidjson/writer.h>
 
 #include "gossip_kv/version.h"

@@ -1,6 +1,5 @@
-#include <CLI/CLI.hpp>
-
-#include "replication/gossip_engine.h"
+// GossipConfig's named profiles.
+#include "gossip_kv/gossip_config.h"
 
 namespace gossip_kv {
 
@@ -27,36 +26,6 @@ bool GossipConfig::from_profile(std::string_view name, GossipConfig* out) {
   }
   *out = c;
   return true;
-}
-
-void add_gossip_flags(CLI::App& app, GossipConfig& config) {
-  // The profile is applied in a callback that runs before the explicit flags are stored, so
-  // `--profile frugal --gossip-interval-ms 200` keeps 200.
-  app.add_option_function<std::string>(
-         "--profile",
-         [&config](const std::string& name) {
-           if (!GossipConfig::from_profile(name, &config)) {
-             throw CLI::ValidationError("--profile", "unknown profile " + name);
-           }
-         },
-         "replication profile: default, fast (low convergence time), frugal (few messages)")
-      ->trigger_on_parse();
-  app.add_option("--gossip-interval-ms", config.gossip_interval_ms,
-                 "push round interval, ms")->capture_default_str()->check(CLI::Range(1, 60000));
-  app.add_option("--anti-entropy-interval-ms", config.anti_entropy_interval_ms,
-                 "digest interval, ms")->capture_default_str()->check(CLI::Range(10, 600000));
-  app.add_option("--batch-bytes-max", config.batch_bytes_max,
-                 "entry bytes per gossip message")->capture_default_str()
-      ->check(CLI::Range(1024, 512 * 1024));
-  app.add_option("--relays", config.relays,
-                 "relay nodes (0: every node pushes to every peer)")->capture_default_str()
-      ->check(CLI::Range(0, 64));
-  app.add_option("--relay-interval-ms", config.relay_interval_ms,
-                 "relay forwarding interval, ms")->capture_default_str()->check(CLI::Range(1, 60000));
-  app.add_flag("--push-on-write", config.push_on_write, "push each write at once");
-  app.add_option("--ack-delay-max-ms", config.ack_delay_max_ms,
-                 "longest wait before acknowledgements go in a message of their own, ms")
-      ->capture_default_str()->check(CLI::Range(10, 600000));
 }
 
 }  // namespace gossip_kv

@@ -662,4 +662,12 @@ void GossipEngine::write_stats(Writer& w) const {
   u64("deltas_dropped_pending", deltas_dropped_);
 }
 
+std::unique_ptr<ReplicationEngine> make_gossip_engine(const GossipConfig& config, std::string self,
+                                                      std::vector<std::string> node_ids,
+                                                      Store& store, std::uint64_t seed,
+                                                      std::int64_t now_us) {
+  return std::make_unique<GossipEngine>(config, std::move(self), std::move(node_ids), store, seed,
+                                        now_us);
+}
+
 }  // namespace gossip_kv

@@ -1,4 +1,6 @@
-// GossipEngine: the replication core. Sans-IO: it is given local deltas, peer messages and the
+// GossipEngine: the replication core, internal to gossip_kv_core (a program builds one with
+// make_gossip_engine, include/gossip_kv/gossip_config.h; the simulator and the tests use the
+// class directly). Sans-IO: it is given local deltas, peer messages and the
 // time, and returns the messages to send; it reads no clock, draws randomness only from the
 // seeded generator it owns, starts no thread and does no I/O (see docs/REPLICATION.md).
 //
@@ -20,48 +22,14 @@
 
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
+#include <rapidjson/document.h>
 
 #include "common/latency_histogram.h"
+#include "gossip_kv/gossip_config.h"
 #include "gossip_kv/gossip_io.h"
 #include "gossip_kv/store.h"
 
-namespace CLI {
-class App;
-}
-
 namespace gossip_kv {
-
-struct GossipConfig {
-  // How often a node pushes the deltas it took since the last round, one message per peer.
-  // Shorter converges faster and sends more messages; writes within one interval share them.
-  std::int64_t gossip_interval_ms = 100;
-  // How often a node sends its per-origin watermarks to one random peer, which answers with
-  // exactly what the sender lacks. Bounds the idle cost: 2 messages per node per interval.
-  std::int64_t anti_entropy_interval_ms = 1000;
-  // Bytes of entries in one gossip message; what does not fit waits for the next round.
-  std::size_t batch_bytes_max = 256 * 1024;
-  // A peer that owes an origin acknowledgements and has sent it nothing for this long sends
-  // them in a message of their own, so convergence is measured also on an idle cluster.
-  std::int64_t ack_delay_max_ms = 1000;
-  // Dissemination. 0: every node pushes its writes to every peer (N-1 messages a round per
-  // writing node). k > 0: the first k nodes (by id) are relays; every other node pushes only to
-  // its relay, which forwards everything it got in one message per peer per relay round, and
-  // forwards acknowledgements the same way. Relays cut messages per write from N-1 to about
-  // 1 + (N-1)/(writes per relay round), for one more hop of latency.
-  int relays = 0;
-  // How often a relay forwards what it gathered (and pushes its own writes).
-  std::int64_t relay_interval_ms = 100;
-  // Push a write at once instead of waiting for the round: one message per write to the relay,
-  // for the lowest latency (the fast profile).
-  bool push_on_write = false;
-
-  // Named profiles: "fast" (low convergence time) and "frugal" (fewer messages per write).
-  // Returns false for an unknown name.
-  static bool from_profile(std::string_view name, GossipConfig* out);
-};
-
-// Registers --profile and the per-field flags; the profile applies first, explicit flags win.
-void add_gossip_flags(CLI::App& app, GossipConfig& config);
 
 class GossipEngine final : public ReplicationEngine {
  public:

@@ -3,6 +3,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "node/flags.h"
 #include "workload.h"
 
 int main(int argc, char** argv) {
