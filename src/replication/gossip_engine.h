@@ -1,8 +1,10 @@
 // GossipEngine: the replication core, internal to gossip_kv_core (a program builds one with
 // make_gossip_engine, include/gossip_kv/gossip_config.h; the simulator and the tests use the
-// class directly). Sans-IO: it is given local deltas, peer messages and the
-// time, and returns the messages to send; it reads no clock, draws randomness only from the
-// seeded generator it owns, starts no thread and does no I/O (see docs/REPLICATION.md).
+// class directly). Sans-IO: it is given local deltas, peer messages and the time, and returns
+// the messages to send; it reads no clock, draws randomness only from the seeded generator it
+// owns, starts no thread and does no I/O (see docs/REPLICATION.md). One class, its methods
+// split by concern over gossip_engine.cpp (glue), wire.cpp, dissemination.cpp,
+// anti_entropy.cpp, convergence.cpp and stats.cpp.
 //
 // Thread safety:
 //  1. on_local_delta, on_peer_message, tick and next_deadline_us are called by one thread at
@@ -77,36 +79,46 @@ class GossipEngine final : public ReplicationEngine {
   // The three peer messages, indexing the per-kind counters (docs/REPLICATION.md).
   enum PeerMsgKind { kGossip, kDigest, kAck, kKinds };
 
-  void push_round(std::int64_t now_us, std::vector<OutMessage>& out);
+  // Glue (gossip_engine.cpp). False for a malformed entry; *applied tells whether it was
+  // newer and taken.
+  bool apply_entry(std::string_view key, std::string_view value, Version v,
+                   std::int64_t now_us, bool* applied);
+
+  // The peer wire format (wire.cpp).
+  void begin(const char* type);
+  void send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out);
   void write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry);
+  void read_relay_members(std::uint32_t peer, const rapidjson::Value& d, std::int64_t now_us,
+                          std::vector<OutMessage>& out);
+
+  // Dissemination (dissemination.cpp).
+  void push_round(std::int64_t now_us, std::vector<OutMessage>& out);
+  void on_span(std::uint32_t origin, std::int64_t from, std::int64_t to, std::int64_t now_us,
+               std::vector<OutMessage>& out);
+  void raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us);
+
+  // Anti-entropy (anti_entropy.cpp).
+  void index(const Entry* e, Version v);
   void anti_entropy_round(std::vector<OutMessage>& out);
   void send_digest(std::uint32_t peer, std::vector<OutMessage>& out);
+  void answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
+                     std::vector<OutMessage>& out);
   // At most one gap repair per peer per this long: twice the push interval, so the reply to
   // one repair has time to arrive before the next push could ask again.
   [[nodiscard]] std::int64_t repair_backoff_us() const {
     return 2 * config_.gossip_interval_ms * 1000;
   }
-  void send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out);
-  void answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
-                     std::vector<OutMessage>& out);
-  // False for a malformed entry; *applied tells whether it was newer and taken.
-  bool apply_entry(std::string_view key, std::string_view value, Version v,
-                   std::int64_t now_us, bool* applied);
-  void index(const Entry* e, Version v);
-  void raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us);
-  void on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us);
-  void finalize(std::int64_t now_us);
+
+  // Convergence measurement (convergence.cpp).
   void owe_ack(std::uint32_t origin, const AckSpan& span);
   void write_acks_for(std::uint32_t peer, bool resend_last);
-  void record_convergence(std::int64_t ms);
-  void send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out);
-  void on_span(std::uint32_t origin, std::int64_t from, std::int64_t to, std::int64_t now_us,
-               std::vector<OutMessage>& out);
-  void read_relay_members(std::uint32_t peer, const rapidjson::Value& d, std::int64_t now_us,
-                          std::vector<OutMessage>& out);
   void write_acks_for_others(std::uint32_t except);
   bool owes_acks_older_than(std::int64_t cutoff_us) const;
-  void begin(const char* type);
+  void send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out);
+  void on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us);
+  void finalize(std::int64_t now_us);
+  void record_convergence(std::int64_t ms);
+
   [[nodiscard]] std::uint32_t peer_count() const {
     return static_cast<std::uint32_t>(ids_.size() - 1);
   }

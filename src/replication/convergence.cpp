@@ -1,0 +1,123 @@
+// Convergence measurement: acknowledgements owed to each origin and sent (with pushes, digests
+// or on their own), and the origin's side: a write is converged once every peer reported it,
+// and its figure is taken after a grace period.
+#include "replication/gossip_engine.h"
+
+#include <algorithm>
+
+#include "replication/wire.h"
+
+namespace gossip_kv {
+
+// "ra": [[origin, lo, hi, at_us], ...]: acknowledgements for other origins, for the relay to
+// forward.
+void GossipEngine::write_acks_for_others(std::uint32_t except) {
+  writer_.Key("ra");
+  writer_.StartArray();
+  for (std::uint32_t o = 1; o < owed_acks_.size(); ++o) {
+    if (o == except) continue;
+    for (const AckSpan& a : owed_acks_[o]) write_ints(writer_, {o, a.lo, a.hi, a.at_us});
+    owed_acks_[o].clear();
+  }
+  writer_.EndArray();
+}
+
+bool GossipEngine::owes_acks_older_than(std::int64_t cutoff_us) const {
+  for (const auto& owed : owed_acks_) {
+    if (!owed.empty() && owed.front().at_us < cutoff_us) return true;
+  }
+  return false;
+}
+
+void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out) {
+  std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
+  // My oldest unacknowledged write: acknowledgements for it may have been lost, so ask each
+  // silent peer with a digest; its reply re-sends how far it holds my writes.
+  if (!unconverged_.empty() && now_us - unconverged_.front().taken_us > 4 * delay_us) {
+    const Unconverged& oldest = unconverged_.front();
+    for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+      if (p == me_ || oldest.reach_us[p] != 0 || now_us - last_repair_us_[p] < 4 * delay_us) {
+        continue;
+      }
+      last_repair_us_[p] = now_us;
+      send_digest(p, out);
+    }
+  }
+  if (hub_ != 0) {  // everything goes by way of the relay
+    if (!owes_acks_older_than(now_us - delay_us)) return;
+    begin("ack");
+    write_acks_for(hub_, false);
+    write_acks_for_others(hub_);
+    send(hub_, kAck, out);
+    last_sent_to_us_[hub_] = now_us;
+    return;
+  }
+  for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+    if (p == me_ || owed_acks_[p].empty()) continue;
+    if (now_us - owed_acks_[p].front().at_us < delay_us) continue;
+    begin("ack");
+    write_acks_for(p, false);
+    send(p, kAck, out);
+    last_sent_to_us_[p] = now_us;
+  }
+}
+
+// "a": [[lo, hi, at_us], ...]: spans of the recipient's writes this node holds, and since when.
+void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_last) {
+  std::deque<AckSpan>& owed = owed_acks_[peer];
+  if (owed.empty() && !(resend_last && last_ack_[peer].hi > 0)) return;
+  writer_.Key("a");
+  writer_.StartArray();
+  if (owed.empty()) owed.push_back(last_ack_[peer]);
+  for (const AckSpan& a : owed) write_ints(writer_, {a.lo, a.hi, a.at_us});
+  writer_.EndArray();
+  owed.clear();
+}
+
+void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& span) {
+  if (origin == me_ || origin == 0 || origin > ids_.size() || span.hi <= span.lo) return;
+  std::deque<AckSpan>& owed = owed_acks_[origin];
+  owed.push_back(span);
+  if (owed.size() > kAckSpansMax) owed.pop_front();  // the prefix re-sent on digests covers it
+}
+
+void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us) {
+  auto first = std::upper_bound(unconverged_.begin(), unconverged_.end(), span.lo,
+                                [](std::int64_t ts, const Unconverged& u) { return ts < u.ts_us; });
+  for (auto it = first; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
+    std::int64_t& reach = it->reach_us[peer];
+    if (reach != 0) {  // spans overlap (duplicates, re-sent prefixes): keep the earliest
+      reach = std::min(reach, span.at_us);
+      continue;
+    }
+    reach = std::max<std::int64_t>(span.at_us, 1);
+    if (++it->reached == peer_count()) {
+      it->complete_us = now_us;
+      ++converged_in_deque_;
+    }
+  }
+  finalize(now_us);
+}
+
+// Takes the figure of complete writes at the front once no earlier report can still be on
+// its way (a grace period of twice the acknowledgement delay).
+void GossipEngine::finalize(std::int64_t now_us) {
+  std::int64_t grace_us = 2 * config_.ack_delay_max_ms * 1000;
+  while (!unconverged_.empty() && unconverged_.front().complete_us != 0 &&
+         now_us - unconverged_.front().complete_us >= grace_us) {
+    const Unconverged& u = unconverged_.front();
+    std::int64_t last = u.taken_us;
+    for (std::size_t p = 1; p < u.reach_us.size(); ++p) last = std::max(last, u.reach_us[p]);
+    record_convergence(ms_between(u.taken_us, last));
+    unconverged_.pop_front();
+    --converged_in_deque_;
+  }
+  pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
+}
+
+void GossipEngine::record_convergence(std::int64_t ms) {
+  std::lock_guard lock(stats_mu_);
+  convergence_.add(ms);
+}
+
+}  // namespace gossip_kv

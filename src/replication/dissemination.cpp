@@ -1,0 +1,133 @@
+// Dissemination: the push round (to every peer, or to this node's relay, which forwards what
+// it gathered) and the chain of pushes that raises an origin's watermark.
+#include "replication/gossip_engine.h"
+
+#include <algorithm>
+
+#include "replication/wire.h"
+
+namespace gossip_kv {
+
+void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out) {
+  bool relaying = is_relay_ && (!relay_spans_.empty() || !relay_acks_.empty());
+  if ((pending_.empty() && !relaying) || peer_count() == 0) {
+    pending_.clear();
+    return;
+  }
+  rapidjson::StringBuffer entries;
+  Writer ew(entries);
+  ew.StartArray();
+  std::int64_t first_unsent_own = INT64_MAX;
+  std::size_t sent = 0;
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (entries.GetSize() >= config_.batch_bytes_max) {
+      if (it->second.origin == me_) first_unsent_own = std::min(first_unsent_own, it->second.ts_us);
+      ++it;
+      continue;
+    }
+    write_entry(ew, *it->first);  // the newest version, whatever is pending
+    ++sent;
+    pending_.erase(it++);
+  }
+  ew.EndArray();
+  bool truncated = !pending_.empty();
+  // What a relay forwards is the same for every peer: render it once. Chains go only when
+  // every entry they cover went too.
+  rapidjson::StringBuffer relayed;
+  if (relaying) {
+    Writer rw(relayed);
+    rw.StartObject();
+    if (!truncated && !relay_spans_.empty()) {
+      rw.Key("sp");
+      rw.StartArray();
+      for (const RelaySpan& r : relay_spans_) write_ints(rw, {r.origin, r.from, r.to});
+      rw.EndArray();
+      relay_spans_.clear();
+    }
+    rw.Key("fa");
+    rw.StartArray();
+    for (const RelayAck& a : relay_acks_) write_ints(rw, {a.acker, a.origin, a.lo, a.hi, a.at_us});
+    rw.EndArray();
+    rw.EndObject();
+    relay_acks_.clear();
+  }
+  // The chain: this push covers every write of mine up to `to` not covered by earlier ones.
+  std::int64_t to = first_unsent_own == INT64_MAX ? wm_[me_] : first_unsent_own - 1;
+  for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+    if (p == me_ || (hub_ != 0 && p != hub_)) continue;
+    begin("gossip");
+    writer_.Key("from");
+    writer_.Int64(sent_wm_[p]);
+    writer_.Key("to");
+    writer_.Int64(to);
+    writer_.Key("e");
+    writer_.RawValue(entries.GetString(), entries.GetSize(), rapidjson::kArrayType);
+    if (relaying) {
+      writer_.Key("r");
+      writer_.RawValue(relayed.GetString(), relayed.GetSize(), rapidjson::kObjectType);
+    }
+    write_acks_for(p, false);
+    if (hub_ != 0) write_acks_for_others(p);
+    send(p, kGossip, out);
+    sent_wm_[p] = std::max(sent_wm_[p], to);
+    last_sent_to_us_[p] = now_us;
+    deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
+  }
+}
+
+void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us) {
+  if (origin == 0 || origin > ids_.size() || wm <= wm_[origin]) return;
+  std::int64_t before = wm_[origin];
+  wm_[origin] = wm;
+  // Spans of pushes that arrived early were acknowledged when they arrived: acknowledge now
+  // only the parts of (before, wm] none of them covered, then let them extend the chain.
+  auto& spans = spans_[origin];
+  std::sort(spans.begin(), spans.end());
+  std::int64_t cursor = before;
+  for (const auto& [from, to] : spans) {
+    if (from >= wm || to <= cursor) continue;
+    if (from > cursor) owe_ack(origin, {cursor, from, now_us});
+    cursor = std::max(cursor, to);
+  }
+  if (cursor < wm) owe_ack(origin, {cursor, wm, now_us});
+  for (bool grew = true; grew;) {
+    grew = false;
+    for (auto it = spans.begin(); it != spans.end();) {
+      if (it->second <= wm_[origin]) {
+        it = spans.erase(it);
+      } else if (it->first <= wm_[origin]) {
+        wm_[origin] = it->second;
+        it = spans.erase(it);
+        grew = true;
+      } else {
+        ++it;
+      }
+    }
+  }
+  last_ack_[origin] = {0, wm_[origin], now_us};
+}
+
+// A push span of origin's writes, (from, to], arrived with all its entries: acknowledge it,
+// extend the chain, or keep it until the chain reaches it.
+void GossipEngine::on_span(std::uint32_t origin, std::int64_t from, std::int64_t to,
+                           std::int64_t now_us, std::vector<OutMessage>& out) {
+  if (origin == 0 || origin > ids_.size() || origin == me_) return;
+  owe_ack(origin, {from, to, now_us});  // the span's writes are held here from now on
+  if (wm_[origin] >= from) {
+    raise_watermark(origin, to, now_us);
+    return;
+  }
+  // Ahead of a push still on its way (reordering) or lost: keep the span, it joins the chain
+  // when the gap closes.
+  auto& spans = spans_[origin];
+  if (spans.size() >= kSpansMax) spans.erase(spans.begin());
+  spans.emplace_back(from, to);
+  std::uint32_t ask = hub_ != 0 ? hub_ : origin;  // who can fill the gap with one message
+  if (now_us - last_repair_us_[ask] >= repair_backoff_us()) {
+    // Ask at once for what is missing instead of waiting for the next anti-entropy round.
+    last_repair_us_[ask] = now_us;
+    send_digest(ask, out);
+  }
+}
+
+}  // namespace gossip_kv

@@ -1,0 +1,30 @@
+// Helpers of the peer wire format shared by the engine's files (docs/REPLICATION.md describes
+// the messages). Internal to src/replication.
+#pragma once
+
+#include <cstdint>
+#include <initializer_list>
+
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+namespace gossip_kv {
+
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// The "type" of each PeerMsgKind, in its order.
+inline constexpr const char* kPeerMsgKindNames[] = {"gossip", "digest", "ack"};
+
+// Writes one small JSON array of integers: the shape of every span and acknowledgement.
+inline void write_ints(Writer& w, std::initializer_list<std::int64_t> values) {
+  w.StartArray();
+  for (std::int64_t v : values) w.Int64(v);
+  w.EndArray();
+}
+
+// Whole milliseconds from from_us to to_us, rounded; 0 when to_us is not later.
+inline std::int64_t ms_between(std::int64_t from_us, std::int64_t to_us) {
+  return to_us > from_us ? (to_us - from_us + 500) / 1000 : 0;
+}
+
+}  // namespace gossip_kv
