@@ -49,7 +49,8 @@ class ReplicationEngine {
 
   // Stale reads found when newer versions arrived from peers.
   [[nodiscard]] virtual std::uint64_t stale_reads() const = 0;
-  // Writes the core's bench_stats members into an open JSON object.
+  // Writes the core's bench_stats members into an open JSON object. RapidJSON's Writer is part
+  // of this interface on purpose: the members go straight into the reply being rendered.
   virtual void write_stats(rapidjson::Writer<rapidjson::StringBuffer>& w) const = 0;
 };
 
