@@ -33,10 +33,11 @@ void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& o
   std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
   // My oldest unacknowledged write: acknowledgements for it may have been lost, so ask each
   // silent peer with a digest; its reply re-sends how far it holds my writes.
-  if (!unconverged_.empty() && now_us - unconverged_.front().taken_us > 4 * delay_us) {
+  // Twice the delay: a report sent at the latest allowed moment has had a whole delay to come.
+  if (!unconverged_.empty() && now_us - unconverged_.front().taken_us > 2 * delay_us) {
     const Unconverged& oldest = unconverged_.front();
     for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
-      if (p == me_ || oldest.reach_us[p] != 0 || now_us - last_repair_us_[p] < 4 * delay_us) {
+      if (p == me_ || oldest.reach_us[p] != 0 || now_us - last_repair_us_[p] < 2 * delay_us) {
         continue;
       }
       last_repair_us_[p] = now_us;
@@ -63,13 +64,18 @@ void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& o
 }
 
 // "a": [[lo, hi, at_us], ...]: spans of the recipient's writes this node holds, and since when.
-void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_last) {
+// With resend_held, also how the watermark for the recipient grew (held_steps_): the answer to
+// an origin that asks again because acknowledgements were lost.
+void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_held) {
   std::deque<AckSpan>& owed = owed_acks_[peer];
-  if (owed.empty() && !(resend_last && last_ack_[peer].hi > 0)) return;
+  const std::deque<AckSpan>& held = held_steps_[peer];
+  if (owed.empty() && !(resend_held && !held.empty())) return;
   writer_.Key("a");
   writer_.StartArray();
-  if (owed.empty()) owed.push_back(last_ack_[peer]);
   for (const AckSpan& a : owed) write_ints(writer_, {a.lo, a.hi, a.at_us});
+  if (resend_held) {
+    for (const AckSpan& a : held) write_ints(writer_, {a.lo, a.hi, a.at_us});
+  }
   writer_.EndArray();
   owed.clear();
 }
@@ -78,7 +84,7 @@ void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& span) {
   if (origin == me_ || origin == 0 || origin > ids_.size() || span.hi <= span.lo) return;
   std::deque<AckSpan>& owed = owed_acks_[origin];
   owed.push_back(span);
-  if (owed.size() > kAckSpansMax) owed.pop_front();  // the prefix re-sent on digests covers it
+  if (owed.size() > kAckSpansMax) owed.pop_front();  // the held steps re-sent on digests cover it
 }
 
 void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us) {
@@ -96,19 +102,25 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
       ++converged_in_deque_;
     }
   }
-  finalize(now_us);
+  finalize(now_us, false);
 }
 
-// Takes the figure of complete writes at the front once no earlier report can still be on
-// its way (a grace period of twice the acknowledgement delay).
-void GossipEngine::finalize(std::int64_t now_us) {
-  std::int64_t grace_us = 2 * config_.ack_delay_max_ms * 1000;
-  while (!unconverged_.empty() && unconverged_.front().complete_us != 0 &&
-         now_us - unconverged_.front().complete_us >= grace_us) {
-    const Unconverged& u = unconverged_.front();
+void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
+  std::int64_t grace_us =
+      std::min(2 * config_.ack_delay_max_ms, kConvergenceGraceMaxMs) * 1000;
+  auto settle = [&](Unconverged& u) {
+    if (u.recorded || u.complete_us == 0 || now_us - u.complete_us < grace_us) return;
     std::int64_t last = u.taken_us;
     for (std::size_t p = 1; p < u.reach_us.size(); ++p) last = std::max(last, u.reach_us[p]);
     record_convergence(ms_between(u.taken_us, last));
+    u.recorded = true;
+  };
+  if (full_scan) {
+    for (Unconverged& u : unconverged_) settle(u);
+  }
+  while (!unconverged_.empty()) {
+    settle(unconverged_.front());
+    if (!unconverged_.front().recorded) break;
     unconverged_.pop_front();
     --converged_in_deque_;
   }

@@ -104,7 +104,18 @@ void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::i
       }
     }
   }
-  last_ack_[origin] = {0, wm_[origin], now_us};
+  record_held_step(origin, before, wm_[origin], now_us);
+}
+
+void GossipEngine::record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,
+                                    std::int64_t now_us) {
+  std::deque<AckSpan>& steps = held_steps_[origin];
+  steps.push_back({lo, hi, now_us});
+  if (steps.size() > kHeldStepsMax) {
+    AckSpan merged{steps[0].lo, steps[1].hi, std::max(steps[0].at_us, steps[1].at_us)};
+    steps.pop_front();
+    steps.front() = merged;
+  }
 }
 
 // A push span of origin's writes, (from, to], arrived with all its entries: acknowledge it,

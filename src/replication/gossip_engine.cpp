@@ -28,7 +28,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       sent_wm_(ids_.size() + 1, 0),
       by_origin_(ids_.size() + 1),
       owed_acks_(ids_.size() + 1),
-      last_ack_(ids_.size() + 1),
+      held_steps_(ids_.size() + 1),
       last_sent_to_us_(ids_.size() + 1, now_us),
       last_repair_us_(ids_.size() + 1, INT64_MIN / 2),
       spans_(ids_.size() + 1),
@@ -72,8 +72,8 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   Unconverged u{d.version.ts_us, d.taken_us, 0, std::vector<std::int64_t>(ids_.size() + 1), 0};
   if (unconverged_.size() >= unconverged_max_) {
     if (unconverged_.front().complete_us != 0) --converged_in_deque_;
+    if (!unconverged_.front().recorded) unmeasured_.fetch_add(1, std::memory_order_relaxed);
     unconverged_.pop_front();
-    unmeasured_.fetch_add(1, std::memory_order_relaxed);
   }
   // Deltas from several workers can arrive slightly out of timestamp order.
   auto pos = unconverged_.end();
@@ -100,7 +100,7 @@ void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
     next_ae_us_ = now_us + config_.anti_entropy_interval_ms * 1000;
   }
   if (now_us >= next_ack_check_us_) {
-    finalize(now_us);
+    finalize(now_us, true);
     send_due_acks(now_us, out);
     next_ack_check_us_ = now_us + config_.ack_delay_max_ms * 1000 / 4;
   }

@@ -63,6 +63,10 @@ class GossipEngine final : public ReplicationEngine {
   static constexpr std::size_t kAckSpansMax = 256;  // per origin; beyond, the oldest is dropped (re-sent as a prefix)
   static constexpr std::size_t kSpansMax = 32;  // early push spans kept per origin
   static constexpr std::size_t kRelayAcksMax = 1u << 16;  // acknowledgements a relay forwards
+  static constexpr std::size_t kHeldStepsMax = 32;  // per origin: re-sent on digests
+  // A complete write's figure waits this long for an earlier report still on its way (at most;
+  // 2 x ack_delay_max_ms when that is shorter).
+  static constexpr std::int64_t kConvergenceGraceMaxMs = 500;
 
  private:
   // "This node holds every write of the recipient with lo < ts <= hi (or a newer version of
@@ -81,6 +85,7 @@ class GossipEngine final : public ReplicationEngine {
     std::uint32_t reached = 0;          // peers that reported holding it
     std::vector<std::int64_t> reach_us; // by origin index: earliest report, 0 = none yet
     std::int64_t complete_us = 0;       // local time the last peer reported; 0 = not yet
+    bool recorded = false;              // its figure is taken (it waits to leave the front)
   };
   // The three peer messages, indexing the per-kind counters (docs/REPLICATION.md).
   enum PeerMsgKind { kGossip, kDigest, kAck, kKinds };
@@ -122,7 +127,11 @@ class GossipEngine final : public ReplicationEngine {
   bool owes_acks_older_than(std::int64_t cutoff_us) const;
   void send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out);
   void on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us);
-  void finalize(std::int64_t now_us);
+  // Takes the figures of complete writes once their grace period is over: those at the front,
+  // or with full_scan every one (so a write that cannot complete holds none back).
+  void finalize(std::int64_t now_us, bool full_scan);
+  void record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,
+                        std::int64_t now_us);
   void record_convergence(std::int64_t ms);
 
   [[nodiscard]] std::uint32_t peer_count() const {
@@ -143,7 +152,12 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;
   absl::flat_hash_map<const Entry*, Version> indexed_;  // the version each entry is indexed at
   std::vector<std::deque<AckSpan>> owed_acks_;  // per origin: what to report it holds here
-  std::vector<AckSpan> last_ack_;  // per origin: the watermark as a span, re-sent on digests
+  // Per origin: how this node's watermark for it grew, as spans (lo, hi] with the time each
+  // was reached, oldest first and contiguous; re-sent on digests so that acknowledgements lost
+  // on the way are reported again with the times the writes were first held, not the time of
+  // the re-send. At most kHeldStepsMax: beyond, the two oldest merge (at the later time: a
+  // figure may come out late, never early).
+  std::vector<std::deque<AckSpan>> held_steps_;
   std::vector<std::int64_t> last_sent_to_us_;    // per peer
   std::vector<std::int64_t> last_repair_us_;     // per peer: the last gap-triggered digest
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
