@@ -94,5 +94,65 @@ TEST(GossipEngine, DeltaRoomFallsToZeroAtTheBoundAndRecoversAfterAPush) {
   EXPECT_GT(e.delta_room(), 0u) << "a push round makes room";
 }
 
+// The convergence figure of n1's write, from n1's bench_stats members.
+std::int64_t convergence_max_ms(const GossipEngine& e, std::uint64_t* count) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  e.write_stats(w);
+  w.EndObject();
+  rapidjson::Document d;
+  d.Parse(buf.GetString());
+  *count = d["convergence_ms"]["count"].GetUint64();
+  return d["convergence_ms"]["max"].GetInt64();
+}
+
+// Acknowledgements lost on the way (a partition) are asked for again; the answer must say when
+// the replica first held the write, not when it answered: the figure stays the true one.
+TEST(GossipEngine, ReAskedAcknowledgementsCarryWhenTheWriteWasFirstHeld) {
+  GossipConfig config;  // default: direct push every 100 ms, lone acks after 1 s
+  Store s1(1), s2(1);
+  HybridClock clock;
+  GossipEngine n1(config, "n1", {"n1", "n2"}, s1, 1, 0);
+  GossipEngine n2(config, "n2", {"n1", "n2"}, s2, 2, 0);
+  const std::int64_t t0 = 1'000'000'000;
+  Store::WriteResult w = s1.write("sa", "1", t0, 1, clock);
+  n1.on_local_delta({w.entry, w.version, t0, true}, t0);
+  n1.on_local_watermark(w.version.ts_us);
+  std::vector<OutMessage> out, back;
+  n1.tick(t0 + 100'000, out);  // the push
+  ASSERT_FALSE(out.empty());
+  for (const OutMessage& m : out) n2.on_peer_message("n1", m.body, t0 + 150'000, back);
+  out.clear();
+  // Everything n2 sends for the next 5 s is lost (its acknowledgement among it). Meanwhile n1
+  // takes a second write, which reaches n2 and raises its watermark for n1 past the first.
+  for (std::int64_t t = t0 + 200'000; t < t0 + 5'000'000; t += 100'000) {
+    if (t == t0 + 3'000'000) {
+      Store::WriteResult w2 = s1.write("sb", "2", t, 1, clock);
+      n1.on_local_delta({w2.entry, w2.version, t, true}, t);
+      n1.on_local_watermark(w2.version.ts_us);
+    }
+    back.clear();
+    n2.tick(t, back);
+    n1.tick(t, out);  // n1 re-asks with digests, which n2 answers; those answers are lost too
+    for (const OutMessage& m : out) n2.on_peer_message("n1", m.body, t, back);
+    out.clear();
+  }
+  // The network heals: n1 asks again and hears n2's answer.
+  std::uint64_t count = 0;
+  for (std::int64_t t = t0 + 5'000'000; t < t0 + 12'000'000 && count < 2; t += 100'000) {
+    n1.tick(t, out);
+    for (const OutMessage& m : out) n2.on_peer_message("n1", m.body, t, back);
+    out.clear();
+    n2.tick(t, back);
+    for (const OutMessage& m : back) n1.on_peer_message("n2", m.body, t + 50'000, out);
+    back.clear();
+    convergence_max_ms(n1, &count);
+  }
+  ASSERT_EQ(count, 2u) << "both figures were settled once the answers came";
+  EXPECT_EQ(convergence_max_ms(n1, &count), 150)
+      << "the first write was held by n2 150 ms after it was taken, not when n2 re-sent";
+}
+
 }  // namespace
 }  // namespace gossip_kv
