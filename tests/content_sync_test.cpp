@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -57,6 +58,7 @@ class Cluster {
 
   double loss = 0;
   bool reorder = false;
+  std::function<void(const std::string& body)> on_body;  // sees every message sent
   Figures figures;
   std::size_t applied_callbacks = 0;
 
@@ -107,6 +109,7 @@ class Cluster {
       ASSERT_LE(to, ids_.size());
       ASSERT_LT(m.body.size() + kEnvelopeBytesMax, limits::kLineBytesMax)
           << "a message over the line limit would be skipped whole by the receiver";
+      if (on_body) on_body(m.body);
       ++figures.messages;
       figures.bytes += m.body.size();
       figures.largest = std::max(figures.largest, m.body.size());
@@ -361,6 +364,53 @@ TEST(ContentSync, LargeBucketsSplitOverMessagesAndBigValues) {
   EXPECT_LE(c.figures.largest, small.message_bytes_max);
 }
 
+TEST(ContentSync, OneBucketSplitOverMessagesIsComparedPartByPart) {
+  // Twelve keys in one bucket with 60 KiB values: the bucket's list cannot fit one message,
+  // so it goes as groups with key ranges, and with a budget of two messages a reply the
+  // exchange goes on by continuations. Each side holds some keys newer than the other.
+  std::vector<std::string> keys;
+  std::uint32_t bucket = Store::bucket_of("s0");
+  for (int i = 0; keys.size() < 12; ++i) {
+    std::string k = "s" + std::to_string(i);
+    if (Store::bucket_of(k) == bucket) keys.push_back(k);
+  }
+  for (bool all_inline : {false, true}) {
+    ContentSyncConfig small;
+    small.message_bytes_max = ContentSyncConfig::kMessageBytesMin;
+    small.reply_messages_max = 2;
+    if (all_inline) small.inline_value_bytes_max = limits::kValueBytesMax;
+    Cluster c(2, 81, small);
+    std::size_t ranged_groups = 0;
+    c.on_body = [&](const std::string& body) {
+      if (body.find(R"("type":"sync_keys")") == std::string::npos) return;
+      // A part of a split bucket states its range: [bucket,null,"s.." or [bucket,"s..",
+      std::string b = "[" + std::to_string(bucket) + ",";
+      for (const std::string& p : {b + "null,\"s", b + "\"s"}) {
+        for (std::size_t at = body.find(p); at != std::string::npos; at = body.find(p, at + 1)) {
+          ++ranged_groups;
+        }
+      }
+    };
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      std::string value = "\"" + std::string(60 * 1024, static_cast<char>('a' + i)) + "\"";
+      c.store(1).merge(keys[i], value, ver(i % 4 == 0 ? 1 : 2, 1), 0);
+      if (i % 2 == 0) c.store(2).merge(keys[i], "[" + std::to_string(i) + "]", ver(i % 4 == 0 ? 3 : 1, 2), 0);
+    }
+    auto want = newest_of(c, 2);
+    c.exchange(2, 1);
+    EXPECT_TRUE(c.identical()) << "one exchange and its continuations repair the bucket";
+    c.converge(10);
+    ASSERT_TRUE(c.identical());
+    expect_holds_all(c, 2, want);
+    if (all_inline) {
+      EXPECT_GT(ranged_groups, 0u) << "the bucket was split into ranged groups";
+    } else {
+      EXPECT_EQ(ranged_groups, 0u) << "keys and hashes alone fit one message";
+    }
+    EXPECT_LE(c.figures.largest, small.message_bytes_max);
+  }
+}
+
 // ---- malformed input ---------------------------------------------------------------------
 
 TEST(ContentSync, MalformedMessagesAreRejectedWholeAndChangeNothing) {
@@ -402,6 +452,10 @@ TEST(ContentSync, MalformedMessagesAreRejectedWholeAndChangeNothing) {
       R"({"type":"sync_tree","l":1,"n":[3,3],"d":")" + hex16 + hex16 + "\"}",
       R"({"type":"sync_tree","l":0,"n":[0],"d":")" + std::string(255, '0') + "G\"}",
       R"({"type":"sync_keys","k":[[0,null,null]]})",
+      R"({"type":"sync_keys","k":[[0]]})",
+      R"({"type":"sync_keys","k":[[0,[],[]]]})",
+      R"({"type":"sync_keys","k":[[0,null,[]]]})",
+      R"({"type":"sync_keys","k":[[0,[],5]]})",
       R"({"type":"sync_keys","k":[[70000,null,null,[]]]})",
       R"({"type":"sync_keys","k":[[0,null,null,[["sb",1,1,5]]]]})",  // sb is not in bucket 0
       R"({"type":"sync_keys","k":[[5,null,null,[]],[4,null,null,[]]]})",

@@ -144,10 +144,13 @@ class ContentSync::Reply {
     assert(keys_open_);
     if (keys_groups_ > 0) keys_msg_.push_back(',');
     keys_msg_.push_back('[');
-    keys_msg_.append(std::to_string(group_bucket_)).push_back(',');
-    if (group_after_) sync::append_string(*group_after_, keys_msg_); else keys_msg_.append("null");
-    keys_msg_.push_back(',');
-    if (through) sync::append_string(*through, keys_msg_); else keys_msg_.append("null");
+    keys_msg_.append(std::to_string(group_bucket_));
+    if (group_after_ || through) {  // a part of a split bucket states its range
+      keys_msg_.push_back(',');
+      if (group_after_) sync::append_string(*group_after_, keys_msg_); else keys_msg_.append("null");
+      keys_msg_.push_back(',');
+      if (through) sync::append_string(*through, keys_msg_); else keys_msg_.append("null");
+    }
     keys_msg_.append(",[").append(group_items_).append("]]");
     ++keys_groups_;
     group_items_.clear();

@@ -109,7 +109,10 @@ class Handler {
       case Member::kKeys:
         if (depth_ == 1) ok = true;
         if (depth_ == 2) ok = begin_group();
-        if (depth_ == 3) ok = pos_ == 3;
+        if (depth_ == 3 && (pos_ == 1 || pos_ == 3)) {  // [bucket,[..]] or [bucket,a,t,[..]]
+          ok = true;
+          pos_ = 3;
+        }
         if (depth_ == 4) ok = begin_item();
         break;
       default:

@@ -5,9 +5,10 @@
 //   sync_tree     {"type":"sync_tree","l":L,"n":[i,...],"d":"<hex>","m":1}
 //       "For each node i at level L (ascending, unique): my digests of its kTreeFanout
 //       children", 16 hex digits per child, kTreeFanout children per node, in node order.
-//   sync_keys     {"type":"sync_keys","k":[[bucket,after,through,[item,...]],...],"m":1}
-//       "My entries of `bucket` with after < key <= through (bytewise; null: unbounded) are
-//       exactly these items", buckets non-decreasing, items strictly ascending by key, each in
+//   sync_keys     {"type":"sync_keys","k":[[bucket,[item,...]],[bucket,after,through,[item,...]],...],"m":1}
+//       "My entries of `bucket` (with after < key <= through, bytewise, null: unbounded, when
+//       the group is one part of a bucket split over messages) are exactly these items",
+//       buckets non-decreasing, items strictly ascending by key, each in
 //       its group's bucket and range. An item is [key, ts_us, origin, hash] (hash: the
 //       entry's Store::entry_hash, a JSON integer) or [key, ts_us, origin, "value"] (the value's
 //       JSON text as a JSON string: the entry itself).
