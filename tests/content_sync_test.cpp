@@ -357,6 +357,10 @@ TEST(ContentSync, LargeBucketsSplitOverMessagesAndBigValues) {
     std::string body(limits::kValueBytesMax - 2, i % 10 == 0 ? '\\' : 'z');
     c.store(1).merge("i" + std::to_string(i), "\"" + body + "\"", ver(9, 1), 0);
   }
+  // The worst single entry: a 1 KiB key of control bytes (6 bytes each, escaped) and a 64 KiB
+  // value of tabs (valid JSON whitespace, 2 bytes each, escaped).
+  c.store(1).merge("s" + std::string(limits::kKeyBytesMax, '\x01'),
+                   "[" + std::string(limits::kValueBytesMax - 2, '\t') + "]", ver(9, 1), 0);
   auto want = newest_of(c, 2);
   c.converge(30);
   ASSERT_TRUE(c.identical());

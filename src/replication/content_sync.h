@@ -61,8 +61,10 @@ namespace gossip_kv {
 
 struct ContentSyncConfig {
   // Bytes of one message body. Half the line limit: the envelope (src, dest, msg_id) is under
-  // 200 bytes, and the largest single entry (a 1 KiB key and a 64 KiB value, both escaped)
-  // stays under 140 KiB, so every message carries at least one.
+  // 200 bytes, and the largest single entry stays under 140 KiB (a 1 KiB key, each byte
+  // escaped as \u00XX at worst, and a 64 KiB value, which as valid JSON without line breaks
+  // holds no control byte but tab, so escaping at most doubles it), so every message carries
+  // at least one.
   std::size_t message_bytes_max = std::size_t{512} * 1024;
   // Messages sent in answer to one message: bounds the work and bytes one message can cause
   // (4 MiB). The rest waits for the continuation ("m").

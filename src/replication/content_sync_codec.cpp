@@ -397,6 +397,8 @@ void append_string(std::string_view s, std::string& out) {
     if (c == '"' || c == '\\') {
       out.push_back('\\');
       out.push_back(c);
+    } else if (c == '\t') {  // the one control byte a valid value may hold (as whitespace)
+      out.append("\\t");
     } else if (u < 0x20) {
       out.append("\\u00");
       out.push_back(kHex[u >> 4]);
