@@ -206,7 +206,8 @@ class Handler {
     if (!in_item) return fail("unexpected number");
     switch (item_pos_++) {
       case 1:
-        if (negative || mag == 0 || mag > static_cast<std::uint64_t>(limits_.ts_us_max)) {
+        if (negative || mag == 0 ||
+            mag > static_cast<std::uint64_t>(std::max<std::int64_t>(limits_.ts_us_max, 0))) {
           return fail("timestamp out of range");
         }
         item_.version.ts_us = static_cast<std::int64_t>(mag);
