@@ -2,8 +2,8 @@
 // safety net under the fast path (GossipEngine's pushes and watermarks): whatever the fast
 // path dropped, reordered, never had or was lied to about, two replicas that run an exchange
 // end up holding the same (key, version, value) for every key either held, at a cost that
-// follows the size of their difference. docs: /work/notes/content_sync_doc.md (the section
-// for docs/REPLICATION.md).
+// follows the size of their difference (docs/REPLICATION.md, "Content anti-entropy", states
+// the safety argument).
 //
 // The exchange (push-pull, one peer per round, messages in content_sync_codec.h):
 //   1. start_round: the initiator sends its root's child digests (sync_tree, level 0).
