@@ -9,6 +9,13 @@
 //     while its value and version are read only through load() (under the shard lock).
 //  4. key_count() and digest() are exact when no write runs concurrently; the runtime calls
 //     them behind a barrier (see runtime.h).
+//  5. The digest tree (tree_digest, tree_children) is kept by relaxed atomic adds made under
+//     the writing shard's lock: a reader running concurrently with writes may see a leaf
+//     updated before its ancestors (a transient mismatch between levels), never a torn
+//     digest. With no write running, every node equals the sum of its children, and the root
+//     equals digest().
+//  6. A bucket lives in exactly one shard (shard = bucket % shard_count), so bucket_entries()
+//     takes one shard lock and walks only that bucket's entries.
 #pragma once
 
 #include <atomic>
@@ -34,7 +41,7 @@ class Store {
   static constexpr std::size_t kReadsTracked = 4;
   static constexpr std::size_t kDefaultShards = 256;
 
-  // REQUIRES: shard_count >= 1.
+  // REQUIRES: 1 <= shard_count <= kBuckets.
   explicit Store(std::size_t shard_count = kDefaultShards);
   ~Store();
   Store(const Store&) = delete;
@@ -63,7 +70,9 @@ class Store {
     std::uint32_t stale_reads = 0;  // reads served after `version` was written that returned
                                     // the older value: found stale now
   };
-  // Takes (value, version) when version is newer than what the key holds; otherwise ignores it.
+  // Takes (value, version) when version is newer than what the key holds, or equal to it with a
+  // value that is bytewise greater (the tie-break of Maelstrom's lww-kv, so that two writes
+  // with one version reconcile to the same value on every replica); otherwise ignores it.
   MergeResult merge(std::string_view key, std::string_view value, Version version,
                     std::int64_t now_us);
 
@@ -88,13 +97,55 @@ class Store {
   // same state.
   [[nodiscard]] std::uint64_t digest() const;
 
+  // ---- The digest tree: content anti-entropy (src/replication/content_sync.h) -------------
+  // The key space is cut into kBuckets buckets by key hash; the tree has kTreeFanout children
+  // per node and kTreeDepth levels below the root (level 0: the root, one node; level l:
+  // kTreeFanout^l nodes; level kTreeDepth: the buckets). A node's digest is the sum of
+  // entry_hash over every entry in its buckets. Both are protocol constants: replicas compare
+  // trees node by node, whatever their shard counts.
+  static constexpr std::uint32_t kTreeFanout = 16;
+  static constexpr std::uint32_t kTreeDepth = 4;
+  static constexpr std::uint32_t kBuckets = 1u << 16;  // kTreeFanout^kTreeDepth
+  // Nodes at a level: kTreeFanout^level. REQUIRES: level <= kTreeDepth.
+  static constexpr std::uint32_t tree_width(std::uint32_t level) {
+    return level == 0 ? 1 : kTreeFanout * tree_width(level - 1);
+  }
+
+  // The bucket of an encoded key: the low 16 bits of key::hash (the worker pick uses bits
+  // 32..63, so buckets and workers stay independent).
+  static std::uint32_t bucket_of(std::string_view key);
+  // The order-independent contribution of one (key, version, value) to every digest.
+  static std::uint64_t entry_hash(std::string_view key, Version version, std::string_view value);
+
+  // The digest of node `index` at `level`. REQUIRES: level <= kTreeDepth,
+  // index < tree_width(level). tree_digest(0, 0) == digest() when no write runs concurrently.
+  [[nodiscard]] std::uint64_t tree_digest(std::uint32_t level, std::uint32_t index) const;
+  // Fills out[0..kTreeFanout) with the digests of the children of node `index` at `level`.
+  // REQUIRES: level < kTreeDepth, index < tree_width(level).
+  void tree_children(std::uint32_t level, std::uint32_t index, std::uint64_t* out) const;
+
+  struct BucketEntry {
+    std::string key;
+    Version version;
+    std::uint64_t hash = 0;  // entry_hash(key, version, value)
+    std::string value;
+  };
+  // Replaces *out with a copy of every entry in `bucket`, sorted by key (bytewise). Takes one
+  // shard lock and walks that bucket only. REQUIRES: bucket < kBuckets.
+  void bucket_entries(std::uint32_t bucket, std::vector<BucketEntry>* out) const;
+
  private:
   struct Shard;
   Shard& shard_for(std::string_view key) const;
   std::pair<Entry*, bool> find_or_insert(Shard& s, std::string_view key);
+  void replace(Shard& s, Entry& e, std::string_view value, Version v);
+  void tree_add(std::uint32_t bucket, std::uint64_t delta);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::size_t> key_count_{0};
+  // Every tree node, level by level (level l starts at (kTreeFanout^l - 1) / (kTreeFanout - 1)): 69,905
+  // counters, 546 KiB per Store whatever its size.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> tree_;
 };
 
 }  // namespace gossip_kv

@@ -3,6 +3,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 
@@ -21,21 +22,32 @@ struct Entry {
   std::array<std::int64_t, Store::kReadsTracked> read_us{};
   std::uint32_t reads = 0;
   std::int64_t first_read_us = 0;
+  Entry* next_in_bucket = nullptr;  // the bucket's entries, newest insertion first; immutable
 };
 
 struct alignas(64) Store::Shard {
   mutable std::mutex mu;
   absl::flat_hash_map<std::string_view, std::unique_ptr<Entry>> map;  // views into Entry::key
   std::uint64_t digest = 0;  // sum of entry_hash() over the shard's entries
+  // The head of each of the shard's non-empty buckets' entry lists (Entry::next_in_bucket).
+  absl::flat_hash_map<std::uint32_t, Entry*> bucket_heads;
 };
 
 namespace {
 
-std::uint64_t entry_hash(const Entry& e) {
-  std::uint64_t seed = XXH3_64bits(e.key.data(), e.key.size()) ^
-                       static_cast<std::uint64_t>(e.version.ts_us) * 0x9E3779B97F4A7C15ull ^
-                       (static_cast<std::uint64_t>(e.version.origin) << 32);
-  return XXH3_64bits_withSeed(e.value.data(), e.value.size(), seed);
+std::uint64_t hash_of(const Entry& e) { return Store::entry_hash(e.key, e.version, e.value); }
+
+// Where level `level` starts in Store::tree_.
+constexpr std::uint32_t level_offset(std::uint32_t level) {
+  return level == 0 ? 0 : level_offset(level - 1) + Store::tree_width(level - 1);
+}
+constexpr std::uint32_t kTreeNodes = level_offset(Store::kTreeDepth + 1);
+static_assert(Store::tree_width(Store::kTreeDepth) == Store::kBuckets);
+
+// The tie-break: a version wins by being newer, or equal with a bytewise greater value.
+bool wins_over(Version v, std::string_view value, const Entry& held) {
+  if (held.version != v) return held.version < v;
+  return std::string_view(held.value) < value;
 }
 
 // Counts the tracked reads of the replaced version that were served after `newer` was written.
@@ -48,23 +60,46 @@ std::uint32_t stale_reads_against(const Entry& e, std::int64_t newer_ts_us) {
   return stale;  // a lower bound when more reads than tracked straddle the newer write
 }
 
-// Replaces e's value and version, keeping the shard digest current.
-void replace(std::uint64_t& shard_digest, Entry& e, std::string_view value,
-             Version v) {
-  shard_digest -= entry_hash(e);
+}  // namespace
+
+std::uint64_t Store::entry_hash(std::string_view key, Version version, std::string_view value) {
+  std::uint64_t seed = XXH3_64bits(key.data(), key.size()) ^
+                       static_cast<std::uint64_t>(version.ts_us) * 0x9E3779B97F4A7C15ull ^
+                       (static_cast<std::uint64_t>(version.origin) << 32);
+  return XXH3_64bits_withSeed(value.data(), value.size(), seed);
+}
+
+std::uint32_t Store::bucket_of(std::string_view key) {
+  return static_cast<std::uint32_t>(key::hash(key) & (kBuckets - 1));
+}
+
+Store::Store(std::size_t shard_count)
+    : tree_(std::make_unique<std::atomic<std::uint64_t>[]>(kTreeNodes)) {
+  assert(shard_count >= 1 && shard_count <= kBuckets);
+  shards_.reserve(shard_count);
+  for (std::size_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<Shard>());
+  for (std::uint32_t i = 0; i < kTreeNodes; ++i) tree_[i].store(0, std::memory_order_relaxed);
+}
+
+// REQUIRES: the shard lock of `bucket`. Adds delta to the bucket's leaf and every ancestor.
+void Store::tree_add(std::uint32_t bucket, std::uint64_t delta) {
+  std::uint32_t index = bucket;
+  for (std::uint32_t level = kTreeDepth + 1; level-- > 0; index /= kTreeFanout) {
+    tree_[level_offset(level) + index].fetch_add(delta, std::memory_order_relaxed);
+  }
+}
+
+// REQUIRES: s.mu held. Replaces e's value and version, keeping the shard digest and the tree
+// current.
+void Store::replace(Shard& s, Entry& e, std::string_view value, Version v) {
+  std::uint64_t before = hash_of(e);
   e.value.assign(value);
   e.version = v;
   e.reads = 0;
   e.first_read_us = 0;
-  shard_digest += entry_hash(e);
-}
-
-}  // namespace
-
-Store::Store(std::size_t shard_count) {
-  assert(shard_count >= 1);
-  shards_.reserve(shard_count);
-  for (std::size_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<Shard>());
+  std::uint64_t delta = hash_of(e) - before;
+  s.digest += delta;
+  tree_add(bucket_of(e.key), delta);
 }
 
 Store::~Store() = default;
@@ -79,12 +114,19 @@ std::pair<Entry*, bool> Store::find_or_insert(Shard& s, std::string_view k) {
   Entry* e = owned.get();
   s.map.emplace(std::string_view(e->key), std::move(owned));
   key_count_.fetch_add(1, std::memory_order_relaxed);
-  s.digest += entry_hash(*e);
+  std::uint32_t bucket = bucket_of(e->key);
+  Entry*& head = s.bucket_heads[bucket];
+  e->next_in_bucket = head;
+  head = e;
+  s.digest += hash_of(*e);
+  tree_add(bucket, hash_of(*e));
   return {e, true};
 }
 
+// One bucket lives in one shard (invariant 6); for a power-of-two shard count this is the
+// same shard as key::hash(k) % shard_count.
 Store::Shard& Store::shard_for(std::string_view k) const {
-  return *shards_[key::hash(k) % shards_.size()];
+  return *shards_[bucket_of(k) % shards_.size()];
 }
 
 Store::WriteResult Store::write(std::string_view k, std::string_view value, std::int64_t now_us,
@@ -93,7 +135,7 @@ Store::WriteResult Store::write(std::string_view k, std::string_view value, std:
   std::lock_guard lock(s.mu);
   Entry* e = find_or_insert(s, k).first;
   Version v{clock.next(now_us, e->version.ts_us), origin};
-  replace(s.digest, *e, value, v);
+  replace(s, *e, value, v);
   return {v, e};
 }
 
@@ -107,7 +149,7 @@ Store::CasOutcome Store::cas(std::string_view k, std::string_view from, std::str
   Entry& e = *it->second;
   if (e.value != from && !json::values_equal(e.value, from)) return CasOutcome::kMismatch;
   Version v{clock.next(now_us, e.version.ts_us), origin};
-  replace(s.digest, e, to, v);
+  replace(s, e, to, v);
   *out = {v, &e};
   return CasOutcome::kOk;
 }
@@ -118,14 +160,14 @@ Store::MergeResult Store::merge(std::string_view k, std::string_view value, Vers
   std::lock_guard lock(s.mu);
   MergeResult r;
   auto [e, inserted] = find_or_insert(s, k);
-  if (!inserted && !(e->version < v)) {
+  if (!inserted && !wins_over(v, value, *e)) {
     r.entry = e;
     r.previous = e->version;
     return r;
   }
   r.previous = e->version;
-  r.stale_reads = stale_reads_against(*e, v.ts_us);
-  replace(s.digest, *e, value, v);
+  r.stale_reads = e->version < v ? stale_reads_against(*e, v.ts_us) : 0;
+  replace(s, *e, value, v);
   r.applied = true;
   r.entry = e;
   return r;
@@ -179,6 +221,39 @@ std::uint64_t Store::digest() const {
     sum += s->digest;
   }
   return sum;
+}
+
+}  // namespace gossip_kv
+
+namespace gossip_kv {
+
+std::uint64_t Store::tree_digest(std::uint32_t level, std::uint32_t index) const {
+  assert(level <= kTreeDepth && index < tree_width(level));
+  return tree_[level_offset(level) + index].load(std::memory_order_relaxed);
+}
+
+void Store::tree_children(std::uint32_t level, std::uint32_t index, std::uint64_t* out) const {
+  assert(level < kTreeDepth && index < tree_width(level));
+  std::uint32_t first = level_offset(level + 1) + index * kTreeFanout;
+  for (std::uint32_t c = 0; c < kTreeFanout; ++c) {
+    out[c] = tree_[first + c].load(std::memory_order_relaxed);
+  }
+}
+
+void Store::bucket_entries(std::uint32_t bucket, std::vector<BucketEntry>* out) const {
+  assert(bucket < kBuckets);
+  out->clear();
+  {
+    const Shard& s = *shards_[bucket % shards_.size()];
+    std::lock_guard lock(s.mu);
+    auto it = s.bucket_heads.find(bucket);
+    if (it == s.bucket_heads.end()) return;
+    for (const Entry* e = it->second; e != nullptr; e = e->next_in_bucket) {
+      out->push_back({e->key, e->version, hash_of(*e), e->value});
+    }
+  }
+  std::sort(out->begin(), out->end(),
+            [](const BucketEntry& a, const BucketEntry& b) { return a.key < b.key; });
 }
 
 }  // namespace gossip_kv

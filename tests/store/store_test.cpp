@@ -55,8 +55,10 @@ TEST(Store, MergeReportsAppliedAndIgnored) {
   auto r1 = s.merge("sa", "1", {10, 1}, 0);
   EXPECT_TRUE(r1.applied);
   EXPECT_EQ(r1.previous, Version{});
-  auto r2 = s.merge("sa", "2", {10, 1}, 0);
-  EXPECT_FALSE(r2.applied) << "an equal version is not newer";
+  auto r2 = s.merge("sa", "1", {10, 1}, 0);
+  EXPECT_FALSE(r2.applied) << "the same version and value again is not newer";
+  EXPECT_FALSE(s.merge("sa", "0", {10, 1}, 0).applied)
+      << "an equal version with a bytewise smaller value loses the tie-break";
   auto r3 = s.merge("sa", "3", {10, 2}, 0);
   EXPECT_TRUE(r3.applied) << "the higher origin wins a timestamp tie";
   EXPECT_EQ(r3.previous, (Version{10, 1}));
@@ -64,6 +66,92 @@ TEST(Store, MergeReportsAppliedAndIgnored) {
   EXPECT_FALSE(r4.applied);
   EXPECT_EQ(value_of(s, "sa"), "3");
   EXPECT_EQ(s.key_count(), 1u);
+}
+
+TEST(Store, EqualVersionsReconcileToTheGreaterValueInAnyOrder) {
+  // Two replicas took different values at one version (a forged or replayed version, or a
+  // kv_merge): whatever order they arrive in, every replica keeps the bytewise greater value.
+  std::vector<std::string> values = {"1", "\"b\"", "[2]", "10", "\"a\"", "{\"x\":1}"};
+  std::string greatest = *std::max_element(values.begin(), values.end());
+  std::uint64_t digest = 0;
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 30; ++round) {
+    std::shuffle(values.begin(), values.end(), rng);
+    Store s(round % 3 + 1);
+    for (const auto& v : values) s.merge("sk", v, {42, 3}, 0);
+    EXPECT_EQ(value_of(s, "sk"), greatest) << "round " << round;
+    if (round == 0) digest = s.digest();
+    EXPECT_EQ(s.digest(), digest) << "round " << round;
+  }
+  Store s;
+  s.merge("sk", "\"z\"", {41, 3}, 0);
+  auto r = s.merge("sk", "\"a\"", {42, 3}, 0);
+  EXPECT_TRUE(r.applied) << "a newer version wins whatever its value";
+  EXPECT_FALSE(s.merge("sk", "\"z\"", {41, 3}, 0).applied) << "an older one never does";
+  EXPECT_EQ(value_of(s, "sk"), "\"a\"");
+}
+
+TEST(Store, DigestTreeSumsEveryLevelAndFollowsReplaces) {
+  // Every node is the sum of its children, the root is digest(), and every leaf equals the
+  // sum of entry_hash over bucket_entries(), after inserts and replaces (merge, write, cas).
+  Store s(8);
+  HybridClock clock;
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 3000; ++i) {
+    std::string key = "s" + std::to_string(rng() % 1500);
+    if (i % 3 == 0) {
+      s.write(key, std::to_string(i), 1000 + i, 1, clock);
+    } else {
+      s.merge(key, std::to_string(i), {static_cast<std::int64_t>(rng() % 5000), 2}, 0);
+    }
+  }
+  Store::WriteResult w;
+  s.write("sc", "1", 0, 1, clock);
+  ASSERT_EQ(s.cas("sc", "1", "2", 0, 1, clock, &w), Store::CasOutcome::kOk);
+  EXPECT_EQ(s.tree_digest(0, 0), s.digest());
+  for (std::uint32_t level = 0; level < Store::kTreeDepth; ++level) {
+    for (std::uint32_t i = 0; i < Store::tree_width(level); ++i) {
+      std::uint64_t children[Store::kTreeFanout];
+      s.tree_children(level, i, children);
+      std::uint64_t sum = 0;
+      for (std::uint64_t c : children) sum += c;
+      ASSERT_EQ(sum, s.tree_digest(level, i)) << "level " << level << " node " << i;
+    }
+  }
+  std::vector<Store::BucketEntry> entries;
+  std::size_t keys = 0;
+  for (std::uint32_t b = 0; b < Store::kBuckets; ++b) {
+    s.bucket_entries(b, &entries);
+    std::uint64_t sum = 0;
+    for (const auto& e : entries) {
+      EXPECT_EQ(Store::bucket_of(e.key), b);
+      EXPECT_EQ(e.hash, Store::entry_hash(e.key, e.version, e.value));
+      Version v;
+      EXPECT_EQ(value_of(s, e.key, &v), e.value);
+      EXPECT_EQ(v, e.version);
+      sum += e.hash;
+    }
+    EXPECT_TRUE(std::is_sorted(entries.begin(), entries.end(),
+                               [](const auto& a, const auto& b2) { return a.key < b2.key; }));
+    ASSERT_EQ(sum, s.tree_digest(Store::kTreeDepth, b)) << "bucket " << b;
+    keys += entries.size();
+  }
+  EXPECT_EQ(keys, s.key_count()) << "every key is in exactly one bucket";
+}
+
+TEST(Store, DigestTreeIsIndependentOfTheShardCount) {
+  Store a(1), b(256), c(7);
+  for (int i = 0; i < 2000; ++i) {
+    std::string key = "i" + std::to_string(i);
+    for (Store* s : {&a, &b, &c}) s->merge(key, std::to_string(i % 17), {i + 1, 1}, 0);
+  }
+  for (std::uint32_t level = 0; level <= 2; ++level) {
+    for (std::uint32_t i = 0; i < Store::tree_width(level); ++i) {
+      ASSERT_EQ(a.tree_digest(level, i), b.tree_digest(level, i));
+      ASSERT_EQ(a.tree_digest(level, i), c.tree_digest(level, i));
+    }
+  }
+  EXPECT_EQ(a.digest(), c.digest());
 }
 
 TEST(Store, WriteSupersedesWhateverTheClockSays) {

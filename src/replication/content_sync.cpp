@@ -1,0 +1,417 @@
+#include "content_sync.h"
+
+#include <algorithm>
+#include <cassert>
+#include <optional>
+
+namespace gossip_kv {
+namespace {
+
+// Room kept in every message for the closing brackets and a trailing ,"m":1.
+constexpr std::size_t kTailBytes = 16;
+// The most bytes a key takes as a JSON string (every byte escaped as \u00XX, plus quotes).
+constexpr std::size_t kQuotedKeyBytesMax = 6 * (limits::kKeyBytesMax + 1) + 2;
+
+std::string item_with_value(std::string_view key, Version v, std::string_view value) {
+  std::string s;
+  sync::append_item(key, v, true, 0, value, s);
+  return s;
+}
+
+}  // namespace
+
+// The answer to one message: sync_tree, sync_keys and sync_entries messages for one peer,
+// at most reply_messages_max of them, each at most message_bytes_max bytes. Once a bound
+// stops it, capped() is true and finish() marks the last message sent with "m".
+class ContentSync::Reply {
+ public:
+  Reply(ContentSync& cs, std::uint32_t peer, std::vector<OutMessage>& out)
+      : cs_(cs), dest_(cs.ids_[peer - 1]), out_(out) {}
+
+  [[nodiscard]] bool capped() const { return capped_; }
+
+  // Sends `nodes` (at `level`) with this replica's child digests, in as many messages as
+  // needed. False when the budget ran out first.
+  bool tree(std::uint32_t level, const std::vector<std::uint32_t>& nodes) {
+    std::size_t per_message =
+        std::min(sync::kTreeNodesPerMessageMax,
+                 (cs_.config_.message_bytes_max - 64) / (Store::kTreeFanout * 16 + 8));
+    for (std::size_t first = 0; first < nodes.size(); first += per_message) {
+      if (!reserve()) return false;
+      std::string body = R"({"type":"sync_tree","l":)" + std::to_string(level) + R"(,"n":[)";
+      std::string hex;
+      std::uint64_t children[Store::kTreeFanout];
+      for (std::size_t i = first; i < std::min(nodes.size(), first + per_message); ++i) {
+        if (i > first) body.push_back(',');
+        body.append(std::to_string(nodes[i]));
+        cs_.store_.tree_children(level, nodes[i], children);
+        for (std::uint64_t d : children) sync::append_hex64(d, hex);
+      }
+      body.append(R"(],"d":")").append(hex).append("\"}");
+      emit(std::move(body));
+    }
+    return true;
+  }
+
+  // A sync_keys group: begin_group, add_group_item per entry in key order, end_group. A
+  // group that does not fit is split at an item boundary, each part stating its key range.
+  bool begin_group(std::uint32_t bucket) {
+    bool full = keys_open_ && (keys_groups_ >= sync::kGroupsPerMessageMax ||
+                               !keys_fit(group_header_bytes(std::nullopt)));
+    if (full) flush_keys();
+    if (!keys_open_ && !open_keys()) return false;
+    group_bucket_ = bucket;
+    group_after_.reset();
+    group_items_.clear();
+    group_count_ = 0;
+    return true;
+  }
+  bool add_group_item(std::string_view key, const std::string& item) {
+    bool fits = keys_items_ < sync::kItemsPerMessageMax &&
+                keys_fit(group_header_bytes(group_after_) + group_items_.size() + item.size() + 1);
+    if (!fits) {
+      if (group_count_ > 0) {
+        close_group(group_last_key_);
+        group_after_ = group_last_key_;
+      }
+      flush_keys();
+      if (!open_keys()) return false;
+    }
+    if (group_count_ > 0) group_items_.push_back(',');
+    group_items_.append(item);
+    group_last_key_.assign(key);
+    ++group_count_;
+    ++keys_items_;
+    return true;
+  }
+  void end_group() { close_group(std::nullopt); }
+
+  // sync_entries: an entry to push (rendered by sync::append_item with its value), a key to ask for.
+  bool add_entry(const std::string& item) { return add_to_entries(item, &entries_, &entry_count_); }
+  bool add_want(std::string_view key) {
+    std::string quoted;
+    sync::append_string(key, quoted);
+    return add_to_entries(quoted, &wants_, &want_count_);
+  }
+
+  // Sends what is still open; marks the last message sent with "m" when a bound stopped us.
+  void finish() {
+    flush_keys();
+    flush_entries();
+    if (!capped_ || last_ == SIZE_MAX) return;
+    std::string& body = out_[last_].body;
+    assert(!body.empty() && body.back() == '}');
+    body.insert(body.size() - 1, R"(,"m":1)");
+    cs_.stats_.bytes_sent += 6;
+    cs_.stats_.largest_msg_bytes = std::max(cs_.stats_.largest_msg_bytes, body.size());
+    ++cs_.stats_.capped;
+  }
+
+ private:
+  bool reserve() {
+    if (used_ >= cs_.config_.reply_messages_max) {
+      capped_ = true;
+      return false;
+    }
+    ++used_;
+    return true;
+  }
+  void emit(std::string body) {
+    assert(body.size() + kTailBytes <= cs_.config_.message_bytes_max);
+    cs_.stats_.msgs_sent += 1;
+    cs_.stats_.bytes_sent += body.size();
+    cs_.stats_.largest_msg_bytes = std::max(cs_.stats_.largest_msg_bytes, body.size());
+    last_ = out_.size();
+    out_.push_back({dest_, std::move(body)});
+  }
+
+  static std::size_t group_header_bytes(const std::optional<std::string>& after) {
+    // [bucket,after,through,[ ... ]] with `through` at its largest.
+    return 24 + (after ? after->size() * 6 + 2 : 4) + kQuotedKeyBytesMax;
+  }
+  bool keys_fit(std::size_t extra) const {
+    return keys_msg_.size() + extra + kTailBytes <= cs_.config_.message_bytes_max;
+  }
+  bool open_keys() {
+    if (!reserve()) return false;
+    keys_msg_ = R"({"type":"sync_keys","k":[)";
+    keys_open_ = true;
+    keys_groups_ = 0;
+    keys_items_ = 0;
+    return true;
+  }
+  void close_group(const std::optional<std::string>& through) {
+    assert(keys_open_);
+    if (keys_groups_ > 0) keys_msg_.push_back(',');
+    keys_msg_.push_back('[');
+    keys_msg_.append(std::to_string(group_bucket_));
+    if (group_after_ || through) {  // a part of a split bucket states its range
+      keys_msg_.push_back(',');
+      if (group_after_) sync::append_string(*group_after_, keys_msg_); else keys_msg_.append("null");
+      keys_msg_.push_back(',');
+      if (through) sync::append_string(*through, keys_msg_); else keys_msg_.append("null");
+    }
+    keys_msg_.append(",[").append(group_items_).append("]]");
+    ++keys_groups_;
+    group_items_.clear();
+    group_count_ = 0;
+  }
+  void flush_keys() {
+    if (!keys_open_) return;
+    keys_open_ = false;
+    keys_msg_.append("]}");
+    emit(std::move(keys_msg_));
+    keys_msg_.clear();
+  }
+
+  bool add_to_entries(const std::string& piece, std::string* part, std::size_t* count) {
+    bool fits = entries_open_ && entry_count_ + want_count_ < sync::kItemsPerMessageMax &&
+                kEntriesOverhead + entries_.size() + wants_.size() + piece.size() + 1 +
+                        kTailBytes <= cs_.config_.message_bytes_max;
+    if (!fits) {
+      flush_entries();
+      if (!reserve()) return false;
+      entries_open_ = true;
+    }
+    if (*count > 0) part->push_back(',');
+    part->append(piece);
+    ++*count;
+    return true;
+  }
+  void flush_entries() {
+    if (!entries_open_) return;
+    entries_open_ = false;
+    std::string body = R"({"type":"sync_entries","e":[)";
+    body.append(entries_).append(R"(],"w":[)").append(wants_).append("]}");
+    emit(std::move(body));
+    entries_.clear();
+    wants_.clear();
+    entry_count_ = want_count_ = 0;
+  }
+  static constexpr std::size_t kEntriesOverhead = 48;
+
+  ContentSync& cs_;
+  const std::string& dest_;
+  std::vector<OutMessage>& out_;
+  std::size_t used_ = 0;        // messages of the budget taken
+  bool capped_ = false;
+  std::size_t last_ = SIZE_MAX;  // out_ index of the last message sent
+
+  bool keys_open_ = false;
+  std::string keys_msg_;
+  std::size_t keys_groups_ = 0, keys_items_ = 0;
+  std::uint32_t group_bucket_ = 0;
+  std::optional<std::string> group_after_;
+  std::string group_items_, group_last_key_;
+  std::size_t group_count_ = 0;
+
+  bool entries_open_ = false;
+  std::string entries_, wants_;
+  std::size_t entry_count_ = 0, want_count_ = 0;
+};
+
+ContentSync::ContentSync(Store& store, std::vector<std::string> node_ids, std::uint32_t self,
+                         ContentSyncConfig config)
+    : store_(store), ids_(std::move(node_ids)), self_(self), config_(config) {
+  assert(self_ >= 1 && self_ <= ids_.size());
+  assert(config_.message_bytes_max >= ContentSyncConfig::kMessageBytesMin &&
+         config_.message_bytes_max <= ContentSyncConfig::kMessageBytesMax);
+  assert(config_.reply_messages_max >= 1);
+}
+
+bool ContentSync::is_sync_type(std::string_view type) {
+  return type == sync::kTreeType || type == sync::kKeysType || type == sync::kEntriesType;
+}
+
+std::uint32_t ContentSync::pick_peer(std::uint64_t random) const {
+  assert(ids_.size() >= 2);
+  auto p = static_cast<std::uint32_t>(random % (ids_.size() - 1)) + 1;
+  return p >= self_ ? p + 1 : p;
+}
+
+void ContentSync::start_round(std::uint32_t peer, std::vector<OutMessage>& out) {
+  assert(peer >= 1 && peer <= ids_.size() && peer != self_);
+  ++stats_.rounds;
+  Reply reply(*this, peer, out);
+  reply.tree(0, {0});
+  reply.finish();
+}
+
+ContentSync::Outcome ContentSync::on_message(std::uint32_t peer, std::string_view body,
+                                             std::int64_t now_us, std::vector<OutMessage>& out,
+                                             const AppliedFn& applied, std::string* error) {
+  ++stats_.msgs_received;
+  stats_.bytes_received += body.size();
+  sync::Message m;
+  std::string why;
+  if (peer == 0 || peer > ids_.size() || peer == self_) {
+    why = "unknown peer";
+  } else {
+    std::int64_t ts_max = now_us > INT64_MAX - config_.future_ts_us_max
+                              ? INT64_MAX
+                              : now_us + config_.future_ts_us_max;
+    sync::DecodeLimits limits{static_cast<std::uint32_t>(ids_.size()), ts_max};
+    why = sync::decode(body, limits, &m);
+  }
+  if (!why.empty()) {
+    ++stats_.malformed;
+    if (error != nullptr) *error = std::move(why);
+    return Outcome::kMalformed;
+  }
+  Reply reply(*this, peer, out);
+  switch (m.kind) {
+    case sync::Kind::kTree:
+      answer_tree(m, reply);
+      break;
+    case sync::Kind::kKeys:
+      answer_keys(m, now_us, applied, reply);
+      break;
+    case sync::Kind::kEntries:
+      answer_entries(m, now_us, applied, reply);
+      break;
+  }
+  reply.finish();
+  // The peer stopped at a bound: continue at once with a new exchange, which skips whatever
+  // this one already made equal.
+  if (m.more) start_round(peer, out);
+  return Outcome::kHandled;
+}
+
+// Differing children: inner ones are answered with this side's digests one level down,
+// buckets with this side's key list, and subtrees the peer holds nothing of with every entry.
+void ContentSync::answer_tree(const sync::Message& m, Reply& reply) {
+  std::uint32_t child_level = m.level + 1;
+  std::vector<std::uint32_t> inner;
+  // Differing buckets (child_level == kTreeDepth) or subtrees the peer holds nothing of, in
+  // ascending order, so that the groups they become come by ascending bucket.
+  std::vector<std::pair<std::uint32_t, bool>> listed;  // (child, empty_there)
+  std::uint64_t mine[Store::kTreeFanout];
+  for (std::size_t p = 0; p < m.nodes.size(); ++p) {
+    store_.tree_children(m.level, m.nodes[p], mine);
+    const std::uint64_t* theirs = &m.child_digests[p * Store::kTreeFanout];
+    for (std::uint32_t c = 0; c < Store::kTreeFanout; ++c) {
+      if (mine[c] == theirs[c]) continue;
+      std::uint32_t child = m.nodes[p] * Store::kTreeFanout + c;
+      // A sum of 0 over entries (odds 2^-64) only costs extra bytes: the peer answers with
+      // what it holds.
+      bool empty_there = theirs[c] == 0;
+      if (empty_there || child_level == Store::kTreeDepth) {
+        listed.emplace_back(child, empty_there);
+      } else {
+        inner.push_back(child);
+      }
+    }
+  }
+  if (!inner.empty() && !reply.tree(child_level, inner)) return;
+  std::uint32_t span = Store::tree_width(Store::kTreeDepth - child_level);
+  for (auto [node, empty_there] : listed) {
+    for (std::uint32_t b = node * span; b < (node + 1) * span; ++b) {
+      bool empty_here = store_.tree_digest(Store::kTreeDepth, b) == 0;
+      if (empty_there && empty_here) continue;
+      if (!write_bucket(b, empty_there, reply)) return;
+    }
+  }
+}
+
+// This side's entries of one bucket as a group (split over messages when large): keys with
+// versions and hashes, values inline when small or when all_values.
+bool ContentSync::write_bucket(std::uint32_t bucket, bool all_values, Reply& reply) {
+  store_.bucket_entries(bucket, &scratch_);
+  if (!reply.begin_group(bucket)) return false;
+  std::string item;
+  for (const Store::BucketEntry& e : scratch_) {
+    bool with_value = all_values || e.value.size() <= config_.inline_value_bytes_max;
+    item.clear();
+    sync::append_item(e.key, e.version, with_value, e.hash, e.value, item);
+    if (!reply.add_group_item(e.key, item)) return false;
+    stats_.entries_sent += with_value ? 1 : 0;
+  }
+  reply.end_group();
+  return true;
+}
+
+void ContentSync::answer_keys(const sync::Message& m, std::int64_t now_us,
+                              const AppliedFn& applied, Reply& reply) {
+  // Groups come by bucket: merge the inline entries of a bucket's groups, read the bucket
+  // once, then compare each group's range.
+  for (std::size_t first = 0; first < m.groups.size();) {
+    std::size_t end = first;
+    while (end < m.groups.size() && m.groups[end].bucket == m.groups[first].bucket) ++end;
+    for (std::size_t g = first; g < end; ++g) {
+      for (const sync::Item& item : m.groups[g].items) {
+        if (item.has_value) apply(item, now_us, applied);
+      }
+    }
+    std::vector<Store::BucketEntry> mine;
+    store_.bucket_entries(m.groups[first].bucket, &mine);
+    for (std::size_t g = first; g < end; ++g) {
+      if (!compare_group(m.groups[g], mine, reply)) return;
+    }
+    first = end;
+  }
+}
+
+// Pushes what this side holds newer or the peer lacks; asks for what the peer holds newer or
+// this side lacks. Equal versions with different values go both ways (the tie-break settles).
+bool ContentSync::compare_group(const sync::Group& g, const std::vector<Store::BucketEntry>& mine,
+                                Reply& reply) {
+  auto key_after = [](const std::string& k, const Store::BucketEntry& e) { return k < e.key; };
+  auto j = g.after ? std::upper_bound(mine.begin(), mine.end(), *g.after, key_after) : mine.begin();
+  auto j_end = g.through ? std::upper_bound(j, mine.end(), *g.through, key_after) : mine.end();
+  auto push = [&](const Store::BucketEntry& e) {
+    ++stats_.entries_sent;
+    return reply.add_entry(item_with_value(e.key, e.version, e.value));
+  };
+  std::size_t i = 0;
+  const auto& theirs = g.items;
+  while (i < theirs.size() || j != j_end) {
+    bool only_theirs = j == j_end || (i < theirs.size() && theirs[i].key < j->key);
+    bool only_mine = !only_theirs && (i == theirs.size() || j->key < theirs[i].key);
+    bool ok = true;
+    if (only_theirs) {
+      // An inline entry was merged above and is missing here only if a write raced it.
+      if (!theirs[i].has_value) ok = reply.add_want(theirs[i].key);
+      ++i;
+    } else if (only_mine) {
+      ok = push(*j);
+      ++j;
+    } else {
+      const sync::Item& t = theirs[i];
+      std::uint64_t their_hash =
+          t.has_value ? Store::entry_hash(t.key, t.version, t.value) : t.hash;
+      if (j->version > t.version || (j->version == t.version && j->hash != their_hash)) {
+        ok = push(*j);  // newer here, or a tie this side won (or must settle, see below)
+      }
+      if (ok && !t.has_value &&
+          (j->version < t.version || (j->version == t.version && j->hash != their_hash))) {
+        ok = reply.add_want(t.key);
+      }
+      ++i;
+      ++j;
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+void ContentSync::answer_entries(const sync::Message& m, std::int64_t now_us,
+                                 const AppliedFn& applied, Reply& reply) {
+  for (const sync::Item& item : m.entries) apply(item, now_us, applied);
+  std::string value;
+  for (const std::string& key : m.wants) {
+    const Entry* e = store_.find(key);
+    if (e == nullptr) continue;
+    Version v = store_.load(*e, &value);
+    ++stats_.entries_sent;
+    if (!reply.add_entry(item_with_value(key, v, value))) return;
+  }
+}
+
+void ContentSync::apply(const sync::Item& item, std::int64_t now_us, const AppliedFn& applied) {
+  Store::MergeResult r = store_.merge(item.key, item.value, item.version, now_us);
+  if (!r.applied) return;
+  ++stats_.entries_applied;
+  if (applied) applied(r, item.key, item.version);
+}
+
+}  // namespace gossip_kv
