@@ -22,6 +22,12 @@ struct GossipConfig {
   // How often a node sends its per-origin watermarks to one random peer, which answers with
   // exactly what the sender lacks. Bounds the idle cost: 2 messages per node per interval.
   std::int64_t anti_entropy_interval_ms = 1000;
+  // How often a node compares replica *contents* with one random peer: content anti-entropy,
+  // the safety net under pushes and watermarks (src/replication/content_sync.h). It repairs
+  // whatever the fast path dropped, reordered or was lied to about, at a cost that follows the
+  // size of the difference: identical replicas cost one message. A node also runs an exchange
+  // right after it starts, so a restarted, empty node is refilled at once.
+  std::int64_t sync_interval_ms = 2000;
   // Bytes of entries in one gossip message; what does not fit waits for the next round.
   std::size_t batch_bytes_max = 256 * 1024;
   // A peer that owes an origin acknowledgements and has sent it nothing for this long sends

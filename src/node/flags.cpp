@@ -18,6 +18,9 @@ void add_gossip_flags(CLI::App& app, GossipConfig& config) {
                  "push round interval, ms")->capture_default_str()->check(CLI::Range(1, 60000));
   app.add_option("--anti-entropy-interval-ms", config.anti_entropy_interval_ms,
                  "digest interval, ms")->capture_default_str()->check(CLI::Range(10, 600000));
+  app.add_option("--sync-interval-ms", config.sync_interval_ms,
+                 "content anti-entropy interval (the safety net), ms")
+      ->capture_default_str()->check(CLI::Range(10, 600000));
   app.add_option("--batch-bytes-max", config.batch_bytes_max,
                  "entry bytes per gossip message")->capture_default_str()
       ->check(CLI::Range(1024, 512 * 1024));

@@ -69,4 +69,54 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
 }
 
+// ---- content anti-entropy: the safety net ---------------------------------------------------
+
+void GossipEngine::count_sent(const std::vector<OutMessage>& out, std::size_t first,
+                              PeerMsgKind kind) {
+  if (kind == kSync) {
+    const ContentSync::Stats& cs = sync_->stats();
+    sync_rounds_.store(cs.rounds, std::memory_order_relaxed);
+    sync_entries_sent_.store(cs.entries_sent, std::memory_order_relaxed);
+    sync_entries_applied_.store(cs.entries_applied, std::memory_order_relaxed);
+    sync_capped_.store(cs.capped, std::memory_order_relaxed);
+  }
+  for (std::size_t i = first; i < out.size(); ++i) {
+    msgs_sent_[kind].fetch_add(1, std::memory_order_relaxed);
+    bytes_sent_.fetch_add(out[i].body.size(), std::memory_order_relaxed);
+    bytes_sent_by_[kind].fetch_add(out[i].body.size(), std::memory_order_relaxed);
+  }
+}
+
+void GossipEngine::sync_round(std::int64_t now_us, std::vector<OutMessage>& out) {
+  (void)now_us;
+  std::fill(sync_answers_.begin(), sync_answers_.end(), 0);
+  std::size_t first = out.size();
+  sync_->start_round(sync_->pick_peer(rng_()), out);
+  count_sent(out, first, kSync);
+}
+
+// Entries taken by content sync are acknowledged one by one to their origin, like entries a
+// relay forwards: this replica holds them from now on.
+void GossipEngine::on_sync_message(std::uint32_t peer, std::string_view body,
+                                   std::int64_t now_us, std::vector<OutMessage>& out) {
+  if (sync_ == nullptr) {
+    malformed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (sync_answers_[peer] >= kSyncAnswersMax) {
+    sync_throttled_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  ++sync_answers_[peer];
+  std::size_t first = out.size();
+  auto applied = [&](const Store::MergeResult& r, std::string_view, Version v) {
+    on_taken(r, v, now_us);
+    if (v.origin != me_) owe_ack(v.origin, {v.ts_us - 1, v.ts_us, now_us});
+  };
+  if (sync_->on_message(peer, body, now_us, out, applied) == ContentSync::Outcome::kMalformed) {
+    malformed_.fetch_add(1, std::memory_order_relaxed);
+  }
+  count_sent(out, first, kSync);
+}
+
 }  // namespace gossip_kv

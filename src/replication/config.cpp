@@ -22,6 +22,7 @@ bool GossipConfig::from_profile(std::string_view name, GossipConfig* out) {
     c.gossip_interval_ms = 500;
     c.relay_interval_ms = 300;
     c.anti_entropy_interval_ms = 5000;
+    c.sync_interval_ms = 10000;
     c.ack_delay_max_ms = 1000;
   } else if (name != "default") {
     return false;

@@ -34,6 +34,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       spans_(ids_.size() + 1),
       next_push_us_(now_us + config.gossip_interval_ms * 1000),
       next_ae_us_(now_us + config.anti_entropy_interval_ms * 1000),
+      next_sync_us_(INT64_MAX),
       next_ack_check_us_(now_us + config.ack_delay_max_ms * 1000) {
   assert(me_ <= ids_.size() && ids_[me_ - 1] == self_);
   unconverged_max_ = std::min(kUnconvergedMax, kReachSlotsMax / (ids_.size() + 1));
@@ -47,6 +48,12 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   // Stagger the first anti-entropy round so a cluster started at once does not pulse.
   next_ae_us_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(
                      config.anti_entropy_interval_ms * 1000 + 1));
+  if (ids_.size() > 1) {
+    sync_ = std::make_unique<ContentSync>(store_, ids_, me_);
+    sync_answers_.assign(ids_.size() + 1, 0);
+    next_sync_us_ = now_us + static_cast<std::int64_t>(
+                                 rng_() % static_cast<std::uint64_t>(kFirstSyncDelayMaxMs * 1000 + 1));
+  }
 }
 
 void GossipEngine::on_local_watermark(std::int64_t safe_us) {
@@ -83,7 +90,7 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
 }
 
 std::int64_t GossipEngine::next_deadline_us() const {
-  return std::min({next_push_us_, next_ae_us_, next_ack_check_us_});
+  return std::min({next_push_us_, next_ae_us_, next_sync_us_, next_ack_check_us_});
 }
 
 void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
@@ -98,6 +105,10 @@ void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
   if (now_us >= next_ae_us_) {
     anti_entropy_round(out);
     next_ae_us_ = now_us + config_.anti_entropy_interval_ms * 1000;
+  }
+  if (now_us >= next_sync_us_) {
+    sync_round(now_us, out);
+    next_sync_us_ = now_us + config_.sync_interval_ms * 1000;
   }
   if (now_us >= next_ack_check_us_) {
     finalize(now_us, true);
@@ -119,13 +130,17 @@ bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Ver
   }
   *applied = true;
   deltas_applied_.fetch_add(1, std::memory_order_relaxed);
+  on_taken(r, v, now_us);
+  return true;
+}
+
+void GossipEngine::on_taken(const Store::MergeResult& r, Version v, std::int64_t now_us) {
   stale_reads_.fetch_add(r.stale_reads, std::memory_order_relaxed);
   index(r.entry, v);
   if (v.origin != me_) {
     std::lock_guard lock(stats_mu_);
     lag_.add(ms_between(v.ts_us, now_us));
   }
-  return true;
 }
 
 std::unique_ptr<ReplicationEngine> make_gossip_engine(const GossipConfig& config, std::string self,

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <string>
@@ -27,6 +28,7 @@
 #include <rapidjson/document.h>
 
 #include "common/latency_histogram.h"
+#include "replication/content_sync.h"
 #include "gossip_kv/gossip_config.h"
 #include "gossip_kv/gossip_io.h"
 #include "gossip_kv/store.h"
@@ -64,6 +66,10 @@ class GossipEngine final : public ReplicationEngine {
   static constexpr std::size_t kSpansMax = 32;  // early push spans kept per origin
   static constexpr std::size_t kRelayAcksMax = 1u << 16;  // acknowledgements a relay forwards
   static constexpr std::size_t kHeldStepsMax = 32;  // per origin: re-sent on digests
+  static constexpr std::uint32_t kSyncAnswersMax = 32;  // per peer per sync interval
+  // A node's first content-sync exchange comes this soon after it starts (a restarted node
+  // is refilled at once), at a random point so a cluster started together does not pulse.
+  static constexpr std::int64_t kFirstSyncDelayMaxMs = 200;
   // A complete write's figure waits this long for an earlier report still on its way (at most;
   // 2 x ack_delay_max_ms when that is shorter).
   static constexpr std::int64_t kConvergenceGraceMaxMs = 500;
@@ -88,12 +94,21 @@ class GossipEngine final : public ReplicationEngine {
     bool recorded = false;              // its figure is taken (it waits to leave the front)
   };
   // The three peer messages, indexing the per-kind counters (docs/REPLICATION.md).
-  enum PeerMsgKind { kGossip, kDigest, kAck, kKinds };
+  enum PeerMsgKind { kGossip, kDigest, kAck, kSync, kKinds };
 
   // Glue (gossip_engine.cpp). False for a malformed entry; *applied tells whether it was
   // newer and taken.
   bool apply_entry(std::string_view key, std::string_view value, Version v,
                    std::int64_t now_us, bool* applied);
+  // The bookkeeping of an entry taken from a peer (by a push or by content sync).
+  void on_taken(const Store::MergeResult& r, Version v, std::int64_t now_us);
+
+  // Content anti-entropy, the safety net (anti_entropy.cpp; the protocol is ContentSync's).
+  void sync_round(std::int64_t now_us, std::vector<OutMessage>& out);
+  void on_sync_message(std::uint32_t peer, std::string_view body, std::int64_t now_us,
+                       std::vector<OutMessage>& out);
+  // Counts the messages appended to out since `first` as sent, of `kind`.
+  void count_sent(const std::vector<OutMessage>& out, std::size_t first, PeerMsgKind kind);
 
   // The peer wire format (wire.cpp).
   void begin(const char* type);
@@ -179,8 +194,20 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<RelaySpan> relay_spans_;  // chains to forward with the next relay round
   std::vector<RelayAck> relay_acks_;    // acknowledgements to forward
 
+  std::unique_ptr<ContentSync> sync_;  // null in a one-node cluster
+  // Per peer: content-sync messages answered this sync interval. A peer can make a node send
+  // up to 4 MiB per message it sends (a refill); at most kSyncAnswersMax of them an interval.
+  std::vector<std::uint32_t> sync_answers_;
+  std::atomic<std::uint64_t> sync_throttled_{0};
+  // ContentSync's own totals, mirrored after each call for readers on other threads.
+  std::atomic<std::uint64_t> sync_rounds_{0};
+  std::atomic<std::uint64_t> sync_entries_sent_{0};
+  std::atomic<std::uint64_t> sync_entries_applied_{0};
+  std::atomic<std::uint64_t> sync_capped_{0};
+
   std::int64_t next_push_us_;
   std::int64_t next_ae_us_;
+  std::int64_t next_sync_us_;
   std::int64_t next_ack_check_us_;
   bool push_due_ = false;
 

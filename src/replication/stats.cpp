@@ -76,6 +76,14 @@ void GossipEngine::write_stats(Writer& w) const {
   u64("gossip_msgs_received", msgs_received_);
   u64("gossip_bytes_received", bytes_received_);
   u64("gossip_msgs_malformed", malformed_);
+  u64("sync_msgs_throttled", sync_throttled_);
+  w.Key("content_sync");
+  w.StartObject();
+  u64("exchanges_started", sync_rounds_);
+  u64("entries_sent", sync_entries_sent_);
+  u64("entries_applied", sync_entries_applied_);
+  u64("capped_replies", sync_capped_);
+  w.EndObject();
   u64("deltas_sent", deltas_sent_);
   u64("deltas_applied", deltas_applied_);
   u64("deltas_ignored", deltas_ignored_);

@@ -53,6 +53,11 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   }
   auto peer = static_cast<std::uint32_t>(it - ids_.begin() + 1);
   std::string_view type = d["type"].GetString();
+  if (ContentSync::is_sync_type(type)) {
+    msgs_received_by_[kSync].fetch_add(1, std::memory_order_relaxed);
+    bytes_received_by_[kSync].fetch_add(body_json.size(), std::memory_order_relaxed);
+    return on_sync_message(peer, body_json, now_us, out);
+  }
   for (int k = 0; k < kKinds; ++k) {
     if (type != kPeerMsgKindNames[k]) continue;
     msgs_received_by_[k].fetch_add(1, std::memory_order_relaxed);

@@ -13,7 +13,7 @@ namespace gossip_kv {
 using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
 
 // The "type" of each PeerMsgKind, in its order.
-inline constexpr const char* kPeerMsgKindNames[] = {"gossip", "digest", "ack"};
+inline constexpr const char* kPeerMsgKindNames[] = {"gossip", "digest", "ack", "sync"};
 
 // Writes one small JSON array of integers: the shape of every span and acknowledgement.
 inline void write_ints(Writer& w, std::initializer_list<std::int64_t> values) {
@@ -23,8 +23,11 @@ inline void write_ints(Writer& w, std::initializer_list<std::int64_t> values) {
 }
 
 // Whole milliseconds from from_us to to_us, rounded; 0 when to_us is not later.
+// Overflow-free for any pair (timestamps from peers are bounded, but this is the last line).
 inline std::int64_t ms_between(std::int64_t from_us, std::int64_t to_us) {
-  return to_us > from_us ? (to_us - from_us + 500) / 1000 : 0;
+  if (to_us <= from_us) return 0;
+  auto diff = static_cast<std::uint64_t>(to_us) - static_cast<std::uint64_t>(from_us);
+  return static_cast<std::int64_t>(diff / 1000 + (diff % 1000 >= 500 ? 1 : 0));
 }
 
 }  // namespace gossip_kv
