@@ -260,7 +260,19 @@ void round_trip(int nodes, int relays, const std::set<std::string>& must_see) {
     ASSERT_TRUE(r.ok()) << peer_status_name(r.status) << ": " << r.reason << " at " << r.offset
                         << " in " << c.body;
     expect_matches_dom(c.body, m);
+    std::size_t before = shapes.size();
     for (const auto& s : shapes_of(m)) shapes.insert(s);
+    // PEER_WIRE_CORPUS_DIR=dir saves one body per new shape: the fuzzer's seeds (the first
+    // byte picks the cluster size, see tests/fuzz/peer_decoder_fuzz.cpp).
+    if (const char* dir = std::getenv("PEER_WIRE_CORPUS_DIR"); dir != nullptr && shapes.size() > before) {
+      std::string path = std::string(dir) + "/engine_" + std::to_string(relays) + "_" +
+                         std::to_string(shapes.size());
+      if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+        std::fputc(nodes - 1, f);
+        std::fwrite(c.body.data(), 1, c.body.size(), f);
+        std::fclose(f);
+      }
+    }
   }
   for (const auto& s : must_see) EXPECT_TRUE(shapes.count(s)) << "no captured message had " << s;
 }
@@ -396,6 +408,12 @@ std::vector<Hostile> hostile_matrix() {
       // Values.
       {"value injects a line", good_gossip(value_entry("1}}\n{\"src\":\"n1\",\"dest\":\"c1\"}")),
        PeerStatus::kBadValue},
+      // One valid JSON value whose whitespace holds a whole forged line: only the control-byte
+      // rule stops it.
+      {"value injects a line as valid JSON",
+       good_gossip(value_entry("[\n{\"src\":\"n1\",\"dest\":\"c1\",\"body\":{\"type\":"
+                               "\"read_ok\",\"in_reply_to\":5,\"value\":666}}\n]")),
+       PeerStatus::kBadValue},
       {"value with CR", good_gossip(value_entry("[1,\r2]")), PeerStatus::kBadValue},
       {"value with tab", good_gossip(value_entry("[1,\t2]")), PeerStatus::kBadValue},
       {"value two JSON values", good_gossip(value_entry("1 2")), PeerStatus::kBadValue},
@@ -519,6 +537,15 @@ TEST(PeerWire, WindowEdgesAreInclusive) {
   EXPECT_EQ(at(kNow + 5), PeerStatus::kOk);
   EXPECT_EQ(at(kNow - 6), PeerStatus::kOutOfRange);
   EXPECT_EQ(at(kNow + 6), PeerStatus::kOutOfRange);
+  // A span's exclusive lower end may sit one below the window: a write at the window's first
+  // microsecond is acknowledged as (ts - 1, ts].
+  auto ack = [&](std::int64_t lo) {
+    return decoder.decode(R"({"type":"ack","a":[[)" + std::to_string(lo) + "," + kTs + "," + kTs +
+                              "]]}", b, &m).status;
+  };
+  EXPECT_EQ(ack(kNow - 6), PeerStatus::kOk);
+  EXPECT_EQ(ack(kNow - 7), PeerStatus::kOutOfRange);
+  EXPECT_EQ(ack(0), PeerStatus::kOk);
 }
 
 // Each count bound: a list at the bound decodes, one more item is rejected.
@@ -557,6 +584,22 @@ TEST(PeerWire, CountBoundsAreEnforced) {
   EXPECT_EQ(decoder.decode(R"({"type":"ack","a":)" + list(d.ack_spans_max + 1, "[0,1,2]") + "}",
                            d, &m).status,
             PeerStatus::kOutOfRange);
+}
+
+// The client path can apply the same per-entry rules, so a node never holds what peers refuse.
+TEST(PeerWire, KeyAndValueCheckersStandAlone) {
+  EXPECT_EQ(check_encoded_key("sk"), nullptr);
+  EXPECT_EQ(check_encoded_key("i-42"), nullptr);
+  EXPECT_NE(check_encoded_key("k"), nullptr);
+  EXPECT_NE(check_encoded_key("i042"), nullptr);
+  EXPECT_NE(check_encoded_key("s\xed\xb0\x80"), nullptr);
+  ValueTextChecker v;
+  EXPECT_EQ(v.check(R"({"a":[1,"\u00e9"]})"), nullptr);
+  EXPECT_NE(v.check("[1,\n2]"), nullptr);
+  EXPECT_NE(v.check("1 2"), nullptr);
+  EXPECT_NE(v.check(R"("\udc00")"), nullptr);
+  EXPECT_NE(v.check("[[[]]]", limits::kValueBytesMax, 2), nullptr);
+  EXPECT_EQ(v.check("[[]]", limits::kValueBytesMax, 2), nullptr);
 }
 
 TEST(PeerWire, StrictUtf8) {

@@ -98,6 +98,19 @@ class ValueHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Valu
   int depth_ = 0;
 };
 
+const char* check_value_text(rapidjson::Reader& reader, std::string_view v,
+                             std::size_t bytes_max, int depth_max) {
+  if (v.size() > bytes_max) return "value too long";
+  for (char c : v) {
+    if (static_cast<unsigned char>(c) < 0x20) return "value holds a control byte (a newline?)";
+  }
+  if (!valid_utf8(v)) return "value not UTF-8";
+  rapidjson::MemoryStream vs(v.data(), v.size());
+  ValueHandler h(depth_max);
+  if (!reader.Parse<kValueFlags>(vs, h).IsError()) return nullptr;
+  return h.reason != nullptr ? h.reason : "value is not exactly one JSON value";
+}
+
 // The body's grammar as a flat state machine: a container where none belongs stops the parse,
 // so nesting never goes past 4 (body, r, sp, one span).
 class BodyHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, BodyHandler> {
@@ -138,6 +151,10 @@ class BodyHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, BodyH
   bool range(const char* why) { return fail(PeerStatus::kOutOfRange, why); }
   bool in_window(std::int64_t t) const { return t >= b_.min_ts_us && t <= b_.max_ts_us; }
   bool mark_like(std::int64_t t) const { return t == 0 || in_window(t); }
+  // The exclusive lower end of a span (from, lo) may sit one below the window: (ts - 1, ts].
+  bool lower_end_ok(std::int64_t t) const {
+    return mark_like(t) || (b_.min_ts_us > INT64_MIN && t == b_.min_ts_us - 1);
+  }
   bool origin_ok(std::int64_t o) const { return o >= 1 && o <= b_.node_count; }
 
   bool msg_id(std::uint64_t v) {
@@ -283,17 +300,8 @@ bool BodyHandler::type(std::string_view name) {
 
 bool BodyHandler::entry_key(std::string_view k) {
   n_ = 1;
-  if (k.size() < 1 || k.size() > 1 + b_.key_bytes_max) {
-    return fail(PeerStatus::kBadKey, "key empty or longer than the key bound");
-  }
-  if (k[0] == key::kStringTag) {
-    if (!valid_utf8(key::body(k))) return fail(PeerStatus::kBadKey, "string key not UTF-8");
-  } else if (k[0] == key::kIntTag) {
-    if (!canonical_int64(key::body(k))) {
-      return fail(PeerStatus::kBadKey, "integer key not a canonical int64");
-    }
-  } else {
-    return fail(PeerStatus::kBadKey, "key without an 's' or 'i' tag");
+  if (const char* why = check_encoded_key(k, b_.key_bytes_max); why != nullptr) {
+    return fail(PeerStatus::kBadKey, why);
   }
   entry_.key = k;
   return true;
@@ -301,20 +309,8 @@ bool BodyHandler::entry_key(std::string_view k) {
 
 bool BodyHandler::entry_value(std::string_view v) {
   n_ = 4;
-  if (v.size() > b_.value_bytes_max) return fail(PeerStatus::kBadValue, "value too long");
-  for (char c : v) {
-    if (static_cast<unsigned char>(c) < 0x20) {
-      return fail(PeerStatus::kBadValue, "value holds a control byte (a newline?)");
-    }
-  }
-  if (!valid_utf8(v)) return fail(PeerStatus::kBadValue, "value not UTF-8");
-  rapidjson::MemoryStream vs(v.data(), v.size());
-  ValueHandler h(b_.value_depth_max);
-  rapidjson::ParseResult r = value_reader_.Parse<kValueFlags>(vs, h);
-  if (r.IsError()) {
-    return fail(PeerStatus::kBadValue,
-                h.reason != nullptr ? h.reason : "value is not exactly one JSON value");
-  }
+  const char* why = check_value_text(value_reader_, v, b_.value_bytes_max, b_.value_depth_max);
+  if (why != nullptr) return fail(PeerStatus::kBadValue, why);
   entry_.value = v;
   return true;
 }
@@ -348,7 +344,9 @@ bool BodyHandler::body_integer(std::int64_t v) {
     return msg_id(static_cast<std::uint64_t>(v));
   }
   if (member_ != Member::kFrom && member_ != Member::kTo) return shape("an integer where none belongs");
-  if (!mark_like(v)) return range("from/to outside the window");
+  if (member_ == Member::kFrom ? !lower_end_ok(v) : !mark_like(v)) {
+    return range("from/to outside the window");
+  }
   (member_ == Member::kFrom ? m_->from : m_->to) = v;
   return true;
 }
@@ -373,28 +371,28 @@ bool BodyHandler::end_tuple() {
   const std::int64_t* x = ints_;
   switch (list_) {
     case Member::kAcks:  // [lo, hi, at_us]
-      if (!mark_like(x[0]) || !mark_like(x[1]) || x[0] > x[1] || !in_window(x[2])) {
+      if (!lower_end_ok(x[0]) || !mark_like(x[1]) || x[0] > x[1] || !in_window(x[2])) {
         return range("ack span: lo/hi/at_us outside the window, or lo > hi");
       }
       m_->acks.push_back({x[0], x[1], x[2]});
       return true;
     case Member::kRelayAcks:  // [origin, lo, hi, at_us]
       if (!origin_ok(x[0])) return range("ra origin outside 1..N");
-      if (!mark_like(x[1]) || !mark_like(x[2]) || x[1] > x[2] || !in_window(x[3])) {
+      if (!lower_end_ok(x[1]) || !mark_like(x[2]) || x[1] > x[2] || !in_window(x[3])) {
         return range("ra span: lo/hi/at_us outside the window, or lo > hi");
       }
       m_->relay_acks.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2], x[3]});
       return true;
     case Member::kRelaySpans:  // [origin, from, to]
       if (!origin_ok(x[0])) return range("sp origin outside 1..N");
-      if (!mark_like(x[1]) || !mark_like(x[2]) || x[1] > x[2]) {
+      if (!lower_end_ok(x[1]) || !mark_like(x[2]) || x[1] > x[2]) {
         return range("sp chain: from/to outside the window, or from > to");
       }
       m_->relay_spans.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2]});
       return true;
     default:  // kForwardedAcks: [acker, origin, lo, hi, at_us]
       if (!origin_ok(x[0]) || !origin_ok(x[1])) return range("fa acker/origin outside 1..N");
-      if (!mark_like(x[2]) || !mark_like(x[3]) || x[2] > x[3] || !in_window(x[4])) {
+      if (!lower_end_ok(x[2]) || !mark_like(x[3]) || x[2] > x[3] || !in_window(x[4])) {
         return range("fa span: lo/hi/at_us outside the window, or lo > hi");
       }
       m_->forwarded_acks.push_back(
@@ -484,6 +482,22 @@ PeerDecodeResult PeerDecoder::decode(std::string_view body, const PeerBounds& bo
   if (!r.IsError()) return {};
   if (r.Code() == rapidjson::kParseErrorTermination) return h.failure;
   return {PeerStatus::kNotJson, rapidjson::GetParseError_En(r.Code()), r.Offset()};
+}
+
+const char* check_encoded_key(std::string_view k, std::size_t key_bytes_max) {
+  if (k.empty() || k.size() > 1 + key_bytes_max) return "key empty or longer than the key bound";
+  if (k[0] == key::kStringTag) {
+    return valid_utf8(key::body(k)) ? nullptr : "string key not UTF-8";
+  }
+  if (k[0] == key::kIntTag) {
+    return canonical_int64(key::body(k)) ? nullptr : "integer key not a canonical int64";
+  }
+  return "key without an 's' or 'i' tag";
+}
+
+const char* ValueTextChecker::check(std::string_view value_text, std::size_t bytes_max,
+                                    int depth_max) {
+  return check_value_text(reader_, value_text, bytes_max, depth_max);
 }
 
 bool valid_utf8(std::string_view s) {

@@ -25,8 +25,9 @@
 //    binary, so an unknown member is a bug or a forgery, and silently dropping it would hide
 //    both); no member appears twice (which one would count?).
 //  - Every number is an integer of its type; doubles, and integers outside int64, are refused.
-//  - Timestamps (entry ts, at_us) lie in [min_ts_us, max_ts_us]; watermark-like fields (from,
-//    to, lo, hi, wm[i]) are 0 ("nothing yet") or in the window. Why: INT64_MIN overflowed
+//  - Timestamps (entry ts, at_us) lie in [min_ts_us, max_ts_us]; watermark-like fields (to, hi,
+//    wm[i]) are 0 ("nothing yet") or in the window; a span's exclusive lower end (from, lo) may
+//    also be min_ts_us - 1 (the engine acknowledges one write ts as (ts - 1, ts]). Why: INT64_MIN overflowed
 //    ms_between and INT64_MAX poisoned a key for good (no later write can supersede it).
 //    from <= to and lo <= hi: a reversed span means nothing the engine can act on.
 //  - Origins: an entry's origin is 0..N (0: a kv_merge entry without a node); every other
@@ -265,6 +266,20 @@ class PeerDecoder {
   std::string buffer_;  // the in-situ copy: decoded strings stay in it
   rapidjson::Reader reader_;
   rapidjson::Reader value_reader_;
+};
+
+// The per-entry checks on their own, for the client path: a node must not take from a client a
+// key or value its peers would refuse (the message carrying it would be rejected whole, again
+// at every anti-entropy round). Each returns nullptr when the text passes, else the reason.
+const char* check_encoded_key(std::string_view encoded_key,
+                              std::size_t key_bytes_max = limits::kKeyBytesMax);
+class ValueTextChecker {
+ public:
+  const char* check(std::string_view value_text, std::size_t bytes_max = limits::kValueBytesMax,
+                    int depth_max = peer_wire::kValueDepthMax);
+
+ private:
+  rapidjson::Reader reader_;  // reused: no allocation once warm
 };
 
 // Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
