@@ -24,8 +24,8 @@
 // Counts operator new calls on this thread while enabled (RapidJSON's own stacks use malloc;
 // they are reused by the decoder's readers and are not per entry).
 namespace {
-thread_local bool g_count_news = false;
-thread_local std::size_t g_news = 0;
+[[maybe_unused]] thread_local bool g_count_news = false;
+[[maybe_unused]] thread_local std::size_t g_news = 0;
 }  // namespace
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 #if defined(__GNUC__) && !defined(__clang__)
