@@ -1,0 +1,536 @@
+#include "peer_wire.h"
+
+#include <cassert>
+#include <charconv>
+#include <cstring>
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+
+#include "gossip_kv/key.h"
+
+namespace gossip_kv {
+namespace {
+
+using rapidjson::SizeType;
+
+constexpr unsigned kBodyFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag |
+                                rapidjson::kParseValidateEncodingFlag;
+constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag |
+                                 rapidjson::kParseValidateEncodingFlag;
+
+// Body members and r's members; one bit each in the seen mask.
+enum class Member : std::uint8_t {
+  kNone, kType, kMsgId, kFrom, kTo, kEntries, kWm, kAcks, kRelayAcks, kRelay,
+  kRelaySpans, kForwardedAcks
+};
+
+Member body_member(std::string_view name) {
+  if (name == "type") return Member::kType;
+  if (name == "msg_id") return Member::kMsgId;
+  if (name == "from") return Member::kFrom;
+  if (name == "to") return Member::kTo;
+  if (name == "e") return Member::kEntries;
+  if (name == "wm") return Member::kWm;
+  if (name == "a") return Member::kAcks;
+  if (name == "ra") return Member::kRelayAcks;
+  if (name == "r") return Member::kRelay;
+  return Member::kNone;
+}
+
+Member relay_member(std::string_view name) {
+  if (name == "sp") return Member::kRelaySpans;
+  if (name == "fa") return Member::kForwardedAcks;
+  return Member::kNone;
+}
+
+constexpr std::uint32_t bit(Member m) { return 1u << static_cast<unsigned>(m); }
+
+// Members each kind may carry (msg_id and type everywhere).
+constexpr std::uint32_t kCommon = bit(Member::kType) | bit(Member::kMsgId);
+constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Member::kTo) |
+                                         bit(Member::kEntries) | bit(Member::kWm) |
+                                         bit(Member::kAcks) | bit(Member::kRelayAcks) |
+                                         bit(Member::kRelay) | bit(Member::kRelaySpans) |
+                                         bit(Member::kForwardedAcks);
+constexpr std::uint32_t kDigestMembers = kCommon | bit(Member::kWm) | bit(Member::kAcks);
+constexpr std::uint32_t kAckMembers = kCommon | bit(Member::kAcks) | bit(Member::kRelayAcks);
+
+// "-?(0|[1-9][0-9]*)" within int64, as std::to_chars writes it.
+bool canonical_int64(std::string_view s) {
+  if (s.empty() || s == "-0") return false;
+  std::size_t digits = s[0] == '-' ? 1 : 0;
+  if (digits == s.size() || (s[digits] == '0' && s.size() > digits + 1)) return false;
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && end == s.data() + s.size();
+}
+
+// Checks one value's text as it parses: strings strictly UTF-8 (escapes can make surrogates),
+// nesting bounded.
+class ValueHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, ValueHandler> {
+ public:
+  explicit ValueHandler(int depth_max) : depth_max_(depth_max) {}
+  bool String(const char* s, SizeType n, bool) { return utf8(s, n); }
+  bool Key(const char* s, SizeType n, bool) { return utf8(s, n); }
+  bool StartObject() { return open(); }
+  bool StartArray() { return open(); }
+  bool EndObject(SizeType) { return close(); }
+  bool EndArray(SizeType) { return close(); }
+  const char* reason = nullptr;
+
+ private:
+  bool utf8(const char* s, SizeType n) {
+    if (valid_utf8(std::string_view(s, n))) return true;
+    reason = "value holds a string that is not UTF-8 (a lone surrogate escape?)";
+    return false;
+  }
+  bool open() {
+    if (++depth_ <= depth_max_) return true;
+    reason = "value nested too deep";
+    return false;
+  }
+  bool close() {
+    --depth_;
+    return true;
+  }
+  int depth_max_;
+  int depth_ = 0;
+};
+
+const char* check_value_text(rapidjson::Reader& reader, std::string_view v,
+                             std::size_t bytes_max, int depth_max) {
+  if (v.size() > bytes_max) return "value too long";
+  for (char c : v) {
+    if (static_cast<unsigned char>(c) < 0x20) return "value holds a control byte (a newline?)";
+  }
+  if (!valid_utf8(v)) return "value not UTF-8";
+  rapidjson::MemoryStream vs(v.data(), v.size());
+  ValueHandler h(depth_max);
+  if (!reader.Parse<kValueFlags>(vs, h).IsError()) return nullptr;
+  return h.reason != nullptr ? h.reason : "value is not exactly one JSON value";
+}
+
+// The body's grammar as a flat state machine: a container where none belongs stops the parse,
+// so nesting never goes past 4 (body, r, sp, one span).
+class BodyHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, BodyHandler> {
+ public:
+  BodyHandler(const PeerBounds& b, PeerMessage* m, rapidjson::InsituStringStream& is,
+              rapidjson::Reader& value_reader)
+      : b_(b), m_(m), is_(is), value_reader_(value_reader) {}
+
+  PeerDecodeResult failure;
+
+  bool Null() { return shape("null where none belongs"); }
+  bool Bool(bool) { return shape("a boolean where none belongs"); }
+  bool Double(double) { return shape("a number that is not an integer, or outside int64"); }
+  bool Int(int v) { return integer(v); }
+  bool Int64(std::int64_t v) { return integer(v); }
+  bool Uint(unsigned v) { return integer(v); }
+  bool Uint64(std::uint64_t v) {
+    if (at_ == At::kBody && member_ == Member::kMsgId) return msg_id(v);
+    if (v > static_cast<std::uint64_t>(INT64_MAX)) return range("integer outside int64");
+    return integer(static_cast<std::int64_t>(v));
+  }
+  bool String(const char* s, SizeType n, bool);
+  bool Key(const char* s, SizeType n, bool);
+  bool StartObject();
+  bool StartArray();
+  bool EndObject(SizeType);
+  bool EndArray(SizeType);
+  bool finish();  // the checks that need the whole message
+
+ private:
+  enum class At : std::uint8_t { kRoot, kBody, kRelay, kList, kTuple, kDone };
+
+  bool fail(PeerStatus s, const char* why) {
+    failure = {s, why, is_.Tell()};
+    return false;
+  }
+  bool shape(const char* why) { return fail(PeerStatus::kBadShape, why); }
+  bool range(const char* why) { return fail(PeerStatus::kOutOfRange, why); }
+  bool in_window(std::int64_t t) const { return t >= b_.min_ts_us && t <= b_.max_ts_us; }
+  bool mark_like(std::int64_t t) const { return t == 0 || in_window(t); }
+  // The exclusive lower end of a span (from, lo) may sit one below the window: (ts - 1, ts].
+  bool lower_end_ok(std::int64_t t) const {
+    return mark_like(t) || (b_.min_ts_us > INT64_MIN && t == b_.min_ts_us - 1);
+  }
+  bool origin_ok(std::int64_t o) const { return o >= 1 && o <= b_.node_count; }
+
+  bool msg_id(std::uint64_t v) {
+    m_->has_msg_id = true;
+    m_->msg_id = v;
+    return true;
+  }
+  bool integer(std::int64_t v);
+  bool body_integer(std::int64_t v);
+  bool list_integer(std::int64_t v);
+  bool type(std::string_view name);
+  bool entry_key(std::string_view k);
+  bool entry_value(std::string_view v);
+  bool begin_tuple();
+  bool end_tuple();
+  bool end_entry();
+  static std::size_t arity(Member list);
+
+  const PeerBounds& b_;
+  PeerMessage* m_;
+  rapidjson::InsituStringStream& is_;
+  rapidjson::Reader& value_reader_;
+  At at_ = At::kRoot;
+  Member member_ = Member::kNone;  // the member whose value comes next (body or r)
+  Member list_ = Member::kNone;    // the list being filled
+  std::uint32_t seen_ = 0;
+  std::size_t n_ = 0;           // elements of the current tuple so far
+  std::int64_t ints_[5] = {};   // the current tuple's integers
+  PeerEntry entry_;
+};
+
+bool BodyHandler::Key(const char* s, SizeType n, bool) {
+  std::string_view name(s, n);
+  member_ = at_ == At::kBody ? body_member(name) : relay_member(name);
+  if (member_ == Member::kNone) return shape("unknown member");
+  if ((seen_ & bit(member_)) != 0) return shape("duplicate member");
+  seen_ |= bit(member_);
+  return true;
+}
+
+bool BodyHandler::StartObject() {
+  if (at_ == At::kRoot) {
+    at_ = At::kBody;
+    return true;
+  }
+  if (at_ == At::kBody && member_ == Member::kRelay) {
+    m_->has_relay = true;
+    at_ = At::kRelay;
+    return true;
+  }
+  return shape("an object where none belongs (e.g. e or a list as an object)");
+}
+
+bool BodyHandler::StartArray() {
+  if (at_ == At::kList) return begin_tuple();
+  bool body_list = at_ == At::kBody && (member_ == Member::kEntries || member_ == Member::kWm ||
+                                        member_ == Member::kAcks || member_ == Member::kRelayAcks);
+  bool relay_list = at_ == At::kRelay &&
+                    (member_ == Member::kRelaySpans || member_ == Member::kForwardedAcks);
+  if (!body_list && !relay_list) return shape("an array where none belongs");
+  list_ = member_;
+  switch (list_) {
+    case Member::kEntries: m_->has_entries = true; break;
+    case Member::kWm: m_->has_wm = true; break;
+    case Member::kAcks: m_->has_acks = true; break;
+    case Member::kRelayAcks: m_->has_relay_acks = true; break;
+    case Member::kRelaySpans: m_->has_relay_spans = true; break;
+    default: m_->has_forwarded_acks = true; break;
+  }
+  at_ = At::kList;
+  return true;
+}
+
+bool BodyHandler::EndObject(SizeType) {
+  if (at_ == At::kRelay) {
+    at_ = At::kBody;
+    member_ = Member::kNone;
+    return true;
+  }
+  assert(at_ == At::kBody);  // the grammar opens no other object
+  at_ = At::kDone;
+  return finish();
+}
+
+bool BodyHandler::EndArray(SizeType) {
+  if (at_ == At::kTuple) return list_ == Member::kEntries ? end_entry() : end_tuple();
+  assert(at_ == At::kList);
+  if (list_ == Member::kWm && m_->wm.size() != std::size_t{b_.node_count} + 1) {
+    return shape("wm does not hold one watermark per origin plus index 0");
+  }
+  bool in_relay = list_ == Member::kRelaySpans || list_ == Member::kForwardedAcks;
+  at_ = in_relay ? At::kRelay : At::kBody;
+  list_ = member_ = Member::kNone;
+  return true;
+}
+
+std::size_t BodyHandler::arity(Member list) {
+  switch (list) {
+    case Member::kEntries: return 4;
+    case Member::kAcks: return 3;
+    case Member::kRelayAcks: return 4;
+    case Member::kRelaySpans: return 3;
+    default: return 5;  // kForwardedAcks
+  }
+}
+
+bool BodyHandler::begin_tuple() {
+  std::size_t count = 0, max = 0;
+  switch (list_) {
+    case Member::kEntries: count = m_->entries.size(), max = b_.entries_max; break;
+    case Member::kAcks: count = m_->acks.size(), max = b_.ack_spans_max; break;
+    case Member::kRelayAcks: count = m_->relay_acks.size(), max = b_.relay_acks_max; break;
+    case Member::kRelaySpans: count = m_->relay_spans.size(), max = b_.relay_spans_max; break;
+    case Member::kForwardedAcks:
+      count = m_->forwarded_acks.size(), max = b_.forwarded_acks_max;
+      break;
+    default: return shape("wm holds an array where an integer belongs");
+  }
+  if (count >= max) return range("more list items than the bound allows");
+  at_ = At::kTuple;
+  n_ = 0;
+  entry_ = PeerEntry{};
+  return true;
+}
+
+bool BodyHandler::String(const char* s, SizeType n, bool) {
+  std::string_view text(s, n);
+  if (at_ == At::kBody && member_ == Member::kType) return type(text);
+  if (at_ != At::kTuple || list_ != Member::kEntries) return shape("a string where none belongs");
+  if (n_ == 0) return entry_key(text);
+  if (n_ == 3) return entry_value(text);
+  if (n_ >= 4) return shape("an entry with more than 4 members");
+  return shape("an entry's ts and origin must be integers");
+}
+
+bool BodyHandler::type(std::string_view name) {
+  if (name == "gossip") m_->kind = PeerKind::kGossip;
+  if (name == "digest") m_->kind = PeerKind::kDigest;
+  if (name == "ack") m_->kind = PeerKind::kAck;
+  if (m_->kind == PeerKind::kNone) return fail(PeerStatus::kUnknownType, "unknown type");
+  return true;
+}
+
+bool BodyHandler::entry_key(std::string_view k) {
+  n_ = 1;
+  if (const char* why = check_encoded_key(k, b_.key_bytes_max); why != nullptr) {
+    return fail(PeerStatus::kBadKey, why);
+  }
+  entry_.key = k;
+  return true;
+}
+
+bool BodyHandler::entry_value(std::string_view v) {
+  n_ = 4;
+  const char* why = check_value_text(value_reader_, v, b_.value_bytes_max, b_.value_depth_max);
+  if (why != nullptr) return fail(PeerStatus::kBadValue, why);
+  entry_.value = v;
+  return true;
+}
+
+bool BodyHandler::integer(std::int64_t v) {
+  if (at_ == At::kBody) return body_integer(v);
+  if (at_ == At::kList && list_ == Member::kWm) return list_integer(v);
+  if (at_ != At::kTuple) return shape("an integer where none belongs");
+  if (list_ == Member::kEntries) {
+    if (n_ == 1) {
+      if (!in_window(v)) return range("entry ts outside the window");
+      entry_.ts_us = v;
+    } else if (n_ == 2) {
+      if (v < 0 || v > b_.node_count) return range("entry origin outside 0..N");
+      entry_.origin = static_cast<std::uint32_t>(v);
+    } else {
+      return shape(n_ >= 4 ? "an entry with more than 4 members"
+                           : "an entry's key and value must be strings");
+    }
+    ++n_;
+    return true;
+  }
+  if (n_ >= arity(list_)) return shape("a list item with too many members");
+  ints_[n_++] = v;
+  return true;
+}
+
+bool BodyHandler::body_integer(std::int64_t v) {
+  if (member_ == Member::kMsgId) {
+    if (v < 0) return range("negative msg_id");
+    return msg_id(static_cast<std::uint64_t>(v));
+  }
+  if (member_ != Member::kFrom && member_ != Member::kTo) return shape("an integer where none belongs");
+  if (member_ == Member::kFrom ? !lower_end_ok(v) : !mark_like(v)) {
+    return range("from/to outside the window");
+  }
+  (member_ == Member::kFrom ? m_->from : m_->to) = v;
+  return true;
+}
+
+bool BodyHandler::list_integer(std::int64_t v) {
+  if (m_->wm.size() > b_.node_count) return shape("wm longer than N+1");
+  if (!mark_like(v)) return range("watermark outside the window");
+  m_->wm.push_back(v);
+  return true;
+}
+
+bool BodyHandler::end_entry() {
+  if (n_ != 4) return shape("an entry is not [key, ts, origin, value]");
+  m_->entries.push_back(entry_);
+  at_ = At::kList;
+  return true;
+}
+
+bool BodyHandler::end_tuple() {
+  if (n_ != arity(list_)) return shape("a list item of the wrong arity");
+  at_ = At::kList;
+  const std::int64_t* x = ints_;
+  switch (list_) {
+    case Member::kAcks:  // [lo, hi, at_us]
+      if (!lower_end_ok(x[0]) || !mark_like(x[1]) || x[0] > x[1] || !in_window(x[2])) {
+        return range("ack span: lo/hi/at_us outside the window, or lo > hi");
+      }
+      m_->acks.push_back({x[0], x[1], x[2]});
+      return true;
+    case Member::kRelayAcks:  // [origin, lo, hi, at_us]
+      if (!origin_ok(x[0])) return range("ra origin outside 1..N");
+      if (!lower_end_ok(x[1]) || !mark_like(x[2]) || x[1] > x[2] || !in_window(x[3])) {
+        return range("ra span: lo/hi/at_us outside the window, or lo > hi");
+      }
+      m_->relay_acks.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2], x[3]});
+      return true;
+    case Member::kRelaySpans:  // [origin, from, to]
+      if (!origin_ok(x[0])) return range("sp origin outside 1..N");
+      if (!lower_end_ok(x[1]) || !mark_like(x[2]) || x[1] > x[2]) {
+        return range("sp chain: from/to outside the window, or from > to");
+      }
+      m_->relay_spans.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2]});
+      return true;
+    default:  // kForwardedAcks: [acker, origin, lo, hi, at_us]
+      if (!origin_ok(x[0]) || !origin_ok(x[1])) return range("fa acker/origin outside 1..N");
+      if (!lower_end_ok(x[2]) || !mark_like(x[3]) || x[2] > x[3] || !in_window(x[4])) {
+        return range("fa span: lo/hi/at_us outside the window, or lo > hi");
+      }
+      m_->forwarded_acks.push_back(
+          {static_cast<std::uint32_t>(x[0]), static_cast<std::uint32_t>(x[1]), x[2], x[3], x[4]});
+      return true;
+  }
+}
+
+bool BodyHandler::finish() {
+  if (m_->kind == PeerKind::kNone) return fail(PeerStatus::kUnknownType, "no type member");
+  std::uint32_t allowed = m_->kind == PeerKind::kGossip   ? kGossipMembers
+                          : m_->kind == PeerKind::kDigest ? kDigestMembers
+                                                          : kAckMembers;
+  if ((seen_ & ~allowed) != 0) return shape("a member this kind does not carry");
+  bool from = (seen_ & bit(Member::kFrom)) != 0, to = (seen_ & bit(Member::kTo)) != 0;
+  if (from != to) return shape("from without to, or to without from");
+  m_->has_chain = from;
+  if (from && !m_->has_entries) return shape("a push chain without e");
+  if (from && m_->from > m_->to) return range("from > to");
+  if (m_->kind == PeerKind::kDigest && !m_->has_wm) return shape("a digest without wm");
+  return true;
+}
+
+}  // namespace
+
+void PeerMessage::clear() {
+  kind = PeerKind::kNone;
+  has_msg_id = has_chain = has_entries = has_wm = has_acks = has_relay_acks = false;
+  has_relay = has_relay_spans = has_forwarded_acks = false;
+  msg_id = 0;
+  from = to = 0;
+  entries.clear();
+  wm.clear();
+  acks.clear();
+  relay_acks.clear();
+  relay_spans.clear();
+  forwarded_acks.clear();
+}
+
+PeerBounds PeerBounds::for_cluster(std::uint32_t node_count, std::int64_t min_ts_us,
+                                   std::int64_t max_ts_us) {
+  PeerBounds b;
+  b.node_count = node_count;
+  b.min_ts_us = min_ts_us;
+  b.max_ts_us = max_ts_us;
+  const peer_wire::WireCaps& c = peer_wire::kWireCaps;
+  b.entries_max = c.entries_bytes / peer_wire::kEntryBytesMin;
+  b.ack_spans_max = c.ack_spans;
+  b.relay_acks_max = c.relay_acks;
+  b.relay_spans_max = c.relay_spans;
+  b.forwarded_acks_max = c.forwarded_acks;
+  return b;
+}
+
+const char* peer_status_name(PeerStatus s) {
+  switch (s) {
+    case PeerStatus::kOk: return "ok";
+    case PeerStatus::kNotJson: return "not_json";
+    case PeerStatus::kUnknownType: return "unknown_type";
+    case PeerStatus::kBadShape: return "bad_shape";
+    case PeerStatus::kOutOfRange: return "out_of_range";
+    case PeerStatus::kBadKey: return "bad_key";
+    case PeerStatus::kBadValue: return "bad_value";
+  }
+  return "?";
+}
+
+PeerDecoder::PeerDecoder() = default;
+PeerDecoder::~PeerDecoder() = default;
+
+PeerDecodeResult PeerDecoder::decode(std::string_view body, const PeerBounds& bounds,
+                                     PeerMessage* out) {
+  assert(bounds.min_ts_us <= bounds.max_ts_us);
+  out->clear();
+  if (body.size() > limits::kLineBytesMax) {
+    return {PeerStatus::kNotJson, "body longer than the line limit", 0};
+  }
+  // In situ parsing ends at the first NUL: one inside the body would hide what follows it.
+  if (const void* nul = std::memchr(body.data(), '\0', body.size()); nul != nullptr) {
+    return {PeerStatus::kNotJson, "NUL byte in the body",
+            static_cast<std::size_t>(static_cast<const char*>(nul) - body.data())};
+  }
+  buffer_.assign(body);  // keeps its capacity; c_str() adds the NUL in situ parsing stops at
+  rapidjson::InsituStringStream is(buffer_.data());
+  BodyHandler h(bounds, out, is, value_reader_);
+  rapidjson::ParseResult r = reader_.Parse<kBodyFlags>(is, h);
+  if (!r.IsError()) return {};
+  if (r.Code() == rapidjson::kParseErrorTermination) return h.failure;
+  return {PeerStatus::kNotJson, rapidjson::GetParseError_En(r.Code()), r.Offset()};
+}
+
+const char* check_encoded_key(std::string_view k, std::size_t key_bytes_max) {
+  if (k.empty() || k.size() > 1 + key_bytes_max) return "key empty or longer than the key bound";
+  if (k[0] == key::kStringTag) {
+    return valid_utf8(key::body(k)) ? nullptr : "string key not UTF-8";
+  }
+  if (k[0] == key::kIntTag) {
+    return canonical_int64(key::body(k)) ? nullptr : "integer key not a canonical int64";
+  }
+  return "key without an 's' or 'i' tag";
+}
+
+const char* ValueTextChecker::check(std::string_view value_text, std::size_t bytes_max,
+                                    int depth_max) {
+  return check_value_text(reader_, value_text, bytes_max, depth_max);
+}
+
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const unsigned char* end = p + s.size();
+  while (p < end) {
+    unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;  // overlong
+      if (c == 0xED) hi = 0x9F;  // surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;  // overlong
+      if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - p) < len || p[1] < lo || p[1] > hi) return false;
+    for (std::size_t i = 2; i < len; ++i) {
+      if (p[i] < 0x80 || p[i] > 0xBF) return false;
+    }
+    p += len;
+  }
+  return true;
+}
+
+}  // namespace gossip_kv

@@ -1,0 +1,288 @@
+// peer_wire: the replication messages between nodes, decoded in one typed, range-checked step,
+// and the byte arithmetic that keeps every message under the receiver's line limit.
+//
+// Wire format (the body of a Maelstrom message between two node ids; docs/REPLICATION.md):
+//
+//   {"type": "gossip" | "digest" | "ack",   required, first member as the engine writes it
+//    "msg_id": u64,                           stamped by the writer on every line
+//    "from": ts, "to": ts,                    gossip push: the sender's chain (from, to]
+//    "e": [[key, ts_us, origin, value], ...], entries; key is the encoded key (key.h: a tag
+//                                             's' or 'i', then the string or the digits),
+//                                             value a JSON string holding the value's JSON text
+//    "wm": [ts, ...],                         watermark per origin, index 0 unused (N+1 of them)
+//    "a":  [[lo, hi, at_us], ...],            acknowledgement spans for the recipient
+//    "ra": [[origin, lo, hi, at_us], ...],    spans for other origins, for the relay
+//    "r":  {"sp": [[origin, from, to], ...],  a relay's forwarded chains
+//           "fa": [[acker, origin, lo, hi, at_us], ...]}}  and acknowledgements
+//
+// Which members each kind may carry: gossip: from+to (together, and only with e), e, wm, a, ra, r;
+// digest: wm (required), a; ack: a, ra. msg_id is allowed everywhere.
+//
+// Checks, each with its reason (a message failing any one is rejected whole; the caller counts
+// it in gossip_msgs_malformed):
+//  - The body is one JSON object, UTF-8 valid, at most limits::kLineBytesMax bytes, without a
+//    NUL byte. Every member is known (unknown members are REJECTED: every node runs the same
+//    binary, so an unknown member is a bug or a forgery, and silently dropping it would hide
+//    both); no member appears twice (which one would count?).
+//  - Every number is an integer of its type; doubles, and integers outside int64, are refused.
+//  - Timestamps (entry ts, at_us) lie in [min_ts_us, max_ts_us]; watermark-like fields (to, hi,
+//    wm[i]) are 0 ("nothing yet") or in the window; a span's exclusive lower end (from, lo) may
+//    also be min_ts_us - 1 (the engine acknowledges one write ts as (ts - 1, ts]). Why: INT64_MIN overflowed
+//    ms_between and INT64_MAX poisoned a key for good (no later write can supersede it).
+//    from <= to and lo <= hi: a reversed span means nothing the engine can act on.
+//  - Origins: an entry's origin is 0..N (0: a kv_merge entry without a node); every other
+//    origin or acker is 1..N. wm has exactly N+1 members.
+//  - Keys: tag 's' or 'i'; at most 1 + key_bytes_max bytes; an 's' body is strict UTF-8 (no
+//    surrogates, which a "\uDC00" escape would otherwise produce); an 'i' body is a canonical
+//    int64 decimal ("-?(0|[1-9][0-9]*)", no "-0"), as key::encode_int writes it.
+//  - Values: at most value_bytes_max bytes of exactly one JSON value, strict UTF-8 (escaped
+//    strings included), no byte below 0x20 anywhere (a value is copied verbatim into client
+//    replies: a raw newline would end the line and let the rest forge another), nesting at most
+//    value_depth_max (values are later parsed recursively by json::values_equal).
+//  - Counts: entries, a, ra, r.sp, r.fa each at most their bound in PeerBounds (the work one
+//    message can cause is bounded).
+//
+// Parsing is one RapidJSON SAX pass (kParseIterativeFlag: no recursion, whatever the input) over
+// an in-situ copy of the body, plus one SAX pass over each value's text. No DOM. Nesting is
+// bounded by the grammar itself: the first container where none belongs stops the parse.
+//
+// Thread safety: a PeerDecoder belongs to one thread. A decoded PeerMessage's string_views
+// point into its decoder's buffer and live until that decoder's next decode().
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rapidjson/reader.h>
+
+#include "gossip_kv/limits.h"
+
+namespace gossip_kv {
+
+// ---- the encoder's bound: worst-case bytes, so a message always fits a line ---------------
+
+namespace peer_wire {
+
+inline constexpr std::size_t kInt64TextBytesMax = 20;   // "-9223372036854775808"
+inline constexpr std::size_t kUint32TextBytesMax = 10;  // "4294967295" (an origin)
+inline constexpr std::size_t kUint64TextBytesMax = 20;  // msg_id
+
+// A node id as a JSON string: quotes, and every byte escaped as \u00XX at worst.
+inline constexpr std::size_t kIdStringBytesMax = 2 + 6 * limits::kIdBytesMax;
+
+// What the runtime wraps around a body (ReplyRenderer::peer_message then close_line):
+// {"src":ID,"dest":ID,"body":BODY-without-its-"}" ,"msg_id":N}}\n
+inline constexpr std::size_t kEnvelopeBytesMax =
+    (sizeof R"({"src":)" - 1) + kIdStringBytesMax + (sizeof R"(,"dest":)" - 1) +
+    kIdStringBytesMax + (sizeof R"(,"body":)" - 1) + (sizeof R"(,"msg_id":)" - 1) +
+    kUint64TextBytesMax + (sizeof "}}\n" - 1);
+
+// One tuple of integers in a list, with the comma before it.
+constexpr std::size_t tuple_bytes_max(std::size_t origins, std::size_t int64s) {
+  return 2 + origins * kUint32TextBytesMax + int64s * kInt64TextBytesMax + (origins + int64s - 1) +
+         1;
+}
+inline constexpr std::size_t kAckSpanBytesMax = tuple_bytes_max(0, 3);       // a  [lo,hi,at]
+inline constexpr std::size_t kRelayAckBytesMax = tuple_bytes_max(1, 3);      // ra [o,lo,hi,at]
+inline constexpr std::size_t kRelaySpanBytesMax = tuple_bytes_max(1, 2);     // sp [o,from,to]
+inline constexpr std::size_t kForwardedAckBytesMax = tuple_bytes_max(2, 3);  // fa [a,o,lo,hi,at]
+
+// One entry with its comma: the key as a JSON string (1 + kKeyBytesMax bytes, a control byte
+// escaped to 6), the value's text as a JSON string (it holds no control byte but JSON
+// whitespace, so each byte takes at most 2: '"', '\\', \t, \r, \n).
+inline constexpr std::size_t kEntryBytesMax = 2 + (2 + 6 * (1 + limits::kKeyBytesMax)) + 1 +
+                                              kInt64TextBytesMax + 1 + kUint32TextBytesMax + 1 +
+                                              (2 + 2 * limits::kValueBytesMax) + 1;
+// The smallest entry: ["s",0,0,"0"], -- bounds how many entries fit in a byte budget.
+inline constexpr std::size_t kEntryBytesMin = sizeof R"(["s",0,0,"0"],)" - 1;
+
+// "wm": N+1 int64s.
+constexpr std::size_t watermarks_bytes_max(std::size_t node_count) {
+  return (node_count + 1) * (kInt64TextBytesMax + 1) + 1;
+}
+
+// Every member name, bracket and scalar a body can hold, each member present once.
+inline constexpr std::size_t kBodyFixedBytesMax =
+    (sizeof R"({"type":"gossip")" - 1) + (sizeof R"(,"from":)" - 1) + kInt64TextBytesMax +
+    (sizeof R"(,"to":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
+    (sizeof R"(,"wm":[])" - 1) + (sizeof R"(,"a":[])" - 1) + (sizeof R"(,"ra":[])" - 1) +
+    (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof "}" - 1);
+
+// What one message may carry. The engine caps what it writes by these; the decoder's default
+// bounds are the same figures, so whatever an engine writes at the caps decodes.
+struct WireCaps {
+  std::size_t entries_bytes;   // the "e" array's text, entries and commas
+  std::size_t ack_spans;       // a
+  std::size_t relay_acks;      // ra
+  std::size_t relay_spans;     // r.sp
+  std::size_t forwarded_acks;  // r.fa
+};
+
+// The worst-case line (envelope, newline included) of a message at these caps.
+constexpr std::size_t line_bytes_max(const WireCaps& c, std::size_t node_count) {
+  return kEnvelopeBytesMax + kBodyFixedBytesMax + c.entries_bytes +
+         watermarks_bytes_max(node_count) + c.ack_spans * kAckSpanBytesMax +
+         c.relay_acks * kRelayAckBytesMax + c.relay_spans * kRelaySpanBytesMax +
+         c.forwarded_acks * kForwardedAckBytesMax;
+}
+
+// How many items of per_item_bytes fit in bytes_left.
+constexpr std::size_t items_that_fit(std::size_t bytes_left, std::size_t per_item_bytes) {
+  return bytes_left / per_item_bytes;
+}
+
+// The split of one line: half for entries (room for the default 256 KiB batch plus the one
+// entry the engine may write past it), the rest for watermarks at the largest cluster and the
+// acknowledgement lists. A relay carries what does not fit to its next round.
+inline constexpr WireCaps kWireCaps = {
+    .entries_bytes = limits::kLineBytesMax / 2,
+    .ack_spans = 1024,       // 4 x the 256 spans per origin an engine keeps
+    .relay_acks = 2048,      // 2,048 x 76 B = 152 KiB
+    .relay_spans = 512,      // one push chain per served node per round, with room
+    .forwarded_acks = 2048,  // 2,048 x 87 B = 174 KiB (a relay round once reached 2.4 MB)
+};
+static_assert(line_bytes_max(kWireCaps, limits::kNodeIdsMax) <= limits::kLineBytesMax,
+              "a message at the caps must fit the receiver's line, at the largest cluster");
+
+// The largest batch_bytes_max the engine may use: it stops adding entries once the batch
+// reaches batch_bytes_max, so one more entry (kEntryBytesMax) may go past it.
+inline constexpr std::size_t kBatchBytesLimit = kWireCaps.entries_bytes - kEntryBytesMax;
+
+// Deepest nesting of a value (an array or object inside a value counts one level). Deeper than
+// any Maelstrom workload; bounds the recursion of whoever parses the value later.
+inline constexpr int kValueDepthMax = 128;
+
+}  // namespace peer_wire
+
+// ---- the decoded message ------------------------------------------------------------------
+
+enum class PeerKind : std::uint8_t { kNone, kGossip, kDigest, kAck };
+
+struct PeerEntry {
+  std::string_view key;    // encoded (key.h), checked
+  std::int64_t ts_us = 0;  // in the window
+  std::uint32_t origin = 0;  // 0..N
+  std::string_view value;  // the value's JSON text: one valid single-line JSON value
+};
+struct PeerAckSpan {  // a: "I hold your writes in (lo, hi] since at_us"
+  std::int64_t lo = 0, hi = 0, at_us = 0;
+};
+struct PeerRelayAck {  // ra: the same, for origin, through the relay
+  std::uint32_t origin = 0;
+  std::int64_t lo = 0, hi = 0, at_us = 0;
+};
+struct PeerRelaySpan {  // r.sp: origin's chain (from, to], forwarded by a relay
+  std::uint32_t origin = 0;
+  std::int64_t from = 0, to = 0;
+};
+struct PeerForwardedAck {  // r.fa: acker's span of origin's writes, forwarded by a relay
+  std::uint32_t acker = 0, origin = 0;
+  std::int64_t lo = 0, hi = 0, at_us = 0;
+};
+
+// One decoded peer message. Vectors keep their capacity from message to message.
+struct PeerMessage {
+  PeerKind kind = PeerKind::kNone;
+  bool has_msg_id = false;
+  std::uint64_t msg_id = 0;
+  bool has_chain = false;  // from and to (always together)
+  std::int64_t from = 0, to = 0;
+  bool has_entries = false;
+  std::vector<PeerEntry> entries;
+  bool has_wm = false;
+  std::vector<std::int64_t> wm;  // N+1 when present
+  bool has_acks = false;
+  std::vector<PeerAckSpan> acks;
+  bool has_relay_acks = false;
+  std::vector<PeerRelayAck> relay_acks;
+  bool has_relay = false;  // "r" present
+  bool has_relay_spans = false;
+  std::vector<PeerRelaySpan> relay_spans;
+  bool has_forwarded_acks = false;
+  std::vector<PeerForwardedAck> forwarded_acks;
+
+  void clear();  // keeps the vectors' capacity
+};
+
+// What a decode checks against. for_cluster() fills the counts from peer_wire::kWireCaps.
+struct PeerBounds {
+  std::uint32_t node_count = 0;  // N: origins 1..N; wm has N+1 members
+  // The timestamp window, inclusive. The caller passes its clock minus how old a timestamp may
+  // legitimately be (anti-entropy carries writes of any age, and an acknowledgement re-sent on
+  // a digest keeps its first at_us, so this is loose; 0 accepts any non-negative time) and its
+  // clock plus how far ahead a peer's clock may run.
+  std::int64_t min_ts_us = 0;
+  std::int64_t max_ts_us = 0;
+  std::size_t entries_max = 0;
+  std::size_t ack_spans_max = 0;       // a
+  std::size_t relay_acks_max = 0;      // ra
+  std::size_t relay_spans_max = 0;     // r.sp
+  std::size_t forwarded_acks_max = 0;  // r.fa
+  std::size_t key_bytes_max = limits::kKeyBytesMax;  // a key's body, without its tag
+  std::size_t value_bytes_max = limits::kValueBytesMax;
+  int value_depth_max = peer_wire::kValueDepthMax;
+
+  static PeerBounds for_cluster(std::uint32_t node_count, std::int64_t min_ts_us,
+                                std::int64_t max_ts_us);
+};
+
+enum class PeerStatus : std::uint8_t {
+  kOk,
+  kNotJson,      // not one JSON object: syntax, encoding, NUL byte, over the line limit
+  kUnknownType,  // no type member, or a type string other than gossip/digest/ack
+  kBadShape,     // a member of the wrong JSON type or arity, unknown, duplicated, or not
+                 // allowed in this kind; a required member missing
+  kOutOfRange,   // a timestamp, origin, count or span outside its bound
+  kBadKey,       // untagged, too long, not UTF-8, or a non-canonical integer
+  kBadValue,     // not exactly one JSON value, not UTF-8, a control byte, too long or deep
+};
+
+const char* peer_status_name(PeerStatus s);
+
+struct PeerDecodeResult {
+  PeerStatus status = PeerStatus::kOk;
+  const char* reason = "";  // static text: which check failed
+  std::size_t offset = 0;   // about where in the body (bytes), for a log line
+  [[nodiscard]] bool ok() const { return status == PeerStatus::kOk; }
+};
+
+class PeerDecoder {
+ public:
+  PeerDecoder();
+  ~PeerDecoder();
+  PeerDecoder(const PeerDecoder&) = delete;
+  PeerDecoder& operator=(const PeerDecoder&) = delete;
+
+  // Decodes body into *out, checking everything listed at the top of this file. On failure
+  // *out holds a partial message that must not be used. Once the decoder's buffers have grown
+  // to the traffic's sizes, a decode allocates nothing, whatever the number of entries.
+  // REQUIRES: bounds.min_ts_us <= bounds.max_ts_us.
+  PeerDecodeResult decode(std::string_view body, const PeerBounds& bounds, PeerMessage* out);
+
+ private:
+  std::string buffer_;  // the in-situ copy: decoded strings stay in it
+  rapidjson::Reader reader_;
+  rapidjson::Reader value_reader_;
+};
+
+// The per-entry checks on their own, for the client path: a node must not take from a client a
+// key or value its peers would refuse (the message carrying it would be rejected whole, again
+// at every anti-entropy round). Each returns nullptr when the text passes, else the reason.
+const char* check_encoded_key(std::string_view encoded_key,
+                              std::size_t key_bytes_max = limits::kKeyBytesMax);
+class ValueTextChecker {
+ public:
+  const char* check(std::string_view value_text, std::size_t bytes_max = limits::kValueBytesMax,
+                    int depth_max = peer_wire::kValueDepthMax);
+
+ private:
+  rapidjson::Reader reader_;  // reused: no allocation once warm
+};
+
+// Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
+bool valid_utf8(std::string_view s);
+
+}  // namespace gossip_kv
