@@ -1,5 +1,7 @@
 #include "node/flags.h"
 
+#include "replication/peer_wire.h"
+
 namespace gossip_kv {
 
 void add_gossip_flags(CLI::App& app, GossipConfig& config) {
@@ -23,7 +25,7 @@ void add_gossip_flags(CLI::App& app, GossipConfig& config) {
       ->capture_default_str()->check(CLI::Range(10, 600000));
   app.add_option("--batch-bytes-max", config.batch_bytes_max,
                  "entry bytes per gossip message")->capture_default_str()
-      ->check(CLI::Range(1024, 512 * 1024));
+      ->check(CLI::Range(std::size_t{1024}, peer_wire::kBatchBytesLimit));
   app.add_option("--relays", config.relays,
                  "relay nodes (0: every node pushes to every peer)")->capture_default_str()
       ->check(CLI::Range(0, 64));

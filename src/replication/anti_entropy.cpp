@@ -45,7 +45,9 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   std::size_t sent = 0;
   for (std::uint32_t o = 1; o < wm_.size(); ++o) {
     const auto& idx = by_origin_[o];
-    for (auto it = idx.upper_bound({their_wm[o], nullptr}); it != idx.end(); ++it) {
+    // Entries above their watermark: an entry at exactly it is held there already.
+    auto from = their_wm[o] == INT64_MAX ? idx.end() : idx.lower_bound({their_wm[o] + 1, nullptr});
+    for (auto it = from; it != idx.end(); ++it) {
       if (buf_.GetSize() >= config_.batch_bytes_max) {
         truncated = true;
         break;

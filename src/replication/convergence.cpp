@@ -14,10 +14,14 @@ namespace gossip_kv {
 void GossipEngine::write_acks_for_others(std::uint32_t except) {
   writer_.Key("ra");
   writer_.StartArray();
-  for (std::uint32_t o = 1; o < owed_acks_.size(); ++o) {
+  std::size_t room = kRelayAcksOutMax;  // the rest waits for the next message
+  for (std::uint32_t o = 1; o < owed_acks_.size() && room > 0; ++o) {
     if (o == except) continue;
-    for (const AckSpan& a : owed_acks_[o]) write_ints(writer_, {o, a.lo, a.hi, a.at_us});
-    owed_acks_[o].clear();
+    std::deque<AckSpan>& owed = owed_acks_[o];
+    std::size_t n = std::min(room, owed.size());
+    for (std::size_t i = 0; i < n; ++i) write_ints(writer_, {o, owed[i].lo, owed[i].hi, owed[i].at_us});
+    owed.erase(owed.begin(), owed.begin() + static_cast<std::ptrdiff_t>(n));
+    room -= n;
   }
   writer_.EndArray();
 }
@@ -90,7 +94,10 @@ void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& span) {
 void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us) {
   auto first = std::upper_bound(unconverged_.begin(), unconverged_.end(), span.lo,
                                 [](std::int64_t ts, const Unconverged& u) { return ts < u.ts_us; });
+  if (peer == me_ || peer == 0 || peer > ids_.size()) return;
   for (auto it = first; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
+    if (ack_work_left_ == 0) break;  // this message has had its share of work
+    --ack_work_left_;
     std::int64_t& reach = it->reach_us[peer];
     if (reach != 0) {  // spans overlap (duplicates, re-sent prefixes): keep the earliest
       reach = std::min(reach, span.at_us);

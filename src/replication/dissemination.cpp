@@ -76,7 +76,9 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
 }
 
 void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us) {
-  if (origin == 0 || origin > ids_.size() || wm <= wm_[origin]) return;
+  // Never this node's own: only the runtime knows which of its writes were handed over
+  // (on_local_watermark); a peer's claim about them is at best stale, at worst forged.
+  if (origin == 0 || origin == me_ || origin > ids_.size() || wm <= wm_[origin]) return;
   std::int64_t before = wm_[origin];
   wm_[origin] = wm;
   // Spans of pushes that arrived early were acknowledged when they arrived: acknowledge now

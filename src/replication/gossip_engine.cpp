@@ -37,6 +37,8 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       next_sync_us_(INT64_MAX),
       next_ack_check_us_(now_us + config.ack_delay_max_ms * 1000) {
   assert(me_ <= ids_.size() && ids_[me_ - 1] == self_);
+  // A push must fit the receiver's line whatever the flags say (peer_wire.h).
+  config_.batch_bytes_max = std::min(config_.batch_bytes_max, peer_wire::kBatchBytesLimit);
   unconverged_max_ = std::min(kUnconvergedMax, kReachSlotsMax / (ids_.size() + 1));
   auto relays = static_cast<std::uint32_t>(std::max(config.relays, 0));
   if (relays > 0 && ids_.size() > 2) {
@@ -49,7 +51,9 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   next_ae_us_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(
                      config.anti_entropy_interval_ms * 1000 + 1));
   if (ids_.size() > 1) {
-    sync_ = std::make_unique<ContentSync>(store_, ids_, me_);
+    ContentSyncConfig sync_config;
+    sync_config.future_ts_us_max = limits::kVersionAheadMaxUs;  // the window peers are held to
+    sync_ = std::make_unique<ContentSync>(store_, ids_, me_, sync_config);
     sync_answers_.assign(ids_.size() + 1, 0);
     next_sync_us_ = now_us + static_cast<std::int64_t>(
                                  rng_() % static_cast<std::uint64_t>(kFirstSyncDelayMaxMs * 1000 + 1));

@@ -29,6 +29,7 @@
 
 #include "common/latency_histogram.h"
 #include "replication/content_sync.h"
+#include "replication/peer_wire.h"
 #include "gossip_kv/gossip_config.h"
 #include "gossip_kv/gossip_io.h"
 #include "gossip_kv/store.h"
@@ -62,11 +63,20 @@ class GossipEngine final : public ReplicationEngine {
   // Per-peer report slots over all writes awaiting acks (8 bytes each): caps kUnconvergedMax
   // in large clusters (4,096 writes at 1,000 nodes).
   static constexpr std::size_t kReachSlotsMax = 1u << 22;
-  static constexpr std::size_t kAckSpansMax = 256;  // per origin; beyond, the oldest is dropped (re-sent as a prefix)
+  static constexpr std::size_t kAckSpansMax = 256;  // per origin; beyond, the oldest is dropped (re-sent as held steps)
   static constexpr std::size_t kSpansMax = 32;  // early push spans kept per origin
-  static constexpr std::size_t kRelayAcksMax = 1u << 16;  // acknowledgements a relay forwards
+  // What a relay forwards in one round, within the wire caps that keep every message under
+  // the receiver's line limit (peer_wire.h); beyond, chains and acknowledgements wait or are
+  // dropped (the origin re-asks, and content sync repairs).
+  static constexpr std::size_t kRelaySpansMax = peer_wire::kWireCaps.relay_spans;
+  static constexpr std::size_t kRelayAcksMax = peer_wire::kWireCaps.forwarded_acks;
+  // Acknowledgements for other origins carried to the relay in one message ("ra").
+  static constexpr std::size_t kRelayAcksOutMax = peer_wire::kWireCaps.relay_acks;
   static constexpr std::size_t kHeldStepsMax = 32;  // per origin: re-sent on digests
+  static_assert(kAckSpansMax + kHeldStepsMax <= peer_wire::kWireCaps.ack_spans,
+                "the spans written for one peer fit the wire caps");
   static constexpr std::uint32_t kSyncAnswersMax = 32;  // per peer per sync interval
+  static constexpr std::size_t kAckWorkPerMessageMax = std::size_t{1} << 17;
   // A node's first content-sync exchange comes this soon after it starts (a restarted node
   // is refilled at once), at a random point so a cluster started together does not pulse.
   static constexpr std::int64_t kFirstSyncDelayMaxMs = 200;
@@ -114,8 +124,9 @@ class GossipEngine final : public ReplicationEngine {
   void begin(const char* type);
   void send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out);
   void write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry);
-  void read_relay_members(std::uint32_t peer, const rapidjson::Value& d, std::int64_t now_us,
-                          std::vector<OutMessage>& out);
+  void take_entries(std::uint32_t peer, std::int64_t now_us);
+  void take_chain(std::uint32_t peer, std::int64_t now_us, std::vector<OutMessage>& out);
+  void on_digest(std::uint32_t peer, std::int64_t now_us, std::vector<OutMessage>& out);
 
   // Dissemination (dissemination.cpp).
   void push_round(std::int64_t now_us, std::vector<OutMessage>& out);
@@ -194,6 +205,11 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<RelaySpan> relay_spans_;  // chains to forward with the next relay round
   std::vector<RelayAck> relay_acks_;    // acknowledgements to forward
 
+  PeerDecoder decoder_;
+  PeerMessage msg_;  // the message being handled (reused: no allocation per message)
+  // Unconverged writes one message's acknowledgements may still visit: a forged span over
+  // every timestamp costs at most this much work, not O(pending) per span.
+  std::size_t ack_work_left_ = 0;
   std::unique_ptr<ContentSync> sync_;  // null in a one-node cluster
   // Per peer: content-sync messages answered this sync interval. A peer can make a node send
   // up to 4 MiB per message it sends (a refill); at most kSyncAnswersMax of them an interval.
