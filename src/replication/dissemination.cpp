@@ -80,33 +80,40 @@ void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::i
   // (on_local_watermark); a peer's claim about them is at best stale, at worst forged.
   if (origin == 0 || origin == me_ || origin > ids_.size() || wm <= wm_[origin]) return;
   std::int64_t before = wm_[origin];
-  wm_[origin] = wm;
-  // Spans of pushes that arrived early were acknowledged when they arrived: acknowledge now
-  // only the parts of (before, wm] none of them covered, then let them extend the chain.
+  // The chain reaches wm, then grows through the early spans that now touch it.
   auto& spans = spans_[origin];
-  std::sort(spans.begin(), spans.end());
-  std::int64_t cursor = before;
-  for (const auto& [from, to] : spans) {
-    if (from >= wm || to <= cursor) continue;
-    if (from > cursor) owe_ack(origin, {cursor, from, now_us});
-    cursor = std::max(cursor, to);
-  }
-  if (cursor < wm) owe_ack(origin, {cursor, wm, now_us});
-  for (bool grew = true; grew;) {
-    grew = false;
-    for (auto it = spans.begin(); it != spans.end();) {
-      if (it->second <= wm_[origin]) {
-        it = spans.erase(it);
-      } else if (it->first <= wm_[origin]) {
-        wm_[origin] = it->second;
-        it = spans.erase(it);
-        grew = true;
-      } else {
-        ++it;
-      }
+  std::sort(spans.begin(), spans.end(),
+            [](const EarlySpan& a, const EarlySpan& b) { return a.from < b.from; });
+  std::int64_t top = wm;
+  used_spans_.clear();
+  for (auto it = spans.begin(); it != spans.end();) {
+    if (it->from > top) {
+      ++it;
+      continue;
     }
+    if (it->to > top) top = it->to;
+    used_spans_.push_back(*it);
+    it = spans.erase(it);
   }
-  record_held_step(origin, before, wm_[origin], now_us);
+  wm_[origin] = top;
+  // Early spans were acknowledged when they arrived, and were held since then: acknowledge
+  // now only the parts of (before, top] none of them covered, and remember each part with the
+  // time it was first held (re-sent on digests).
+  std::int64_t cursor = before;
+  for (const EarlySpan& sp : used_spans_) {
+    if (sp.to <= cursor) continue;
+    if (sp.from > cursor) {
+      owe_ack(origin, {cursor, sp.from, now_us});
+      record_held_step(origin, cursor, sp.from, now_us);
+      cursor = sp.from;
+    }
+    record_held_step(origin, cursor, sp.to, sp.at_us);
+    cursor = sp.to;
+  }
+  if (cursor < top) {
+    owe_ack(origin, {cursor, top, now_us});
+    record_held_step(origin, cursor, top, now_us);
+  }
 }
 
 void GossipEngine::record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,
@@ -134,7 +141,7 @@ void GossipEngine::on_span(std::uint32_t origin, std::int64_t from, std::int64_t
   // when the gap closes.
   auto& spans = spans_[origin];
   if (spans.size() >= kSpansMax) spans.erase(spans.begin());
-  spans.emplace_back(from, to);
+  spans.push_back({from, to, now_us});
   std::uint32_t ask = hub_ != 0 ? hub_ : origin;  // who can fill the gap with one message
   if (now_us - last_repair_us_[ask] >= repair_backoff_us()) {
     // Ask at once for what is missing instead of waiting for the next anti-entropy round.
