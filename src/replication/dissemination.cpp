@@ -82,38 +82,22 @@ void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::i
   std::int64_t before = wm_[origin];
   // The chain reaches wm, then grows through the early spans that now touch it.
   auto& spans = spans_[origin];
-  std::sort(spans.begin(), spans.end(),
-            [](const EarlySpan& a, const EarlySpan& b) { return a.from < b.from; });
+  std::sort(spans.begin(), spans.end());
   std::int64_t top = wm;
-  used_spans_.clear();
   for (auto it = spans.begin(); it != spans.end();) {
-    if (it->from > top) {
+    if (it->first > top) {
       ++it;
       continue;
     }
-    if (it->to > top) top = it->to;
-    used_spans_.push_back(*it);
+    top = std::max(top, it->second);
     it = spans.erase(it);
   }
   wm_[origin] = top;
-  // Early spans were acknowledged when they arrived, and were held since then: acknowledge
-  // now only the parts of (before, top] none of them covered, and remember each part with the
-  // time it was first held (re-sent on digests).
-  std::int64_t cursor = before;
-  for (const EarlySpan& sp : used_spans_) {
-    if (sp.to <= cursor) continue;
-    if (sp.from > cursor) {
-      owe_ack(origin, {cursor, sp.from, now_us});
-      record_held_step(origin, cursor, sp.from, now_us);
-      cursor = sp.from;
-    }
-    record_held_step(origin, cursor, sp.to, sp.at_us);
-    cursor = sp.to;
-  }
-  if (cursor < top) {
-    owe_ack(origin, {cursor, top, now_us});
-    record_held_step(origin, cursor, top, now_us);
-  }
+  // Held from now on, and not before: an early span's push may have relied on entries an
+  // earlier, lost push carried (a push carries entries above its own span when the safe
+  // watermark lags), so it vouches for nothing until the chain reaches it.
+  owe_ack(origin, {before, top, now_us});
+  record_held_step(origin, before, top, now_us);
 }
 
 void GossipEngine::record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,
@@ -132,8 +116,7 @@ void GossipEngine::record_held_step(std::uint32_t origin, std::int64_t lo, std::
 void GossipEngine::on_span(std::uint32_t origin, std::int64_t from, std::int64_t to,
                            std::int64_t now_us, std::vector<OutMessage>& out) {
   if (origin == 0 || origin > ids_.size() || origin == me_) return;
-  owe_ack(origin, {from, to, now_us});  // the span's writes are held here from now on
-  if (wm_[origin] >= from) {
+  if (wm_[origin] >= from) {  // contiguous: held from now on (raise_watermark acknowledges)
     raise_watermark(origin, to, now_us);
     return;
   }
@@ -141,7 +124,7 @@ void GossipEngine::on_span(std::uint32_t origin, std::int64_t from, std::int64_t
   // when the gap closes.
   auto& spans = spans_[origin];
   if (spans.size() >= kSpansMax) spans.erase(spans.begin());
-  spans.push_back({from, to, now_us});
+  spans.emplace_back(from, to);
   std::uint32_t ask = hub_ != 0 ? hub_ : origin;  // who can fill the gap with one message
   if (now_us - last_repair_us_[ask] >= repair_backoff_us()) {
     // Ask at once for what is missing instead of waiting for the next anti-entropy round.

@@ -187,12 +187,7 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<std::int64_t> last_sent_to_us_;    // per peer
   std::vector<std::int64_t> last_repair_us_;     // per peer: the last gap-triggered digest
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
-  struct EarlySpan {
-    std::int64_t from, to;
-    std::int64_t at_us;  // when it arrived (and its writes were held here)
-  };
-  std::vector<std::vector<EarlySpan>> spans_;
-  std::vector<EarlySpan> used_spans_;  // scratch of raise_watermark
+  std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
   std::deque<Unconverged> unconverged_;          // my writes by ts
   std::size_t converged_in_deque_ = 0;           // complete, not yet finalized
   std::size_t unconverged_max_;
