@@ -41,6 +41,13 @@ class ReplicationEngine {
  public:
   virtual ~ReplicationEngine() = default;
   virtual void on_local_delta(const LocalDelta& delta, std::int64_t now_us) = 0;
+  // Every local write with a version timestamp <= safe_us has been handed to on_local_delta:
+  // the core may vouch for this node's own writes up to it and no further. The runtime derives
+  // it from the workers' batch floors (several workers hand deltas over out of order).
+  virtual void on_local_watermark(std::int64_t safe_us) = 0;
+  // How many more deltas on_local_delta can take now; the runtime stops handing them over at 0
+  // (and the workers then wait: backpressure).
+  [[nodiscard]] virtual std::size_t delta_room() const = 0;
   virtual void on_peer_message(std::string_view src, std::string_view body_json,
                                std::int64_t now_us, std::vector<OutMessage>& out) = 0;
   virtual void tick(std::int64_t now_us, std::vector<OutMessage>& out) = 0;

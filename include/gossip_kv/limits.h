@@ -42,12 +42,13 @@ inline constexpr std::size_t kWriteBatchBytes = std::size_t{256} * 1024;
 // Requests a worker takes off its queue in one bulk dequeue.
 inline constexpr std::size_t kWorkerBatchMax = 256;
 
-// Local deltas queued for the gossip thread. When full, a delta is dropped and counted; the
-// key still reaches every replica through anti-entropy.
+// Local deltas queued for the gossip thread. When full, the worker waits for room (and the
+// reader, its ring full, waits for the worker): backpressure, never a drop, so every write the
+// fast path vouches for was handed to it.
 inline constexpr std::size_t kDeltaQueueMax = 1u << 16;
 
-// Peer messages queued for the gossip thread. When full, a message is dropped and counted;
-// anti-entropy repairs what it carried.
+// Peer messages queued for the gossip thread (a pool of reused buffers). When none is free the
+// reader waits for the gossip thread to return one: backpressure, never a drop.
 inline constexpr std::size_t kPeerInboxMax = 4096;
 
 // Messages to peers queued for the writer.

@@ -32,7 +32,8 @@ class HybridClock {
   std::int64_t next(std::int64_t now_us, std::int64_t floor_us);
   // Records a timestamp seen from elsewhere, so later next() results exceed it.
   void observe(std::int64_t ts_us);
-  [[nodiscard]] std::int64_t last() const { return last_us_.load(std::memory_order_relaxed); }
+  // The latest timestamp issued or observed. Acquire: pairs with next()'s release.
+  [[nodiscard]] std::int64_t last() const { return last_us_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<std::int64_t> last_us_{0};

@@ -49,20 +49,24 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
                      config.anti_entropy_interval_ms * 1000 + 1));
 }
 
+void GossipEngine::on_local_watermark(std::int64_t safe_us) {
+  wm_[me_] = std::max(wm_[me_], safe_us);
+}
+
+std::size_t GossipEngine::delta_room() const {
+  return pending_.size() >= kPendingDeltasMax ? 0 : kPendingDeltasMax - pending_.size();
+}
+
 void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   if (peer_count() == 0) {  // a one-node cluster: nothing to send, every write is everywhere
     if (d.client_write) converged_alone_.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   index(d.entry, d.version);
-  if (d.version.origin == me_) wm_[me_] = std::max(wm_[me_], d.version.ts_us);
+  // The own watermark moves only with on_local_watermark: deltas from several workers arrive
+  // out of timestamp order, and a push must never vouch for a write it has not seen.
   auto [it, inserted] = pending_.try_emplace(d.entry, d.version);
-  if (!inserted) {
-    it->second = std::max(it->second, d.version);  // a newer version replaces the pending one
-  } else if (pending_.size() > kPendingDeltasMax) {
-    pending_.erase(it);  // anti-entropy still carries it
-    deltas_dropped_.fetch_add(1, std::memory_order_relaxed);
-  }
+  if (!inserted) it->second = std::max(it->second, d.version);  // the newer version goes
   if (config_.push_on_write) next_push_us_ = std::min(next_push_us_, now_us);
   if (!d.client_write || d.version.origin != me_) return;
   Unconverged u{d.version.ts_us, d.taken_us, 0, std::vector<std::int64_t>(ids_.size() + 1), 0};

@@ -40,6 +40,8 @@ class GossipEngine final : public ReplicationEngine {
                Store& store, std::uint64_t seed, std::int64_t now_us);
 
   void on_local_delta(const LocalDelta& delta, std::int64_t now_us) override;
+  void on_local_watermark(std::int64_t safe_us) override;
+  [[nodiscard]] std::size_t delta_room() const override;
   void on_peer_message(std::string_view src, std::string_view body_json, std::int64_t now_us,
                        std::vector<OutMessage>& out) override;
   void tick(std::int64_t now_us, std::vector<OutMessage>& out) override;
@@ -49,7 +51,9 @@ class GossipEngine final : public ReplicationEngine {
   void write_stats(rapidjson::Writer<rapidjson::StringBuffer>& w) const override;
 
   // Bounds (docs/REPLICATION.md).
-  static constexpr std::size_t kPendingDeltasMax = 1u << 16;   // then dropped: AE carries them
+  // Local deltas awaiting a push round; at the bound delta_room() is 0 and the runtime holds
+  // further deltas back (the workers wait): never dropped.
+  static constexpr std::size_t kPendingDeltasMax = 1u << 16;
   static constexpr std::size_t kUnconvergedMax = 1u << 16;     // own writes awaiting acks
   // Per-peer report slots over all writes awaiting acks (8 bytes each): caps kUnconvergedMax
   // in large clusters (4,096 writes at 1,000 nodes).
@@ -179,7 +183,6 @@ class GossipEngine final : public ReplicationEngine {
   std::atomic<std::uint64_t> deltas_sent_{0};
   std::atomic<std::uint64_t> deltas_applied_{0};
   std::atomic<std::uint64_t> deltas_ignored_{0};
-  std::atomic<std::uint64_t> deltas_dropped_{0};
   std::atomic<std::uint64_t> stale_reads_{0};
   std::atomic<std::uint64_t> unmeasured_{0};
   std::atomic<std::uint64_t> pending_count_{0};

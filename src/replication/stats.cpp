@@ -79,7 +79,6 @@ void GossipEngine::write_stats(Writer& w) const {
   u64("deltas_sent", deltas_sent_);
   u64("deltas_applied", deltas_applied_);
   u64("deltas_ignored", deltas_ignored_);
-  u64("deltas_dropped_pending", deltas_dropped_);
 }
 
 }  // namespace gossip_kv

@@ -14,7 +14,7 @@ namespace {
 using Writer = ReplyRenderer::Writer;
 
 struct Totals {
-  std::uint64_t client_writes = 0, cas_writes = 0, reads = 0, merged = 0, stale_reads = 0, deltas_dropped = 0;
+  std::uint64_t client_writes = 0, cas_writes = 0, reads = 0, merged = 0, stale_reads = 0, delta_waits = 0;
 };
 
 Totals sum_counters(const Shared& sh) {
@@ -26,7 +26,7 @@ Totals sum_counters(const Shared& sh) {
     t.reads += c.reads.load(std::memory_order_relaxed);
     t.merged += c.merged.load(std::memory_order_relaxed);
     t.stale_reads += c.stale_reads.load(std::memory_order_relaxed);
-    t.deltas_dropped += c.deltas_dropped.load(std::memory_order_relaxed);
+    t.delta_waits += c.delta_waits.load(std::memory_order_relaxed);
   }
   return t;
 }
@@ -125,10 +125,12 @@ void stats_members(const Shared& sh, const Totals& t, Writer& w) {
   std::snprintf(digest, sizeof digest, "%016" PRIx64, sh.store.digest());
   w.Key("state_digest");
   w.String(digest);
-  w.Key("deltas_dropped");
-  w.Uint64(t.deltas_dropped);
-  w.Key("peer_msgs_dropped");
-  w.Uint64(sh.peer_dropped.load(std::memory_order_relaxed));
+  // Backpressure, not loss: times a worker waited for room on the gossip thread's delta queue,
+  // and times the reader waited for a free peer-message buffer.
+  w.Key("delta_queue_waits");
+  w.Uint64(t.delta_waits);
+  w.Key("peer_pool_waits");
+  w.Uint64(sh.peer_pool_waits.load(std::memory_order_relaxed));
   w.Key("lines_skipped");
   w.Uint64(sh.lines_skipped.load(std::memory_order_relaxed));
   w.Key("workers");

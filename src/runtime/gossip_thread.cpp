@@ -1,5 +1,6 @@
 // The gossip thread: feeds the replication engine local deltas, peer messages and time, and
 // hands the messages it returns to the writer. Without an engine it only drains the deltas.
+#include <algorithm>
 #include <array>
 
 #include "runtime/shared.h"
@@ -9,13 +10,14 @@ namespace {
 
 class GossipThread {
  public:
-  explicit GossipThread(Shared& sh) : sh_(sh) {}
+  explicit GossipThread(Shared& sh) : sh_(sh), dequeued_(sh.workers.size(), 0) {}
 
   void run() {
     while (!sh_.stopping.load(std::memory_order_acquire)) {
       ReplicationEngine* engine = sh_.engine.load(std::memory_order_acquire);
       std::int64_t now_us = wall_clock_us();
       bool busy = drain_deltas(engine, now_us);
+      if (engine != nullptr) publish_own_watermark(*engine);
       busy |= drain_peers(engine, now_us);
       std::int64_t wait_us = 50000;
       if (engine != nullptr) {
@@ -31,12 +33,40 @@ class GossipThread {
   }
 
  private:
+  // Takes at most as many deltas as the engine has room for; the rest wait in the queue (and
+  // the workers behind it).
   bool drain_deltas(ReplicationEngine* engine, std::int64_t now_us) {
-    std::size_t n = sh_.deltas.try_dequeue_bulk(deltas_.data(), deltas_.size());
-    if (engine != nullptr) {
-      for (std::size_t i = 0; i < n; ++i) engine->on_local_delta(deltas_[i], now_us);
+    std::size_t room = engine != nullptr ? std::min(engine->delta_room(), deltas_.size())
+                                         : deltas_.size();
+    std::size_t n = room == 0 ? 0 : sh_.deltas.try_dequeue_bulk(deltas_.data(), room);
+    for (std::size_t i = 0; i < n; ++i) {
+      ++dequeued_[deltas_[i].worker];
+      if (engine != nullptr) engine->on_local_delta(deltas_[i].delta, now_us);
     }
     return n > 0;
+  }
+
+  // The own-watermark handshake. Workers take versions from the shared clock and hand their
+  // deltas over in any order, so the newest delta seen says nothing about older ones still on
+  // their way. The safe watermark S is the highest timestamp such that every local write with a
+  // version <= S has been dequeued here:
+  //  1. C = clock.last() (acquire): every write with a version <= C took it before this read.
+  //  2. each worker's batch floor (seq_cst): a worker inside a batch may still hand over writes
+  //     above its floor (set before the batch's first version, so it is seen here whenever one
+  //     of its versions is <= C): S <= floor.
+  //  3. each worker's enqueued count (acquire; stored before the floor goes back to INT64_MAX):
+  //     until this thread has dequeued that many of its deltas, S stays where it was.
+  void publish_own_watermark(ReplicationEngine& engine) {
+    std::int64_t safe = sh_.clock.last();
+    for (std::size_t w = 0; w < sh_.workers.size(); ++w) {
+      const DeltaFence& f = sh_.workers[w]->fence;
+      safe = std::min(safe, f.batch_floor_us.load(std::memory_order_seq_cst));
+      if (dequeued_[w] < f.enqueued.load(std::memory_order_acquire)) return;
+    }
+    if (safe > published_) {
+      published_ = safe;
+      engine.on_local_watermark(safe);
+    }
   }
 
   bool drain_peers(ReplicationEngine* engine, std::int64_t now_us) {
@@ -48,6 +78,7 @@ class GossipThread {
       item->handoff.publish();
       sh_.peer_free.enqueue(item);
     }
+    if (n > 0) sh_.reader_parker.unpark();  // it may be waiting for a free item
     return n > 0;
   }
 
@@ -76,7 +107,9 @@ class GossipThread {
 
   static constexpr std::size_t kBulk = 1024;
   Shared& sh_;
-  std::array<LocalDelta, kBulk> deltas_;
+  std::array<QueuedDelta, kBulk> deltas_;
+  std::vector<std::uint64_t> dequeued_;  // per worker: its deltas taken off the queue
+  std::int64_t published_ = INT64_MIN;   // the last safe own watermark given to the engine
   std::array<PeerItem*, kBulk> peers_;
   std::vector<OutMessage> out_;
   rapidjson::StringBuffer line_;

@@ -216,8 +216,15 @@ class Reader {
   void to_gossip(Request& req) {
     PeerItem* item = nullptr;
     if (!sh_.peer_free.try_dequeue(item)) {
-      sh_.peer_dropped.fetch_add(1, std::memory_order_relaxed);  // anti-entropy repairs it
-      return;
+      // Every item is with the gossip thread: wait for one rather than drop the message.
+      sh_.peer_pool_waits.fetch_add(1, std::memory_order_relaxed);
+      flush();
+      sh_.writer_parker.unpark();
+      auto free = [&] { return sh_.peer_free.size_approx() > 0; };
+      while (!sh_.peer_free.try_dequeue(item)) {
+        sh_.gossip_parker.unpark();
+        sh_.reader_parker.park(free, 1000);
+      }
     }
     item->handoff.receive();
     item->src.swap(req.src);

@@ -94,12 +94,28 @@ struct alignas(64) WorkerCounters {
   std::atomic<std::uint64_t> reads{0};          // read and kv_read served (found or not)
   std::atomic<std::uint64_t> merged{0};         // kv_merge entries taken
   std::atomic<std::uint64_t> stale_reads{0};    // found by kv_merge entries
-  std::atomic<std::uint64_t> deltas_dropped{0};  // delta queue full
+  std::atomic<std::uint64_t> delta_waits{0};    // delta queue full: the worker waited (backpressure)
   std::atomic<std::uint64_t> completed{0};      // tasks finished (for the reader's barrier)
 
   static void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
+};
+
+// A local write on its way to the gossip thread, with the worker that took it: the gossip thread
+// counts deltas per worker for the own-watermark handshake (gossip_thread.cpp).
+struct QueuedDelta {
+  LocalDelta delta;
+  std::uint32_t worker = 0;
+};
+
+// The worker's half of the own-watermark handshake (gossip_thread.cpp), on its own cache line.
+struct alignas(64) DeltaFence {
+  // While the worker runs a batch: the clock's last timestamp when the batch began, so every
+  // version the batch takes is above it. INT64_MAX between batches.
+  std::atomic<std::int64_t> batch_floor_us{INT64_MAX};
+  // Deltas the worker has enqueued for the gossip thread (stored with release after each one).
+  std::atomic<std::uint64_t> enqueued{0};
 };
 
 struct NodeIdentity {
@@ -142,14 +158,18 @@ struct Shared {
   struct alignas(64) WorkerChannel {
     moodycamel::BlockingConcurrentQueue<Task> queue{limits::kInflightRequestsMax};
     WorkerCounters counters;
+    DeltaFence fence;
   };
   std::vector<std::unique_ptr<WorkerChannel>> workers;
   std::atomic<bool> stopping{false};
 
-  moodycamel::ConcurrentQueue<LocalDelta> deltas{limits::kDeltaQueueMax};
+  // Full: the worker waits (backpressure up to the reader), never drops: a dropped delta would
+  // be a write the fast path vouches for without sending.
+  moodycamel::ConcurrentQueue<QueuedDelta> deltas{limits::kDeltaQueueMax};
   moodycamel::ConcurrentQueue<PeerItem*> peer_inbox{limits::kPeerInboxMax};
   moodycamel::ConcurrentQueue<PeerItem*> peer_free{limits::kPeerInboxMax};
-  std::atomic<std::uint64_t> peer_dropped{0};
+  // Times the reader found the peer pool empty and waited for the gossip thread to free one.
+  std::atomic<std::uint64_t> peer_pool_waits{0};
 
   std::mutex outbox_mu;
   std::vector<std::string> outbox;  // open lines to peers, GUARDED_BY(outbox_mu)
@@ -157,7 +177,7 @@ struct Shared {
 
   std::atomic<std::uint64_t> lines_skipped{0};  // unanswerable or over-long input lines
 
-  Parker reader_parker;  // waits for released slots and for idle workers
+  Parker reader_parker;  // waits for released slots, idle workers and free peer items
   Parker writer_parker;  // waits for ready slots and peer lines
   Parker gossip_parker;  // waits for deltas, peer lines or its next tick
 };

@@ -1,5 +1,7 @@
 // Workers: apply requests to the store and render their replies.
 #include <array>
+#include <chrono>
+#include <thread>
 
 #include "runtime/shared.h"
 
@@ -11,7 +13,8 @@ using Writer = ReplyRenderer::Writer;
 class Worker {
  public:
   Worker(Shared& sh, std::size_t index)
-      : sh_(sh), ch_(*sh.workers[index]), delta_token_(sh.deltas) {}
+      : sh_(sh), ch_(*sh.workers[index]), delta_token_(sh.deltas),
+        index_(static_cast<std::uint32_t>(index)) {}
 
   void run() {
     moodycamel::ConsumerToken token(ch_.queue);
@@ -24,8 +27,11 @@ class Worker {
         if (sh_.stopping.load(std::memory_order_acquire)) return;
         continue;
       }
+      // Every version this batch takes is above the floor (the handshake in gossip_thread.cpp).
+      ch_.fence.batch_floor_us.store(sh_.clock.last(), std::memory_order_seq_cst);
       now_us_ = wall_clock_us();
       for (std::size_t i = 0; i < n; ++i) handle(batch[i]);
+      ch_.fence.batch_floor_us.store(INT64_MAX, std::memory_order_seq_cst);
       WorkerCounters::bump(ch_.counters.completed, n);
       sh_.writer_parker.unpark();
       sh_.reader_parker.unpark();
@@ -55,11 +61,19 @@ class Worker {
     slot.ready.store(1, std::memory_order_release);
   }
 
+  // Hands the write to the gossip thread, waiting while its queue is full: a dropped delta
+  // would be a write the fast path vouches for without ever sending it.
   void push_delta(const Store::WriteResult& w, bool client_write) {
-    LocalDelta d{w.entry, w.version, now_us_, client_write};
+    QueuedDelta d{{w.entry, w.version, now_us_, client_write}, index_};
     if (!sh_.deltas.try_enqueue(delta_token_, d)) {
-      WorkerCounters::bump(ch_.counters.deltas_dropped);
+      WorkerCounters::bump(ch_.counters.delta_waits);
+      do {
+        sh_.gossip_parker.unpark();
+        std::this_thread::sleep_for(std::chrono::microseconds(50));
+      } while (!sh_.deltas.try_enqueue(delta_token_, d));
     }
+    ch_.fence.enqueued.store(ch_.fence.enqueued.load(std::memory_order_relaxed) + 1,
+                             std::memory_order_release);
     pushed_deltas_ = true;
   }
 
@@ -155,6 +169,7 @@ class Worker {
   ReplyRenderer renderer_;
   std::string value_;  // reused read buffer
   std::int64_t now_us_ = 0;
+  std::uint32_t index_;
   bool pushed_deltas_ = false;
 };
 

@@ -14,7 +14,12 @@ std::int64_t HybridClock::next(std::int64_t now_us, std::int64_t floor_us) {
   for (;;) {
     std::int64_t candidate = now_us > last ? now_us : last + 1;
     if (candidate <= floor_us) candidate = floor_us + 1;
-    if (last_us_.compare_exchange_weak(last, candidate, std::memory_order_relaxed)) return candidate;
+    // acq_rel: a thread that reads this timestamp through last() also sees what the issuing
+    // thread did before (the workers' batch floors, gossip_thread.cpp).
+    if (last_us_.compare_exchange_weak(last, candidate, std::memory_order_acq_rel,
+                                       std::memory_order_relaxed)) {
+      return candidate;
+    }
   }
 }
 

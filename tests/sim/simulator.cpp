@@ -53,6 +53,7 @@ Version Simulator::write(int node, const std::string& key, const std::string& va
       std::lower_bound(ids_.begin(), ids_.end(), "n" + std::to_string(node)) - ids_.begin() + 1);
   Store::WriteResult w = n.store->write(key, value, now_us_, origin, n.clock);
   n.engine->on_local_delta({w.entry, w.version, now_us_, true}, now_us_);
+  n.engine->on_local_watermark(w.version.ts_us);  // one thread: every write is handed over
   reschedule(node);
   WriteRecord r{key, w.version, now_us_, -1, 0, std::vector<bool>(nodes_.size(), false)};
   writes_.push_back(std::move(r));
