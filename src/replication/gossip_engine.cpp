@@ -89,7 +89,11 @@ std::int64_t GossipEngine::next_deadline_us() const {
 void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
   if (now_us >= next_push_us_) {
     push_round(now_us, out);
-    next_push_us_ = now_us + (is_relay_ ? config_.relay_interval_ms : config_.gossip_interval_ms) * 1000;
+    std::int64_t interval_ms = is_relay_ ? config_.relay_interval_ms : config_.gossip_interval_ms;
+    // A backlog beyond one full message (a burst) goes out message after message: each one is
+    // full, so waiting a round would buy no sharing, only delay.
+    if (!pending_.empty()) interval_ms = std::min(interval_ms, kBacklogPushIntervalMs);
+    next_push_us_ = now_us + interval_ms * 1000;
   }
   if (now_us >= next_ae_us_) {
     anti_entropy_round(out);

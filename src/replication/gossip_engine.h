@@ -54,6 +54,8 @@ class GossipEngine final : public ReplicationEngine {
   // Local deltas awaiting a push round; at the bound delta_room() is 0 and the runtime holds
   // further deltas back (the workers wait): never dropped.
   static constexpr std::size_t kPendingDeltasMax = 1u << 16;
+  // The pause between two pushes while a backlog remains (each of them a full message).
+  static constexpr std::int64_t kBacklogPushIntervalMs = 10;
   static constexpr std::size_t kUnconvergedMax = 1u << 16;     // own writes awaiting acks
   // Per-peer report slots over all writes awaiting acks (8 bytes each): caps kUnconvergedMax
   // in large clusters (4,096 writes at 1,000 nodes).
