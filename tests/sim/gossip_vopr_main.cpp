@@ -1,6 +1,8 @@
 // gossip-vopr: the randomized search over the simulated cluster (tests/sim/vopr.h).
 //   build/bin/gossip-vopr --seeds 100000              every fault class, seeds 1..100000
 //   build/bin/gossip-vopr --seeds 1000 --faults today  what the engine survives today
+//   build/bin/gossip-vopr --break drop-delta           a deliberately broken model
+//   GOSSIP_VOPR_TRACE='"i5"' adds every peer line that holds that text (sent and handled)
 //   GOSSIP_VOPR_SEED=42 build/bin/gossip-vopr          replays one seed, with its violations
 // Each seed runs in a child process (unless --no-fork), so a crash is reported with its seed
 // and the search goes on. Exit status 1 when any seed failed.
@@ -57,7 +59,7 @@ int main(int argc, char** argv) {
                  "fault classes: all, today, a list (loss,dup,reorder,partition,pause,restart,skew,"
                  "burst,forge,crash,range,garbage,inject,peer) or all-<list>")
       ->capture_default_str();
-  app.add_option("--break", breakage, "a deliberately broken model: none, drop-delta, eager-watermark, "
+  app.add_option("--break", breakage, "a deliberately broken model: none, drop-delta, corrupt-line, "
                                       "late-taken, double-line")
       ->capture_default_str();
   app.add_option("--max-failures", max_failures, "stop after this many failing seeds")->capture_default_str();

@@ -243,7 +243,6 @@ struct Node {
   std::deque<QueuedDelta> deltas;
   std::vector<std::uint64_t> dequeued;
   std::int64_t published = INT64_MIN;
-  std::int64_t newest_dequeued = INT64_MIN;  // for Breakage::kEagerWatermark
   std::deque<InMsg> inbox;
   std::int64_t busy_until = 0;
   std::int64_t step_at = INT64_MAX;
@@ -391,7 +390,7 @@ class Cluster {
   // Every (version, value) a key may legitimately hold: client writes and plausible peer entries.
   absl::flat_hash_map<std::string, std::set<std::pair<Version, std::string>>> known_;
   std::uint64_t write_counter_ = 0;
-  std::uint64_t delta_waits_ = 0, lines_total_ = 0, injected_ = 0, rejected_writes_ = 0;
+  std::uint64_t delta_waits_ = 0, lines_total_ = 0, entry_lines_ = 0, injected_ = 0, rejected_writes_ = 0;
   std::vector<std::string> violations_;
   std::map<std::string, std::uint64_t> per_invariant_;
 };
@@ -408,7 +407,6 @@ void Cluster::start_node(int n) {
   x.deltas.clear();
   x.dequeued.assign(static_cast<std::size_t>(mix_.workers), 0);
   x.published = INT64_MIN;
-  x.newest_dequeued = INT64_MIN;
   x.inbox.clear();
   x.busy_until = now_;
   x.step_at = INT64_MAX;
@@ -520,7 +518,6 @@ void Cluster::gossip_step(int n) {
     cost += mix_.cost_delta_us;
     if (breakage_ == Breakage::kDropDelta && x.dequeued_total % 50 == 0) continue;
     if (breakage_ == Breakage::kLateTaken) d.delta.taken_us = local(n);
-    x.newest_dequeued = std::max(x.newest_dequeued, d.delta.version.ts_us);
     if (d.delta.client_write && d.delta.version.origin == origin_of(n)) ++x.own_handed;
     engine.on_local_delta(d.delta, local(n));
   }
@@ -564,13 +561,6 @@ void Cluster::gossip_step(int n) {
 // The own-watermark handshake, exactly as gossip_thread.cpp's publish_own_watermark.
 void Cluster::publish_own_watermark(int n) {
   Node& x = node(n);
-  if (breakage_ == Breakage::kEagerWatermark) {  // vouches for the newest delta seen
-    if (x.newest_dequeued > x.published) {
-      x.published = x.newest_dequeued;
-      x.engine->on_local_watermark(x.published);
-    }
-    return;
-  }
   std::int64_t safe = x.clock->last();
   for (std::size_t w = 0; w < x.workers.size(); ++w) {
     safe = std::min(safe, x.workers[w].floor_us);
@@ -668,6 +658,10 @@ void Cluster::route(int from, std::vector<OutMessage>& out) {
     ++lines_total_;
     if (breakage_ == Breakage::kDoubleLine && lines_total_ % 100 == 0) lines = 2;
     int to = std::stoi(m.dest.substr(1));
+    std::size_t value_at = m.body.find("\"]");  // the end of the first entry's value
+    if (breakage_ == Breakage::kCorruptLine && value_at != std::string::npos && ++entry_lines_ % 50 == 0) {
+      m.body.insert(value_at, "0");
+    }
     if (trace_ != nullptr && m.body.find(trace_) != std::string::npos) {
       std::fprintf(stderr, "%lld n%d sends to %s: %.300s\n", static_cast<long long>((now_ - kEpochUs) / 1000), from, m.dest.c_str(), m.body.c_str());
     }
@@ -1119,8 +1113,8 @@ bool parse_faults(const std::string& text, std::uint32_t* mask) {
     *mask = kAllFaults;
     return true;
   }
-  if (rest == "today") {
-    *mask = kFaultsToday;
+  if (rest == "today" || rest == "network") {
+    *mask = rest == "today" ? kFaultsPassingToday : kNetworkFaults;
     return true;
   }
   if (rest.rfind("all-", 0) == 0) {
@@ -1146,7 +1140,7 @@ const char* breakage_name(Breakage b) {
   switch (b) {
     case Breakage::kNone: return "none";
     case Breakage::kDropDelta: return "drop-delta";
-    case Breakage::kEagerWatermark: return "eager-watermark";
+    case Breakage::kCorruptLine: return "corrupt-line";
     case Breakage::kLateTaken: return "late-taken";
     case Breakage::kDoubleLine: return "double-line";
   }
@@ -1154,7 +1148,7 @@ const char* breakage_name(Breakage b) {
 }
 
 bool parse_breakage(const std::string& text, Breakage* out) {
-  for (Breakage b : {Breakage::kNone, Breakage::kDropDelta, Breakage::kEagerWatermark,
+  for (Breakage b : {Breakage::kNone, Breakage::kDropDelta, Breakage::kCorruptLine,
                      Breakage::kLateTaken, Breakage::kDoubleLine}) {
     if (text == breakage_name(b)) {
       *out = b;
