@@ -1,6 +1,6 @@
 // gossip-vopr: the randomized search over the simulated cluster (tests/sim/vopr.h).
 //   build/bin/gossip-vopr --seeds 100000              every fault class, seeds 1..100000
-//   build/bin/gossip-vopr --seeds 1000 --faults today  what the engine survives today
+//   build/bin/gossip-vopr --seeds 1000 --faults bursts (or cuts): what passes today
 //   build/bin/gossip-vopr --break drop-delta           a deliberately broken model
 //   GOSSIP_VOPR_TRACE='"i5"' adds every peer line that holds that text (sent and handled)
 //   GOSSIP_VOPR_SEED=42 build/bin/gossip-vopr          replays one seed, with its violations
@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   app.add_option("--seeds", seeds, "how many seeds")->capture_default_str();
   app.add_option("--first", first, "the first seed")->capture_default_str();
   app.add_option("--faults", faults,
-                 "fault classes: all, today, a list (loss,dup,reorder,partition,pause,restart,skew,"
+                 "fault classes: all, network, bursts, cuts, a list (loss,dup,reorder,partition,pause,restart,skew,"
                  "burst,forge,crash,range,garbage,inject,peer) or all-<list>")
       ->capture_default_str();
   app.add_option("--break", breakage, "a deliberately broken model: none, drop-delta, corrupt-line, "

@@ -105,10 +105,10 @@ Mix draw_mix(std::uint64_t seed, std::uint32_t enabled) {
   m.delta_queue_max = static_cast<std::size_t>(uni(2, 64));
   m.gossip_bulk = static_cast<std::size_t>(uni(1, 32));
   m.worker_batch_max = static_cast<std::size_t>(uni(1, 16));
-  m.cost_delta_us = uni(0, 20);
+  m.cost_delta_us = uni(0, 40);
   m.cost_msg_us = uni(2, 60);
   m.cost_tick_us = uni(2, 60);
-  m.service_us_max = uni(1, 200);
+  m.service_us_max = uni(1, 100);
   m.take_to_enqueue_us_max = uni(0, 100);
   m.latency_ms = real(1, 60);
   m.load_us = uni(3000, 8000) * 1000;
@@ -311,7 +311,8 @@ class Cluster {
   Cluster(std::uint64_t seed, const Mix& mix, Breakage breakage)
       : mix_(mix), breakage_(breakage), rng_(seed ^ 0xC0FFEEull),
         nodes_(static_cast<std::size_t>(mix.nodes) + 1),
-        group_(static_cast<std::size_t>(mix.nodes) + 1, 0) {
+        group_(static_cast<std::size_t>(mix.nodes) + 1, 0),
+        taken_by_node_(static_cast<std::size_t>(mix.nodes) + 1) {
     for (int i = 1; i <= mix.nodes; ++i) ids_.push_back("n" + std::to_string(i));
     std::sort(ids_.begin(), ids_.end());
     loss_ = mix.loss;
@@ -366,6 +367,7 @@ class Cluster {
   // Invariants.
   void check_counters(int n, const char* when);
   void check_end();
+  void check_acks(int from, int to, const std::string& body);
   // Keeps the first few violations of each invariant ("I1 ...": the id is the first word).
   void violate(std::string v) {
     std::string id = v.substr(0, v.find(' '));
@@ -387,6 +389,7 @@ class Cluster {
 
   std::vector<Taken> taken_;
   absl::flat_hash_map<std::string, std::vector<std::size_t>> taken_by_key_;
+  std::vector<std::vector<std::pair<std::int64_t, std::size_t>>> taken_by_node_;  // by ts
   // Every (version, value) a key may legitimately hold: client writes and plausible peer entries.
   absl::flat_hash_map<std::string, std::set<std::pair<Version, std::string>>> known_;
   std::uint64_t write_counter_ = 0;
@@ -605,6 +608,9 @@ void Cluster::worker_step(int n, std::size_t w) {
       taken_.push_back(std::move(t));
       k.taken_idx = taken_.size() - 1;
       taken_by_key_[cw.key].push_back(k.taken_idx);
+      auto& mine = taken_by_node_[static_cast<std::size_t>(n)];
+      mine.insert(std::upper_bound(mine.begin(), mine.end(), std::pair{r.version.ts_us, k.taken_idx}),
+                  std::pair{r.version.ts_us, k.taken_idx});
       known_[cw.key].insert({r.version, cw.value});
       k.delta = {r.entry, r.version, k.batch_local_us, true};
       // Another replica may hold a newer version of the key already.
@@ -658,6 +664,7 @@ void Cluster::route(int from, std::vector<OutMessage>& out) {
     ++lines_total_;
     if (breakage_ == Breakage::kDoubleLine && lines_total_ % 100 == 0) lines = 2;
     int to = std::stoi(m.dest.substr(1));
+    check_acks(from, to, m.body);
     std::size_t value_at = m.body.find("\"]");  // the end of the first entry's value
     if (breakage_ == Breakage::kCorruptLine && value_at != std::string::npos && ++entry_lines_ % 50 == 0) {
       m.body.insert(value_at, "0");
@@ -1019,6 +1026,41 @@ void Cluster::check_counters(int n, const char* when) {
   }
 }
 
+// I6: an acknowledgement from `from` about origin o's writes, "a": [[lo, hi, at_us], ...] (o is
+// the recipient) or "ra": [[o, lo, hi, at_us], ...] (for a relay to forward), says `from` holds
+// every write of o with lo < ts <= hi (or a newer version of its key): checked when it is sent.
+void Cluster::check_acks(int from, int to, const std::string& body) {
+  if (body.find("\"a\":") == std::string::npos && body.find("\"ra\":") == std::string::npos) return;
+  rapidjson::Document d;
+  d.Parse(body.data(), body.size());
+  if (d.HasParseError() || !d.IsObject()) return;
+  auto check = [&](int origin, std::int64_t lo, std::int64_t hi) {
+    if (origin < 1 || origin > mix_.nodes) return;
+    const auto& mine = taken_by_node_[static_cast<std::size_t>(origin)];
+    for (auto it = std::upper_bound(mine.begin(), mine.end(), std::pair{lo, SIZE_MAX});
+         it != mine.end() && it->first <= hi; ++it) {
+      const Taken& t = taken_[it->second];
+      if (holds(from, t)) continue;
+      violate("I6 acknowledgements: n" + std::to_string(from) + " tells n" + std::to_string(origin) +
+              " at " + std::to_string((now_ - kEpochUs) / 1000) + " ms that it holds (" + std::to_string(lo) +
+              ", " + std::to_string(hi) + "] but lacks " + t.key + " " + vstr(t.version));
+      return;
+    }
+  };
+  if (d.HasMember("a") && d["a"].IsArray()) {
+    for (const auto& a : d["a"].GetArray()) {
+      if (a.IsArray() && a.Size() == 3 && a[0].IsInt64() && a[1].IsInt64()) check(to, a[0].GetInt64(), a[1].GetInt64());
+    }
+  }
+  if (d.HasMember("ra") && d["ra"].IsArray()) {
+    for (const auto& a : d["ra"].GetArray()) {
+      if (a.IsArray() && a.Size() == 4 && a[0].IsInt() && a[1].IsInt64() && a[2].IsInt64()) {
+        check(a[0].GetInt(), a[1].GetInt64(), a[2].GetInt64());
+      }
+    }
+  }
+}
+
 void Cluster::check_end() {
   std::vector<int> live;
   for (int n = 1; n <= mix_.nodes; ++n) {
@@ -1113,8 +1155,8 @@ bool parse_faults(const std::string& text, std::uint32_t* mask) {
     *mask = kAllFaults;
     return true;
   }
-  if (rest == "today" || rest == "network") {
-    *mask = rest == "today" ? kFaultsPassingToday : kNetworkFaults;
+  if (rest == "network" || rest == "bursts" || rest == "cuts") {
+    *mask = rest == "network" ? kNetworkFaults : rest == "bursts" ? kTodayBursts : kTodayCuts;
     return true;
   }
   if (rest.rfind("all-", 0) == 0) {

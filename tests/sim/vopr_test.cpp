@@ -46,7 +46,8 @@ void expect_clean(std::uint32_t faults, std::uint64_t count) {
   }
 }
 
-TEST(Vopr, TodaysFaultsKeepEveryInvariant) { expect_clean(kFaultsPassingToday, 600); }
+TEST(Vopr, BurstsPausesSkewKeepEveryInvariant) { expect_clean(kTodayBursts, 400); }
+TEST(Vopr, PartitionsPausesSkewKeepEveryInvariant) { expect_clean(kTodayCuts, 400); }
 
 TEST(Vopr, ReplaysASeedExactly) {
   VoprOptions o;
@@ -70,31 +71,33 @@ TEST(Vopr, CatchesEachBrokenModel) {
     Breakage breakage;
     std::vector<std::string> caught_by;
   };
-  for (const Case& c : {Case{Breakage::kDropDelta, {"I1", "I2", "I4"}},
+  for (const Case& c : {Case{Breakage::kDropDelta, {"I1", "I2", "I4", "I6"}},
                         Case{Breakage::kCorruptLine, {"I2", "I5"}},
                         Case{Breakage::kLateTaken, {"I3"}},
                         Case{Breakage::kDoubleLine, {"I4"}}}) {
     SCOPED_TRACE(breakage_name(c.breakage));
     VoprOptions broken;
-    broken.faults = kFaultsPassingToday;
+    broken.faults = kTodayBursts | kTodayCuts;
     broken.breakage = c.breakage;
     bool found = false;
     for (std::uint64_t seed = 1; seed <= 150 && !found; ++seed) {
       VoprResult r = run_vopr_seed(seed, broken);
       if (r.ok()) continue;
-      found = true;
-      for (const std::string& id : c.caught_by) EXPECT_TRUE(has(r, id)) << id << " missed: " << explain(r);
       VoprOptions intact = broken;
       intact.breakage = Breakage::kNone;
       VoprResult clean = run_vopr_seed(seed, intact);
-      EXPECT_TRUE(clean.ok()) << explain(clean);
+      if (!clean.ok()) continue;  // a seed the intact engine fails today proves nothing
+      found = true;
+      for (const std::string& id : c.caught_by) EXPECT_TRUE(has(r, id)) << id << " missed: " << explain(r);
     }
     EXPECT_TRUE(found) << "no seed of 150 caught it";
   }
 }
 
-// Fail today: loss and reordering (writes lost after bursts: a push carries entries above its
-// span, the next span covers them without carrying them; acknowledgements early).
+// Fail today: loss, reordering, or a partition during a burst. A push carries entries above its
+// span's end; the next push's span covers them without carrying them, so when the first push
+// is lost or late the receiver vouches for (and acknowledges) writes it does not hold.
+TEST(Vopr, DISABLED_PartitionsDuringBurstsKeepEveryInvariant) { expect_clean(kTodayBursts | kTodayCuts, 1000); }
 TEST(Vopr, DISABLED_NetworkFaultsKeepEveryInvariant) { expect_clean(kNetworkFaults, 400); }
 TEST(Vopr, DISABLED_FullMixKeepsEveryInvariant) { expect_clean(kAllFaults, 400); }
 // Fail today: a node restarted empty that writes again never gets its older writes back.
