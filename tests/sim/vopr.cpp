@@ -25,6 +25,7 @@
 #include "common/latency_dist.h"
 #include "gossip_kv/gossip_config.h"
 #include "gossip_kv/gossip_io.h"
+#include "gossip_kv/limits.h"
 #include "gossip_kv/store.h"
 #include "gossip_kv/version.h"
 
@@ -360,6 +361,7 @@ class Cluster {
   void observe_keys(int n, const std::vector<std::string>& keys);
   void observe_all(int n);
   bool holds(int n, const Taken& t);
+  bool lost_with_its_replica(const Taken& t);
   void recheck(Taken& t);
   int live_count();
   static std::vector<std::string> keys_in(const std::string& body, bool* parsed);
@@ -665,6 +667,12 @@ void Cluster::route(int from, std::vector<OutMessage>& out) {
     if (breakage_ == Breakage::kDoubleLine && lines_total_ % 100 == 0) lines = 2;
     int to = std::stoi(m.dest.substr(1));
     check_acks(from, to, m.body);
+    // I7: the runtime wraps the body in an envelope ({"src":..,"dest":..,"body":..}, under 64
+    // bytes here) and a receiver skips any line longer than kLineBytesMax.
+    if (m.body.size() + 64 > limits::kLineBytesMax) {
+      violate("I7 line limit: n" + std::to_string(from) + " sends " + std::to_string(m.body.size()) +
+              " bytes to " + m.dest + ", over the receiver's line limit");
+    }
     std::size_t value_at = m.body.find("\"]");  // the end of the first entry's value
     if (breakage_ == Breakage::kCorruptLine && value_at != std::string::npos && ++entry_lines_ % 50 == 0) {
       m.body.insert(value_at, "0");
@@ -705,6 +713,15 @@ std::vector<std::string> Cluster::keys_in(const std::string& body, bool* parsed)
     }
   }
   return keys;
+}
+
+// A write whose only holders were killed: no replica can give it back.
+bool Cluster::lost_with_its_replica(const Taken& t) {
+  if (!t.at_risk) return false;
+  for (int n = 1; n <= mix_.nodes; ++n) {
+    if (node(n).alive && holds(n, t)) return false;
+  }
+  return true;
 }
 
 bool Cluster::holds(int n, const Taken& t) {
@@ -1040,7 +1057,7 @@ void Cluster::check_acks(int from, int to, const std::string& body) {
     for (auto it = std::upper_bound(mine.begin(), mine.end(), std::pair{lo, SIZE_MAX});
          it != mine.end() && it->first <= hi; ++it) {
       const Taken& t = taken_[it->second];
-      if (holds(from, t)) continue;
+      if (holds(from, t) || lost_with_its_replica(t)) continue;
       violate("I6 acknowledgements: n" + std::to_string(from) + " tells n" + std::to_string(origin) +
               " at " + std::to_string((now_ - kEpochUs) / 1000) + " ms that it holds (" + std::to_string(lo) +
               ", " + std::to_string(hi) + "] but lacks " + t.key + " " + vstr(t.version));
@@ -1148,31 +1165,23 @@ std::string fault_names(std::uint32_t mask) {
 }
 
 bool parse_faults(const std::string& text, std::uint32_t* mask) {
-  std::uint32_t m = 0;
   std::string rest = text;
-  bool subtract = false;
-  if (rest == "all") {
-    *mask = kAllFaults;
-    return true;
-  }
-  if (rest == "network" || rest == "bursts" || rest == "cuts") {
-    *mask = rest == "network" ? kNetworkFaults : rest == "bursts" ? kTodayBursts : kTodayCuts;
-    return true;
-  }
-  if (rest.rfind("all-", 0) == 0) {
-    subtract = true;
-    rest = rest.substr(4);
-  }
+  bool subtract = rest.rfind("all-", 0) == 0;
+  if (subtract) rest = rest.substr(4);
+  std::uint32_t m = 0;
   std::stringstream ss(rest);
   for (std::string name; std::getline(ss, name, ',');) {
-    if (name.empty()) continue;
-    std::uint32_t bit = 0;
+    std::uint32_t bits = 0;
     for (const FaultName& f : kFaultNames) {
-      if (name == f.name) bit = f.bit;
+      if (name == f.name) bits = f.bit;
     }
-    if (name == "peer") bit = kMisbehaviour;
-    if (bit == 0) return false;
-    m |= bit;
+    if (name == "peer") bits = kMisbehaviour;
+    if (name == "all") bits = kAllFaults;
+    if (name == "network") bits = kNetworkFaults;
+    if (name == "bursts") bits = kTodayBursts;
+    if (name == "cuts") bits = kTodayCuts;
+    if (bits == 0) return false;
+    m |= bits;
   }
   *mask = subtract ? kAllFaults & ~m : m;
   return true;
