@@ -248,7 +248,7 @@ struct Node {
   std::int64_t busy_until = 0;
   std::int64_t step_at = INT64_MAX;
   // This incarnation's counters, as the simulator saw them.
-  std::uint64_t lines_out = 0, lines_in = 0, malformed_in = 0, forged_in = 0, own_handed = 0;
+  std::uint64_t lines_out = 0, lines_in = 0, malformed_in = 0, forged_in = 0;
   std::uint64_t dequeued_total = 0;
 };
 
@@ -369,6 +369,9 @@ class Cluster {
   // Invariants.
   void check_counters(int n, const char* when);
   void check_end();
+  void check_durability(const std::vector<int>& live);
+  void check_contents(const std::vector<int>& live);
+  void check_figures(int n);
   void check_acks(int from, int to, const std::string& body);
   // Keeps the first few violations of each invariant ("I1 ...": the id is the first word).
   void violate(std::string v) {
@@ -395,7 +398,7 @@ class Cluster {
   // Every (version, value) a key may legitimately hold: client writes and plausible peer entries.
   absl::flat_hash_map<std::string, std::set<std::pair<Version, std::string>>> known_;
   std::uint64_t write_counter_ = 0;
-  std::uint64_t delta_waits_ = 0, lines_total_ = 0, entry_lines_ = 0, injected_ = 0, rejected_writes_ = 0;
+  std::uint64_t delta_waits_ = 0, lines_total_ = 0, entry_lines_ = 0, injected_ = 0;
   std::vector<std::string> violations_;
   std::map<std::string, std::uint64_t> per_invariant_;
 };
@@ -415,7 +418,7 @@ void Cluster::start_node(int n) {
   x.inbox.clear();
   x.busy_until = now_;
   x.step_at = INT64_MAX;
-  x.lines_out = x.lines_in = x.malformed_in = x.forged_in = x.own_handed = x.dequeued_total = 0;
+  x.lines_out = x.lines_in = x.malformed_in = x.forged_in = x.dequeued_total = 0;
   wake_gossip(n, now_);
 }
 
@@ -523,7 +526,6 @@ void Cluster::gossip_step(int n) {
     cost += mix_.cost_delta_us;
     if (breakage_ == Breakage::kDropDelta && x.dequeued_total % 50 == 0) continue;
     if (breakage_ == Breakage::kLateTaken) d.delta.taken_us = local(n);
-    if (d.delta.client_write && d.delta.version.origin == origin_of(n)) ++x.own_handed;
     engine.on_local_delta(d.delta, local(n));
   }
   if (room > 0) {  // workers waiting for room retry on their own (kDeltaRetryUs)
@@ -927,10 +929,7 @@ void Cluster::handle(Event& e) {
     }
     case Ev::kClient: {
       Node& x = node(e.node);
-      if (!x.alive) {
-        ++rejected_writes_;
-        return;
-      }
+      if (!x.alive) return;  // refused: never acknowledged
       std::size_t w = std::hash<std::string>{}(e.src) % x.workers.size();
       x.workers[w].queue.push_back({e.src, std::to_string(write_counter_++)});
       if (x.workers[w].phase == Worker::kIdle) wake_worker(e.node, w, now_);
@@ -1083,7 +1082,23 @@ void Cluster::check_end() {
   for (int n = 1; n <= mix_.nodes; ++n) {
     if (node(n).alive) live.push_back(n);
   }
-  // I1: every acknowledged write on every live replica, or a newer version of its key.
+  check_durability(live);
+  check_contents(live);
+  for (int n : live) {  // I2: identical replicas
+    if (node(n).store->digest() != node(live[0]).store->digest()) {
+      violate("I2 digests: n" + std::to_string(n) + " (" + std::to_string(node(n).store->key_count()) +
+              " keys) differs from n" + std::to_string(live[0]) + " (" +
+              std::to_string(node(live[0]).store->key_count()) + " keys)");
+    }
+  }
+  for (int n : live) {
+    check_counters(n, "at the end");
+    check_figures(n);
+  }
+}
+
+// I1: every acknowledged write on every live replica, or a newer version of its key.
+void Cluster::check_durability(const std::vector<int>& live) {
   for (const Taken& t : taken_) {
     if (t.acked_us < 0) continue;
     bool anywhere = false;
@@ -1098,7 +1113,10 @@ void Cluster::check_end() {
               (e == nullptr ? std::string("nothing") : vstr(node(n).store->load(*e, nullptr))) + ")");
     }
   }
-  // I5: every replica holds only what a client wrote (or a peer could plausibly have).
+}
+
+// I5: every replica holds only what a client wrote (or a peer could plausibly have).
+void Cluster::check_contents(const std::vector<int>& live) {
   for (int n : live) {
     node(n).store->for_each([&](const Entry& e, std::string_view value, Version v) {
       if (v == Version{}) return;
@@ -1110,24 +1128,18 @@ void Cluster::check_end() {
       }
     });
   }
-  // I2: identical replicas.
-  for (int n : live) {
-    if (node(n).store->digest() != node(live[0]).store->digest()) {
-      violate("I2 digests: n" + std::to_string(n) + " (" + std::to_string(node(n).store->key_count()) +
-              " keys) differs from n" + std::to_string(live[0]) + " (" +
-              std::to_string(node(live[0]).store->key_count()) + " keys)");
-    }
-  }
-  // I3: each node's convergence figures never earlier than the truth. The k-th smallest of the
-  // figures a node took cannot be below the k-th smallest true time over all of its writes
-  // (a subset's k-th smallest is at least the whole set's). Figures span two clocks: the
-  // tolerance is the clocks' spread (known to the simulator) plus rounding.
+}
+
+// I3: a node's convergence figures are never earlier than the truth. The k-th smallest of the
+// figures it took cannot be below the k-th smallest true time over all of its writes (a
+// subset's k-th smallest is at least the whole set's). Figures span two clocks: the tolerance
+// is the clocks' spread (known to the simulator) plus rounding.
+void Cluster::check_figures(int n) {
   std::int64_t lo = *std::min_element(mix_.skew_us.begin() + 1, mix_.skew_us.end());
   std::int64_t hi = *std::max_element(mix_.skew_us.begin() + 1, mix_.skew_us.end());
   std::int64_t tolerance_ms = 1 + (hi - lo + 999) / 1000;
-  for (int n : live) {
+  {
     Node& x = node(n);
-    check_counters(n, "at the end");
     EngineStats s = read_stats(*x.engine);
     std::vector<std::int64_t> truth;
     for (const Taken& t : taken_) {
@@ -1138,7 +1150,7 @@ void Cluster::check_end() {
     if (s.figures_ms.size() > truth.size()) {
       violate("I3 figures: n" + std::to_string(n) + " took " + std::to_string(s.figures_ms.size()) +
               " convergence figures for " + std::to_string(truth.size()) + " writes");
-      continue;
+      return;
     }
     for (std::size_t k = 0; k < s.figures_ms.size(); ++k) {
       std::int64_t bucket = s.figures_ms[k] >= 10'000 ? 10 : 0;
