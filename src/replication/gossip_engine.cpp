@@ -68,14 +68,6 @@ std::size_t GossipEngine::delta_room() const {
   return pending_.size() >= kPendingDeltasMax ? 0 : kPendingDeltasMax - pending_.size();
 }
 
-void GossipEngine::on_local_watermark(std::int64_t safe_us) {
-  wm_[me_] = std::max(wm_[me_], safe_us);
-}
-
-std::size_t GossipEngine::delta_room() const {
-  return pending_.size() >= kPendingDeltasMax ? 0 : kPendingDeltasMax - pending_.size();
-}
-
 void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   if (peer_count() == 0) {  // a one-node cluster: nothing to send, every write is everywhere
     if (d.client_write) converged_alone_.fetch_add(1, std::memory_order_relaxed);
