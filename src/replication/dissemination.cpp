@@ -2,6 +2,8 @@
 // it gathered) and the chain of pushes that raises an origin's watermark.
 #include "replication/gossip_engine.h"
 
+#include "gossip_kv/limits.h"
+
 #include <algorithm>
 
 #include "replication/wire.h"
@@ -78,6 +80,10 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
 void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us) {
   // Never this node's own: only the runtime knows which of its writes were handed over
   // (on_local_watermark); a peer's claim about them is at best stale, at worst forged.
+  // A claim far ahead (a forged one passed the decoder's window) goes no further than half the
+  // window past this node's clock: re-sent in acknowledgements, it must still pass the window
+  // of a peer whose clock runs behind, or that peer would reject every message carrying it.
+  wm = std::min(wm, now_us + limits::kVersionAheadMaxUs / 2);
   if (origin == 0 || origin == me_ || origin > ids_.size() || wm <= wm_[origin]) return;
   std::int64_t before = wm_[origin];
   // The chain reaches wm, then grows through the early spans that now touch it.

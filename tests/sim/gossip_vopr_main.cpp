@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
                  "fault classes: all, network, bursts, cuts, a list (loss,dup,reorder,partition,pause,restart,skew,"
                  "burst,forge,crash,range,garbage,inject,peer) or all-<list>")
       ->capture_default_str();
-  app.add_option("--break", breakage, "a deliberately broken model: none, drop-delta, corrupt-line, "
+  app.add_option("--break", breakage, "a deliberately broken model: none, drop-delta, drop-delta-no-net, corrupt-line, "
                                       "late-taken, double-line")
       ->capture_default_str();
   app.add_option("--max-failures", max_failures, "stop after this many failing seeds")->capture_default_str();

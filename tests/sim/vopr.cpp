@@ -316,6 +316,8 @@ class Cluster {
         taken_by_node_(static_cast<std::size_t>(mix.nodes) + 1) {
     for (int i = 1; i <= mix.nodes; ++i) ids_.push_back("n" + std::to_string(i));
     std::sort(ids_.begin(), ids_.end());
+    // The safety net switched off (but for the exchange at start, before any write).
+    if (breakage_ == Breakage::kDropDeltaNoNet) mix_.gossip.sync_interval_ms = 600000;
     loss_ = mix.loss;
     duplicate_ = mix.duplicate;
     for (int n = 1; n <= mix.nodes; ++n) {
@@ -524,7 +526,10 @@ void Cluster::gossip_step(int n) {
     ++x.dequeued[d.worker];
     ++x.dequeued_total;
     cost += mix_.cost_delta_us;
-    if (breakage_ == Breakage::kDropDelta && x.dequeued_total % 50 == 0) continue;
+    if ((breakage_ == Breakage::kDropDelta || breakage_ == Breakage::kDropDeltaNoNet) &&
+        x.dequeued_total % 50 == 0) {
+      continue;
+    }
     if (breakage_ == Breakage::kLateTaken) d.delta.taken_us = local(n);
     engine.on_local_delta(d.delta, local(n));
   }
@@ -1203,6 +1208,7 @@ const char* breakage_name(Breakage b) {
   switch (b) {
     case Breakage::kNone: return "none";
     case Breakage::kDropDelta: return "drop-delta";
+    case Breakage::kDropDeltaNoNet: return "drop-delta-no-net";
     case Breakage::kCorruptLine: return "corrupt-line";
     case Breakage::kLateTaken: return "late-taken";
     case Breakage::kDoubleLine: return "double-line";
@@ -1211,7 +1217,8 @@ const char* breakage_name(Breakage b) {
 }
 
 bool parse_breakage(const std::string& text, Breakage* out) {
-  for (Breakage b : {Breakage::kNone, Breakage::kDropDelta, Breakage::kCorruptLine,
+  for (Breakage b : {Breakage::kNone, Breakage::kDropDelta, Breakage::kDropDeltaNoNet,
+                     Breakage::kCorruptLine,
                      Breakage::kLateTaken, Breakage::kDoubleLine}) {
     if (text == breakage_name(b)) {
       *out = b;

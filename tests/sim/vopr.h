@@ -58,6 +58,7 @@ bool parse_faults(const std::string& text, std::uint32_t* mask);
 enum class Breakage {
   kNone,
   kDropDelta,       // the gossip side drops every 50th delta it dequeues (a silent drop)
+  kDropDeltaNoNet,  // the same, with content anti-entropy (the safety net) switched off
   kCorruptLine,     // the writer changes a value in every 50th peer line that carries entries
   kLateTaken,       // deltas carry the time the gossip side dequeued them, not when taken
   kDoubleLine,      // the writer emits every 100th peer line twice

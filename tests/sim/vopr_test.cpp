@@ -46,6 +46,25 @@ void expect_clean(std::uint32_t faults, std::uint64_t count) {
   }
 }
 
+// Every seed of `faults` keeps the invariants on data: I1 (every acknowledged write on every
+// live replica, or a newer version of its key), I2 (identical digests), I5 (only written
+// values), I7 (line limit). I3 (figures never early) and I6 (acknowledgements true when sent)
+// are about the convergence measurement, which still fails under some faults (below);
+// I4 (exact counters) is left out for the full mix only (docs/SIMULATION.md).
+void expect_data_safe(std::uint32_t faults, std::uint64_t count, bool counters_exact) {
+  VoprOptions o;
+  o.faults = faults;
+  int failed = 0;
+  for (std::uint64_t seed : seeds(count)) {
+    VoprResult r = run_vopr_seed(seed, o);
+    bool safe = !has(r, "I1") && !has(r, "I2") && !has(r, "I5") && !has(r, "I7") &&
+                !(counters_exact && has(r, "I4"));
+    EXPECT_TRUE(safe) << explain(r) << "\n  replay: GOSSIP_VOPR_SEED=" << seed
+                      << " build/bin/gossip-vopr --faults " << fault_names(faults);
+    if (!safe && ++failed >= 5) return;
+  }
+}
+
 TEST(Vopr, BurstsPausesSkewKeepEveryInvariant) { expect_clean(kTodayBursts, 400); }
 TEST(Vopr, PartitionsPausesSkewKeepEveryInvariant) { expect_clean(kTodayCuts, 400); }
 
@@ -71,8 +90,10 @@ TEST(Vopr, CatchesEachBrokenModel) {
     Breakage breakage;
     std::vector<std::string> caught_by;
   };
-  for (const Case& c : {Case{Breakage::kDropDelta, {"I1", "I2", "I4", "I6"}},
-                        Case{Breakage::kCorruptLine, {"I2", "I5"}},
+  // With the safety net, dropped deltas lose no data (I1 and I2 hold); without it they do.
+  for (const Case& c : {Case{Breakage::kDropDelta, {"I4", "I6"}},
+                        Case{Breakage::kDropDeltaNoNet, {"I1", "I2", "I4"}},
+                        Case{Breakage::kCorruptLine, {"I5"}},
                         Case{Breakage::kLateTaken, {"I3"}},
                         Case{Breakage::kDoubleLine, {"I4"}}}) {
     SCOPED_TRACE(breakage_name(c.breakage));
@@ -94,23 +115,28 @@ TEST(Vopr, CatchesEachBrokenModel) {
   }
 }
 
-// Fail today: loss, reordering, or a partition during a burst. A push carries entries above its
+// No acknowledged write lost, replicas identical, under every fault class: the content
+// anti-entropy repairs whatever the fast path lost, was lied to about, or forgot in a restart.
+TEST(Vopr, NetworkFaultsLoseNoWrite) { expect_data_safe(kNetworkFaults, 300, true); }
+TEST(Vopr, RestartedNodesLoseNoWrite) { expect_data_safe(kRestart | kNetworkFaults, 200, true); }
+TEST(Vopr, ForgedWatermarksLoseNoWrite) { expect_data_safe(kForge | kNetworkFaults, 200, true); }
+TEST(Vopr, FullMixLosesNoWrite) { expect_data_safe(kAllFaults, 300, false); }
+// Malformed peer input is rejected whole, counted exactly, and changes nothing.
+TEST(Vopr, MalformedPeerInputIsIgnoredAndCounted) {
+  expect_clean(kCrashInput | kRange | kGarbage | kInject, 200);
+}
+
+// Fail today, on I3/I6 only (the figures): loss, reordering, or a partition during a burst. A push carries entries above its
 // span's end; the next push's span covers them without carrying them, so when the first push
 // is lost or late the receiver vouches for (and acknowledges) writes it does not hold.
 TEST(Vopr, DISABLED_PartitionsDuringBurstsKeepEveryInvariant) { expect_clean(kTodayBursts | kTodayCuts, 1000); }
 TEST(Vopr, DISABLED_NetworkFaultsKeepEveryInvariant) { expect_clean(kNetworkFaults, 400); }
 TEST(Vopr, DISABLED_FullMixKeepsEveryInvariant) { expect_clean(kAllFaults, 400); }
-// Fail today: a node restarted empty that writes again never gets its older writes back.
-TEST(Vopr, DISABLED_RestartedNodeGetsItsWritesBack) { expect_clean(kRestart, 200); }
-// Fail today: a forged watermark or span makes a receiver stop repairing that origin.
-TEST(Vopr, DISABLED_ForgedWatermarksDoNotStopRepair) { expect_clean(kForge, 200); }
-// Fail today (some crash the process: the signal handler prints the seed): malformed input.
-TEST(Vopr, DISABLED_MalformedPeerInputIsIgnoredAndCounted) {
-  expect_clean(kCrashInput | kRange | kGarbage | kInject, 200);
-}
-TEST(Vopr, DISABLED_MalformedPeerInputThatDoesNotCrashToday) {
-  expect_clean(kRange | kGarbage | kInject, 200);
-}
+// Fail today on I6/I3 only: a restarted node's first push vouches for its older writes, which
+// peers then acknowledge without holding them (the data itself comes back: RestartedNodesLoseNoWrite).
+TEST(Vopr, DISABLED_RestartedNodeKeepsEveryInvariant) { expect_clean(kRestart, 200); }
+// Fail today on I6/I3 only: a forged watermark makes a receiver acknowledge writes it lacks.
+TEST(Vopr, DISABLED_ForgedWatermarksKeepEveryInvariant) { expect_clean(kForge, 200); }
 
 }  // namespace
 }  // namespace gossip_kv::sim
