@@ -17,6 +17,24 @@ inline constexpr std::size_t kKeyBytesMax = 1024;
 // A value's raw JSON text. Values are kept verbatim, so this bounds the store's memory per key.
 inline constexpr std::size_t kValueBytesMax = std::size_t{64} * 1024;
 
+// Nesting of a value: arrays and objects inside one another, the value itself counting as
+// level 1. Values are kept verbatim but compared (cas) and decoded (peers) by code that walks
+// them; 128 levels keep any such walk shallow, far above what a Maelstrom client sends. Deeper
+// nesting anywhere in a line (kLineDepthMax) is error 12.
+inline constexpr std::size_t kValueDepthMax = 128;
+
+// Nesting of a whole line: the envelope (1), the body (2), a kv_merge's entries (3) and an
+// entry (4) hold a value of up to kValueDepthMax levels.
+inline constexpr std::size_t kLineDepthMax = kValueDepthMax + 4;
+
+// How far ahead of this node's wall clock a version's timestamp may be, in microseconds. A
+// kv_merge entry further ahead is error 12, and the hybrid clock never runs further ahead than
+// this, whatever it has seen. NTP keeps real clocks milliseconds apart and the hybrid clock
+// leads the wall clock by 1 us per write only above 1M writes/s, so 10 s rejects nothing
+// legitimate; a node that was pushed to the bound issues wall-clock timestamps again within
+// 10 s. Peer input is checked against the same window.
+inline constexpr std::int64_t kVersionAheadMaxUs = 10'000'000;
+
 // Entries in one kv_merge request: bounds the work one line can ask of the workers.
 inline constexpr std::size_t kMergeEntriesMax = 4096;
 
