@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "runtime_internal.h"
 
 namespace gossip_kv::rt {
@@ -83,17 +84,27 @@ class Reader {
 
   Slot& slot() { return sh_.slots[seq_ % sh_.slots.size()]; }
 
-  // Waits until the writer has released the slot for seq_.
+  // Waits until the writer has released the slot for seq_ and the bytes of the requests in
+  // flight are under limits::kInflightRequestBytesMax (with nothing in flight they are 0).
   Slot& acquire() {
     auto free = [&] {
-      return seq_ - sh_.released.load(std::memory_order_acquire) < sh_.slots.size();
+      std::uint64_t released = sh_.released.load(std::memory_order_acquire);
+      std::uint64_t bytes = charged_total_ - sh_.released_bytes.load(std::memory_order_relaxed);
+      return seq_ - released < sh_.slots.size() && bytes < limits::kInflightRequestBytesMax;
     };
     if (!free()) {
       flush();  // the writer may be waiting on tasks still gathered here
       sh_.writer_parker.unpark();
       while (!free()) sh_.reader_parker.park(free, 1000);
     }
+    GOSSIP_KV_ASSERT(seq_ - sh_.released.load(std::memory_order_acquire) < sh_.slots.size());
     return slot();
+  }
+
+  // Counts the parsed request's buffers as in flight until the writer releases its slot.
+  void charge(Slot& s) {
+    s.charged_bytes = s.req.capacity_bytes();
+    charged_total_ += s.charged_bytes;
   }
 
   void on_line(std::string_view line) {
@@ -110,7 +121,15 @@ class Reader {
     }
     if (req.type == MsgType::kReply) return;  // never answer an answer
     bool initialized = sh_.initialized.load(std::memory_order_relaxed);
-    if (req.type == MsgType::kPeer && initialized) return to_gossip(req);
+    if (req.type == MsgType::kPeer && initialized) {
+      if (req.error == ErrorCode::kNone) return to_gossip(req);
+      // A malformed peer line (nested too deep, invalid UTF-8, duplicate members) never
+      // reaches the replication engine; a peer is not answered with errors.
+      std::fprintf(stderr, "gossip-kv: dropped a peer line (%s)\n", req.error_text.c_str());
+      sh_.lines_skipped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    charge(s);
     if (!initialized && req.type != MsgType::kInit) {
       reply_error(s, ErrorCode::kTemporarilyUnavailable, "node not initialized: send init first");
     } else if (req.error != ErrorCode::kNone) {
@@ -215,11 +234,16 @@ class Reader {
 
   void to_gossip(Request& req) {
     PeerItem* item = nullptr;
-    if (!sh_.peer_free.try_dequeue(item)) {
+    std::size_t bytes = req.value.size();
+    std::size_t queued = sh_.peer_inbox_bytes.load(std::memory_order_relaxed);
+    bool over = queued > 0 && queued + bytes > limits::kPeerInboxBytesMax;
+    if (over || !sh_.peer_free.try_dequeue(item)) {
       sh_.peer_dropped.fetch_add(1, std::memory_order_relaxed);  // anti-entropy repairs it
       return;
     }
     item->handoff.receive();
+    sh_.peer_inbox_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    item->charged_bytes = bytes;
     item->src.swap(req.src);
     item->body.swap(req.value);
     item->handoff.publish();
@@ -237,6 +261,7 @@ class Reader {
   std::vector<bool> owners_scratch_;
   std::vector<char> buf_;
   std::uint64_t seq_ = 0;
+  std::uint64_t charged_total_ = 0;  // sum of charged_bytes over every slot admitted
   std::uint64_t next_write_id_ = 1;
   bool skipping_ = false;
 

@@ -6,8 +6,10 @@
 #include <array>
 #include <cassert>
 
+#include "common/assert.h"
 #include "gossip_kv/json_util.h"
 #include "gossip_kv/key.h"
+#include "gossip_kv/mutex.h"
 
 namespace gossip_kv {
 
@@ -23,10 +25,19 @@ struct Entry {
   std::int64_t first_read_us = 0;
 };
 
+// Entry::value, version and the read bookkeeping are guarded by their shard's mu too (not
+// expressible as an attribute: the entry does not know its shard).
 struct alignas(64) Store::Shard {
-  mutable std::mutex mu;
-  absl::flat_hash_map<std::string_view, std::unique_ptr<Entry>> map;  // views into Entry::key
-  std::uint64_t digest = 0;  // sum of entry_hash() over the shard's entries
+  mutable Mutex mu;
+  // Views into Entry::key.
+  absl::flat_hash_map<std::string_view, std::unique_ptr<Entry>> map GOSSIP_KV_GUARDED_BY(mu);
+  // The sum of entry_hash() over the shard's entries.
+  std::uint64_t digest GOSSIP_KV_GUARDED_BY(mu) = 0;
+
+  // A new entry starts empty at version {0, 0}, counted in the digest so that replace() can
+  // take it out again. Returns the entry and whether it was inserted.
+  std::pair<Entry*, bool> find_or_insert(std::string_view k, std::atomic<std::size_t>& keys)
+      GOSSIP_KV_REQUIRES(mu);
 };
 
 namespace {
@@ -51,6 +62,7 @@ std::uint32_t stale_reads_against(const Entry& e, std::int64_t newer_ts_us) {
 // Replaces e's value and version, keeping the shard digest current.
 void replace(std::uint64_t& shard_digest, Entry& e, std::string_view value,
              Version v) {
+  GOSSIP_KV_ASSERT(!(v < e.version));  // a key's version never goes back
   shard_digest -= entry_hash(e);
   e.value.assign(value);
   e.version = v;
@@ -69,17 +81,16 @@ Store::Store(std::size_t shard_count) {
 
 Store::~Store() = default;
 
-// REQUIRES: s.mu held. A new entry starts empty at version {0, 0}, counted in the digest so
-// that replace() can take it out again.
-std::pair<Entry*, bool> Store::find_or_insert(Shard& s, std::string_view k) {
-  auto it = s.map.find(k);
-  if (it != s.map.end()) return {it->second.get(), false};
+std::pair<Entry*, bool> Store::Shard::find_or_insert(std::string_view k,
+                                                     std::atomic<std::size_t>& keys) {
+  auto it = map.find(k);
+  if (it != map.end()) return {it->second.get(), false};
   auto owned = std::make_unique<Entry>();
   owned->key.assign(k);
   Entry* e = owned.get();
-  s.map.emplace(std::string_view(e->key), std::move(owned));
-  key_count_.fetch_add(1, std::memory_order_relaxed);
-  s.digest += entry_hash(*e);
+  map.emplace(std::string_view(e->key), std::move(owned));
+  keys.fetch_add(1, std::memory_order_relaxed);
+  digest += entry_hash(*e);
   return {e, true};
 }
 
@@ -90,8 +101,8 @@ Store::Shard& Store::shard_for(std::string_view k) const {
 Store::WriteResult Store::write(std::string_view k, std::string_view value, std::int64_t now_us,
                                 std::uint32_t origin, HybridClock& clock) {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
-  Entry* e = find_or_insert(s, k).first;
+  MutexLock lock(s.mu);
+  Entry* e = s.find_or_insert(k, key_count_).first;
   Version v{clock.next(now_us, e->version.ts_us), origin};
   replace(s.digest, *e, value, v);
   return {v, e};
@@ -101,7 +112,7 @@ Store::CasOutcome Store::cas(std::string_view k, std::string_view from, std::str
                              std::int64_t now_us, std::uint32_t origin, HybridClock& clock,
                              WriteResult* out) {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   auto it = s.map.find(k);
   if (it == s.map.end()) return CasOutcome::kMissing;
   Entry& e = *it->second;
@@ -115,9 +126,9 @@ Store::CasOutcome Store::cas(std::string_view k, std::string_view from, std::str
 Store::MergeResult Store::merge(std::string_view k, std::string_view value, Version v,
                                 std::int64_t /*now_us*/) {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   MergeResult r;
-  auto [e, inserted] = find_or_insert(s, k);
+  auto [e, inserted] = s.find_or_insert(k, key_count_);
   if (!inserted && !(e->version < v)) {
     r.entry = e;
     r.previous = e->version;
@@ -134,7 +145,7 @@ Store::MergeResult Store::merge(std::string_view k, std::string_view value, Vers
 bool Store::read(std::string_view k, std::int64_t now_us, std::string* value_out,
                  Version* version_out) {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   auto it = s.map.find(k);
   if (it == s.map.end()) return false;
   Entry& e = *it->second;
@@ -148,7 +159,7 @@ bool Store::read(std::string_view k, std::int64_t now_us, std::string* value_out
 
 Version Store::load(const Entry& entry, std::string* value_out) const {
   Shard& s = shard_for(entry.key);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   if (value_out != nullptr) value_out->assign(entry.value);
   return entry.version;
 }
@@ -157,7 +168,7 @@ std::string_view Store::key_of(const Entry& entry) { return entry.key; }
 
 const Entry* Store::find(std::string_view k) const {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   auto it = s.map.find(k);
   return it == s.map.end() ? nullptr : it->second.get();
 }
@@ -165,7 +176,7 @@ const Entry* Store::find(std::string_view k) const {
 void Store::for_each(
     const std::function<void(const Entry&, std::string_view, Version)>& fn) const {
   for (const auto& s : shards_) {
-    std::lock_guard lock(s->mu);
+    MutexLock lock(s->mu);
     for (const auto& [k, e] : s->map) fn(*e, e->value, e->version);
   }
 }
@@ -175,7 +186,7 @@ std::size_t Store::key_count() const { return key_count_.load(std::memory_order_
 std::uint64_t Store::digest() const {
   std::uint64_t sum = 0;
   for (const auto& s : shards_) {
-    std::lock_guard lock(s->mu);
+    MutexLock lock(s->mu);
     sum += s->digest;
   }
   return sum;

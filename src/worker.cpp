@@ -136,7 +136,7 @@ class Worker {
       Store::MergeResult r = sh_.store.merge(e.key, e.value, e.version, now_us_);
       if (!r.applied) continue;
       ++updated;
-      sh_.clock.observe(e.version.ts_us);
+      sh_.clock.observe(e.version.ts_us, now_us_);
       WorkerCounters::bump(ch_.counters.stale_reads, r.stale_reads);
       push_delta({e.version, r.entry}, false);
     }

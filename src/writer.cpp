@@ -48,6 +48,10 @@ class OutputWriter {
       if (s.stamp_gossip_count) append_gossip_count(s.report_writes);
       close_line(buf_, {}, msg_id_++);
       s.ready.store(0, std::memory_order_relaxed);
+      // Credit the slot's bytes before `released` says it is free (release() orders both).
+      released_bytes_ += s.charged_bytes;
+      s.charged_bytes = 0;
+      s.trim();
       ++next_;
       if (buf_.size() >= limits::kWriteBatchBytes) {
         release();
@@ -60,6 +64,7 @@ class OutputWriter {
   }
 
   void release() {
+    sh_.released_bytes.store(released_bytes_, std::memory_order_relaxed);
     sh_.released.store(next_, std::memory_order_release);
     sh_.reader_parker.unpark();
   }
@@ -67,11 +72,14 @@ class OutputWriter {
   bool drain_outbox() {
     if (!has_outbox()) return false;
     {
-      std::lock_guard lock(sh_.outbox_mu);
+      MutexLock lock(sh_.outbox_mu);
       lines_.swap(sh_.outbox);
       sh_.outbox_nonempty.store(false, std::memory_order_release);
     }
-    for (const std::string& line : lines_) close_line(buf_, line, msg_id_++);
+    for (const std::string& line : lines_) {
+      close_line(buf_, line, msg_id_++);
+      if (buf_.size() >= limits::kWriteBatchBytes) flush();
+    }
     peer_lines_ += lines_.size();
     lines_.clear();
     sh_.gossip_parker.unpark();  // it may wait for room in the outbox
@@ -114,12 +122,18 @@ class OutputWriter {
       }
     }
     buf_.clear();
+    // One batch may run a line past kWriteBatchBytes: never keep more than twice the batch.
+    if (buf_.capacity() > 4 * limits::kWriteBatchBytes) {
+      std::string().swap(buf_);
+      buf_.reserve(limits::kWriteBatchBytes * 2);
+    }
   }
 
   Shared& sh_;
   std::string buf_;
   std::vector<std::string> lines_;
   std::uint64_t next_ = 0;
+  std::uint64_t released_bytes_ = 0;  // published as Shared::released_bytes
   std::uint64_t msg_id_ = 0;
   std::uint64_t peer_lines_ = 0;
   bool broken_ = false;

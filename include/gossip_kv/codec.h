@@ -73,6 +73,13 @@ struct Request {
   ErrorCode error = ErrorCode::kNone;
   std::string error_text;
 
+  // Heap bytes this Request's buffers hold (string capacity beyond the inline buffer, vector
+  // capacity, and the strings of every entry and node id allocated so far), live or not.
+  [[nodiscard]] std::size_t capacity_bytes() const;
+  // Gives every buffer back to the allocator (the Request keeps nothing but its fields' empty
+  // values); the next parse allocates afresh.
+  void release_buffers();
+
   // Replies to this request are possible (it has a src and a msg_id).
   [[nodiscard]] bool answerable() const { return !src.empty() && !msg_id.empty(); }
   bool from_peer() const { return !src.empty() && src[0] == 'n'; }
@@ -115,6 +122,12 @@ class ReplyRenderer {
  private:
   Writer writer_;
 };
+
+// Decodes kv_merge's entries object (the raw JSON text of `entries`) into req->entries[0,
+// entry_count). Returns false with *problem set when any entry is malformed, over a limit
+// (limits.h), names a member twice within an entry, or has a ts above ts_max_us.
+bool parse_entries(std::string_view text, Request* req, std::string* problem,
+                   std::int64_t ts_max_us);
 
 // Appends `,"msg_id":N}}\n` to a line from ReplyRenderer, closing it.
 void close_line(std::string& out, std::string_view open_line, std::uint64_t msg_id);

@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
+
+#include "gossip_kv/mutex.h"
 #include <random>
 #include <string>
 #include <string_view>
@@ -238,10 +240,10 @@ class GossipEngine final : public ReplicationEngine {
   std::atomic<std::uint64_t> stale_reads_{0};
   std::atomic<std::uint64_t> unmeasured_{0};
   std::atomic<std::uint64_t> pending_count_{0};
-  mutable std::mutex stats_mu_;
-  mutable LatencyHistogram convergence_;  // GUARDED_BY(stats_mu_)
+  mutable Mutex stats_mu_;
+  mutable LatencyHistogram convergence_ GOSSIP_KV_GUARDED_BY(stats_mu_);
   mutable std::atomic<std::uint64_t> converged_alone_{0};
-  LatencyHistogram lag_;          // GUARDED_BY(stats_mu_)
+  LatencyHistogram lag_ GOSSIP_KV_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace gossip_kv

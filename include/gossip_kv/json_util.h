@@ -1,16 +1,26 @@
 // Small JSON helpers shared by the store and the codec.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace gossip_kv::json {
 
 // True when two raw JSON texts denote the same JSON value (numbers compare by value, so 1 and
-// 1.0 are equal; object members compare regardless of order). Invalid JSON equals nothing.
+// 1.0 are equal; object members compare regardless of order). Invalid JSON, and JSON nested
+// deeper than limits::kValueDepthMax, equals nothing (the node never stores such values).
 bool values_equal(std::string_view a, std::string_view b);
 
 // Appends s to out as a JSON string literal, quotes included.
 void append_quoted(std::string_view s, std::string& out);
+
+// True when s is well-formed UTF-8 (RFC 3629): no overlong forms, no encoded surrogates
+// (U+D800..U+DFFF, which a lone "\udc00" escape decodes to), nothing above U+10FFFF.
+bool valid_utf8(std::string_view s);
+
+// The deepest nesting of arrays and objects in JSON text (0 for a scalar), counted without
+// parsing; stops counting once it passes `stop_above`.
+std::size_t nesting_depth(std::string_view text, std::size_t stop_above);
 
 }  // namespace gossip_kv::json

@@ -51,6 +51,27 @@ inline constexpr std::size_t kTypeBytesMax = 64;
 // reader wait: that is the node's backpressure, and it bounds memory.
 inline constexpr std::size_t kInflightRequestsMax = 16384;
 
+// Heap bytes a slot keeps once its reply is out (its request's buffers and its reply buffer).
+// A slot holding more gives all of them back: without this, 16,384 slots each keep the largest
+// request they ever served (1 GiB after 64 KiB writes, 7 GiB after large kv_merges). 4 KiB keeps
+// the steady path of small requests allocation-free; 16,384 slots then retain at most 64 MiB.
+inline constexpr std::size_t kSlotRetainedBytesMax = 4096;
+
+// Heap bytes of parsed requests in flight (reader to writer), counted as each request's
+// Request::capacity_bytes() after parsing. The reader waits while more are in flight (one
+// request is always admitted), so a burst of large requests holds at most about this much,
+// not 16,384 times the largest. 64 MiB admits 30+ requests of the largest kind at once, and
+// any number of small ones (they fit their strings' inline buffers and count ~0).
+inline constexpr std::size_t kInflightRequestBytesMax = std::size_t{64} << 20;
+
+// The same for peer messages waiting for the gossip thread (their bodies' bytes). A message
+// that would exceed it is dropped and counted, like one that finds the inbox full.
+inline constexpr std::size_t kPeerInboxBytesMax = std::size_t{64} << 20;
+
+// Heap bytes a peer message buffer keeps when it returns to the free pool; above it, the
+// buffer is given back (4,096 buffers then retain at most 16 MiB, not 4 GiB).
+inline constexpr std::size_t kPeerBufferRetainedBytesMax = 4096;
+
 // Bytes the reader asks read() for at once.
 inline constexpr std::size_t kReadBlockBytes = std::size_t{256} * 1024;
 

@@ -91,7 +91,6 @@ class Store {
  private:
   struct Shard;
   Shard& shard_for(std::string_view key) const;
-  std::pair<Entry*, bool> find_or_insert(Shard& s, std::string_view key);
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::size_t> key_count_{0};

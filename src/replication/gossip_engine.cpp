@@ -358,7 +358,7 @@ bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Ver
   stale_reads_.fetch_add(r.stale_reads, std::memory_order_relaxed);
   index(r.entry, v);
   if (v.origin != me_) {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     lag_.add(ms_between(v.ts_us, now_us));
   }
   return true;
@@ -611,7 +611,7 @@ void GossipEngine::finalize(std::int64_t now_us) {
 }
 
 void GossipEngine::record_convergence(std::int64_t ms) {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(stats_mu_);
   convergence_.add(ms);
 }
 
@@ -633,7 +633,7 @@ void GossipEngine::write_stats(Writer& w) const {
     w.Uint64(v.load(std::memory_order_relaxed));
   };
   {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     // One-node clusters count their writes as converged in 0 ms without taking the lock.
     convergence_.add_zeros(converged_alone_.exchange(0, std::memory_order_relaxed));
     w.Key("convergence_ms");
