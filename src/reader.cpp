@@ -89,7 +89,8 @@ class Reader {
   Slot& acquire() {
     auto free = [&] {
       std::uint64_t released = sh_.released.load(std::memory_order_acquire);
-      std::uint64_t bytes = charged_total_ - sh_.released_bytes.load(std::memory_order_relaxed);
+      std::uint64_t bytes = charged_total_ - sh_.released_bytes.load(std::memory_order_relaxed) +
+                            sh_.reply_bytes.load(std::memory_order_relaxed);
       return seq_ - released < sh_.slots.size() && bytes < limits::kInflightRequestBytesMax;
     };
     if (!free()) {

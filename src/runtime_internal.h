@@ -82,6 +82,9 @@ struct Slot {
   std::uint64_t report_writes = 0;
   // Request::capacity_bytes() when the reader admitted it: credited back by the writer.
   std::size_t charged_bytes = 0;
+  // A reply buffer above limits::kSlotRetainedBytesMax, counted in Shared::reply_bytes by the
+  // worker that rendered it and taken out by the writer.
+  std::size_t reply_charged_bytes = 0;
   Request req;
   rapidjson::StringBuffer out;  // the reply, left open for the writer's msg_id
 
@@ -165,6 +168,9 @@ struct Shared {
   // Sum of charged_bytes over the slots below `released` (written by the writer before it
   // advances `released`); the reader's own sum over admitted slots minus this is in flight.
   std::atomic<std::uint64_t> released_bytes{0};
+  // Bytes of large replies (reply_charged_bytes) rendered and not yet written: the reader counts
+  // them as in flight too, so a burst of reads of 64 KiB values is bounded in bytes as well.
+  std::atomic<std::uint64_t> reply_bytes{0};
   std::atomic<std::uint64_t> final_seq{UINT64_MAX};  // set at end of input
 
   struct alignas(64) WorkerChannel {

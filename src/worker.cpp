@@ -52,7 +52,17 @@ class Worker {
         renderer_.error(&slot.out, sh_.id.self, req, ErrorCode::kCrash,
                         "internal error: request routed to a worker it cannot serve");
     }
+    charge_reply(slot);
     slot.ready.store(1, std::memory_order_release);
+  }
+
+  // Counts a large reply as in flight (Shared::reply_bytes) until the writer has written it.
+  // Small ones are bounded by the slot count and are not counted: no shared atomic per request.
+  void charge_reply(Slot& slot) {
+    std::size_t cap = slot.out.stack_.GetCapacity();
+    if (cap <= limits::kSlotRetainedBytesMax) return;
+    slot.reply_charged_bytes = cap;
+    sh_.reply_bytes.fetch_add(cap, std::memory_order_relaxed);
   }
 
   void push_delta(const Store::WriteResult& w, bool client_write) {

@@ -51,6 +51,10 @@ class OutputWriter {
       // Credit the slot's bytes before `released` says it is free (release() orders both).
       released_bytes_ += s.charged_bytes;
       s.charged_bytes = 0;
+      if (s.reply_charged_bytes != 0) {
+        sh_.reply_bytes.fetch_sub(s.reply_charged_bytes, std::memory_order_relaxed);
+        s.reply_charged_bytes = 0;
+      }
       s.trim();
       ++next_;
       if (buf_.size() >= limits::kWriteBatchBytes) {

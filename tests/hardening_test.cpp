@@ -14,6 +14,7 @@
 #include "gossip_kv/codec.h"
 #include "gossip_kv/limits.h"
 #include "node_process.h"
+#include "runtime_internal.h"
 
 namespace gossip_kv {
 namespace {
@@ -244,6 +245,79 @@ TEST(Hardening, MergeTsIsDecodedExactlyFromItsText) {
     ASSERT_EQ(p.req.entry_count, 1u);
     EXPECT_EQ(p.req.entries[0].version.ts_us, c.us) << c.ts;
   }
+}
+
+// ---- Memory: buffers given back above a size ---------------------------------------------------
+
+TEST(HardeningMemory, SlotGivesBackBuffersAboveTheRetainedBound) {
+  rt::Slot slot;
+  Parser parser;
+  std::string problem;
+  std::string big = line("c1", R"({"type":"write","msg_id":1,"key":"k","value":")" +
+                                   std::string(limits::kValueBytesMax - 2, 'v') + R"("})");
+  ASSERT_EQ(parser.parse(big, &slot.req, &problem), ParseStatus::kOk);
+  ASSERT_EQ(slot.req.error, ErrorCode::kNone);
+  ReplyRenderer renderer;
+  ReplyRenderer::Writer& w = renderer.begin(&slot.out, "n1", slot.req, "read_ok");
+  w.Key("value");
+  w.RawValue(slot.req.value.data(), slot.req.value.size(), rapidjson::kStringType);
+  std::size_t held = slot.capacity_bytes();
+  EXPECT_GE(held, 2 * (limits::kValueBytesMax - 2)) << "the value and the reply that echoes it";
+  EXPECT_EQ(slot.trim(), held);
+  EXPECT_LE(slot.capacity_bytes(), limits::kSlotRetainedBytesMax);
+  EXPECT_EQ(slot.req.capacity_bytes(), 0u);
+  // The slot still works after giving everything back.
+  ASSERT_EQ(parser.parse(line("c1", R"({"type":"read","msg_id":2,"key":"k"})"), &slot.req, &problem),
+            ParseStatus::kOk);
+  EXPECT_EQ(slot.req.key, "sk");
+  renderer.begin(&slot.out, "n1", slot.req, "read_ok");
+  // Small requests keep their buffers: the steady path stays allocation-free.
+  std::size_t small = slot.capacity_bytes();
+  EXPECT_LE(small, limits::kSlotRetainedBytesMax);
+  EXPECT_EQ(slot.trim(), 0u);
+  EXPECT_EQ(slot.capacity_bytes(), small);
+}
+
+TEST(HardeningMemory, MergeAndInitVectorsAreCountedAndGivenBack) {
+  Request req;
+  Parser parser;
+  std::string problem;
+  std::string entries = "{";
+  for (std::size_t i = 0; i < limits::kMergeEntriesMax; ++i) {
+    entries += (i ? "," : "") + std::string(R"("k)") + std::to_string(i) + R"(":{"value":1,"ts":1})";
+  }
+  ASSERT_EQ(parser.parse(line("c1", R"({"type":"kv_merge","msg_id":1,"entries":)" + entries + "}}"),
+                         &req, &problem),
+            ParseStatus::kOk);
+  ASSERT_EQ(req.entry_count, limits::kMergeEntriesMax) << req.error_text;
+  EXPECT_GE(req.capacity_bytes(), limits::kMergeEntriesMax * sizeof(MergeEntry));
+  req.release_buffers();
+  EXPECT_EQ(req.capacity_bytes(), 0u);
+  EXPECT_EQ(req.entry_count, 0u);
+  std::string ids = "[";
+  for (std::size_t i = 0; i < limits::kNodeIdsMax; ++i) {
+    ids += (i ? "," : "") + std::string("\"n") + std::string(58, 'x') + std::to_string(i) + "\"";
+  }
+  ASSERT_EQ(parser.parse(line("c1", R"({"type":"init","msg_id":1,"node_id":"n1","node_ids":)" + ids + "]}"),
+                         &req, &problem),
+            ParseStatus::kOk);
+  ASSERT_EQ(req.node_ids.size(), limits::kNodeIdsMax) << req.error_text;
+  EXPECT_GE(req.capacity_bytes(), limits::kNodeIdsMax * 60);
+  req.release_buffers();
+  EXPECT_EQ(req.capacity_bytes(), 0u);
+}
+
+TEST(HardeningMemory, PeerBufferGivesBackAboveItsBound) {
+  rt::PeerItem item;
+  item.body.assign(1u << 20, 'x');
+  item.src = "n2";
+  item.trim();
+  EXPECT_LE(item.body.capacity(), limits::kPeerBufferRetainedBytesMax);
+  EXPECT_EQ(item.src, "n2") << "small buffers are kept";
+  item.body.assign(100, 'y');
+  std::size_t cap = item.body.capacity();
+  item.trim();
+  EXPECT_EQ(item.body.capacity(), cap);
 }
 
 // ---- The node binary --------------------------------------------------------------------------

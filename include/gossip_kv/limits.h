@@ -58,9 +58,10 @@ inline constexpr std::size_t kInflightRequestsMax = 16384;
 inline constexpr std::size_t kSlotRetainedBytesMax = 4096;
 
 // Heap bytes of parsed requests in flight (reader to writer), counted as each request's
-// Request::capacity_bytes() after parsing. The reader waits while more are in flight (one
-// request is always admitted), so a burst of large requests holds at most about this much,
-// not 16,384 times the largest. 64 MiB admits 30+ requests of the largest kind at once, and
+// Request::capacity_bytes() after parsing, plus the replies above kSlotRetainedBytesMax not
+// yet written. The reader waits while more are in flight (with nothing in flight a request is
+// always admitted), so a burst of large requests or large replies holds about this much, not
+// 16,384 times the largest. 64 MiB admits 30+ requests of the largest kind at once, and
 // any number of small ones (they fit their strings' inline buffers and count ~0).
 inline constexpr std::size_t kInflightRequestBytesMax = std::size_t{64} << 20;
 

@@ -28,7 +28,9 @@ void check_limits(const Request& req) {
     return;
   }
   auto check_key = [](const std::string& k) {
-    FUZZ_CHECK(k.size() >= 2 && key::body(k).size() <= limits::kKeyBytesMax, k);
+    // An encoded key is a tag then the key ("s" alone is the empty string key).
+    FUZZ_CHECK(!k.empty() && (k[0] == 's' || k[0] == 'i') &&
+                   key::body(k).size() <= limits::kKeyBytesMax, k);
     FUZZ_CHECK(strict_utf8(k), k);
   };
   auto check_value = [](const std::string& v) {
