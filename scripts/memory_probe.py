@@ -5,6 +5,7 @@ Reproduces issue 10's memory figures (BENCHMARKS.md, "Memory under hostile input
   writes64k  N writes of one 64 KiB value to one key        (default N = 20,000)
   merge4096  N kv_merge lines of 4,096 tiny entries          (default N = 20,000)
   init4096   N second inits naming 4,096 ids of 64 bytes     (default N = 3,000)
+  reads64k   one write of a 64 KiB value, then N kv_reads of it (default N = 20,000)
 Prints VmRSS (resident now, after the burst, with the node idle and stdin still open) and
 VmHWM (the peak), in MiB. Usage: memory_probe.py <node binary> <case> [N]
 """
@@ -24,6 +25,11 @@ def lines(case, n):
         ids = b"[" + b",".join(b'"%s"' % (b"n%063d" % j) for j in range(4096)) + b"]"
         for i in range(n):
             yield b'{"src":"c0","dest":"n1","body":{"type":"init","msg_id":%d,"node_id":"n1","node_ids":%s}}' % (i + 1, ids)
+    elif case == "reads64k":
+        value = b'"' + b"v" * (64 * 1024 - 2) + b'"'
+        yield b'{"src":"c1","dest":"n1","body":{"type":"write","msg_id":1,"key":"k","value":%s}}' % value
+        for i in range(n - 1):
+            yield b'{"src":"c1","dest":"n1","body":{"type":"kv_read","msg_id":%d,"key":"k"}}' % (i + 2)
     else:
         sys.exit("unknown case " + case)
 
@@ -40,7 +46,7 @@ def main():
     binary, case = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else (3000 if case == "init4096" else 20000)
     p = subprocess.Popen([binary], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, bufsize=0)
+                         stderr=subprocess.DEVNULL, bufsize=1 << 20)
     def feed():
         buf = []
         size = 0
@@ -51,6 +57,7 @@ def main():
                 p.stdin.write(b"".join(buf))
                 buf, size = [], 0
         p.stdin.write(b"".join(buf))
+        p.stdin.flush()
     t = threading.Thread(target=feed)
     start = time.time()
     t.start()

@@ -63,8 +63,11 @@ class GossipThread {
       for (;;) {
         {
           MutexLock lock(sh_.outbox_mu);
-          if (sh_.outbox.size() < limits::kPeerOutboxMax) {
+          bool room = sh_.outbox.size() < limits::kPeerOutboxMax &&
+                      (sh_.outbox_bytes < limits::kPeerOutboxBytesMax || sh_.outbox.empty());
+          if (room) {
             sh_.outbox.emplace_back(line_.GetString(), line_.GetSize());
+            sh_.outbox_bytes += line_.GetSize();
             sh_.outbox_nonempty.store(true, std::memory_order_release);
             break;
           }

@@ -188,6 +188,7 @@ struct Shared {
 
   Mutex outbox_mu;
   std::vector<std::string> outbox GOSSIP_KV_GUARDED_BY(outbox_mu);  // open lines to peers
+  std::size_t outbox_bytes GOSSIP_KV_GUARDED_BY(outbox_mu) = 0;     // their total length
   std::atomic<bool> outbox_nonempty{false};
 
   std::atomic<std::uint64_t> lines_skipped{0};  // unanswerable or over-long input lines

@@ -4,6 +4,9 @@
 #include <charconv>
 #include <cstdio>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "runtime_internal.h"
 
@@ -29,12 +32,14 @@ class OutputWriter {
         return;
       }
       if (++idle_spins < kSpinsBeforePark) continue;
+      give_back_to_os();
       sh_.writer_parker.park([&] { return slot_ready() || has_outbox(); }, 20000);
     }
   }
 
  private:
   static constexpr int kSpinsBeforePark = 64;
+  static constexpr std::size_t kTrimAfterBytes = std::size_t{16} << 20;
 
   Slot& slot(std::uint64_t seq) { return sh_.slots[seq % sh_.slots.size()]; }
   bool slot_ready() { return slot(next_).ready.load(std::memory_order_acquire) != 0; }
@@ -55,7 +60,7 @@ class OutputWriter {
         sh_.reply_bytes.fetch_sub(s.reply_charged_bytes, std::memory_order_relaxed);
         s.reply_charged_bytes = 0;
       }
-      s.trim();
+      given_back_ += s.trim();
       ++next_;
       if (buf_.size() >= limits::kWriteBatchBytes) {
         release();
@@ -65,6 +70,17 @@ class OutputWriter {
     if (next_ == start) return false;
     release();
     return true;
+  }
+
+  // Freed buffers go back to malloc, which keeps them (in the arena of the thread that
+  // allocated them) for good: after a burst of large requests the node stayed at its peak. Once
+  // idle after giving back kTrimAfterBytes, ask malloc to return its free pages to the OS.
+  void give_back_to_os() {
+    if (given_back_ < kTrimAfterBytes) return;
+    given_back_ = 0;
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
   }
 
   void release() {
@@ -78,6 +94,7 @@ class OutputWriter {
     {
       MutexLock lock(sh_.outbox_mu);
       lines_.swap(sh_.outbox);
+      sh_.outbox_bytes = 0;
       sh_.outbox_nonempty.store(false, std::memory_order_release);
     }
     for (const std::string& line : lines_) {
@@ -138,6 +155,7 @@ class OutputWriter {
   std::vector<std::string> lines_;
   std::uint64_t next_ = 0;
   std::uint64_t released_bytes_ = 0;  // published as Shared::released_bytes
+  std::size_t given_back_ = 0;        // slot buffers freed since the last malloc_trim
   std::uint64_t msg_id_ = 0;
   std::uint64_t peer_lines_ = 0;
   bool broken_ = false;

@@ -93,6 +93,11 @@ inline constexpr std::size_t kPeerInboxMax = 4096;
 // Messages to peers queued for the writer.
 inline constexpr std::size_t kPeerOutboxMax = 4096;
 
+// Bytes of messages to peers queued for the writer: the gossip thread waits while more are
+// queued (one message is always taken). Without it, 4,096 messages of up to a gossip batch
+// (256 KiB) each could queue 1 GiB behind a slow stdout.
+inline constexpr std::size_t kPeerOutboxBytesMax = std::size_t{64} << 20;
+
 // Worker threads.
 inline constexpr std::size_t kWorkersMax = 64;
 
