@@ -75,7 +75,7 @@ struct LineFaults {
 class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineHandler> {
  public:
   LineHandler(std::string_view text, rapidjson::MemoryStream& is, Request* req)
-      : text_(text), is_(is), req_(req) {}
+      : text_(text), is_(is), req_(req), check_utf8_(json::may_decode_invalid_utf8(text)) {}
 
   bool Null() { return scalar(Kind::kNull); }
   bool Bool(bool) { return scalar(Kind::kBool); }
@@ -87,7 +87,7 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   }
   bool Double(double) { return scalar(Kind::kDouble); }
   bool String(const char* s, SizeType n, bool) {
-    bool utf8 = json::valid_utf8(std::string_view(s, n));
+    bool utf8 = !check_utf8_ || json::valid_utf8(std::string_view(s, n));
     if (!utf8) faults.bad_utf8 = true;
     if (depth_ == 1 && top_ != Top::kNone) {
       if (!utf8 && top_ == Top::kSrc) faults.bad_src = true;
@@ -112,7 +112,7 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   bool Key(const char* s, SizeType n, bool) {
     key_end_ = is_.Tell();
     std::string_view name(s, n);
-    if (!json::valid_utf8(name)) faults.bad_utf8 = true;
+    if (check_utf8_ && !json::valid_utf8(name)) faults.bad_utf8 = true;
     if (depth_ == 1) {
       top_ = name == "src" ? Top::kSrc : name == "dest" ? Top::kDest
            : name == "body" ? Top::kBody : Top::kNone;
@@ -216,6 +216,7 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   std::string_view text_;
   rapidjson::MemoryStream& is_;
   Request* req_;
+  bool check_utf8_;  // the line has a \u escape: decoded strings are checked
   int depth_ = 0;
   Top top_ = Top::kNone;
   bool in_body_ = false;
@@ -312,8 +313,8 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
 
   rapidjson::MemoryStream is(line.data(), line.size());
   LineHandler h(line, is, req);
-  rapidjson::Reader reader;
-  rapidjson::ParseResult ok = reader.Parse<kParseFlags>(is, h);
+  rapidjson::ParseResult ok = reader_->Parse<kParseFlags>(is, h);
+  if (line.size() > kReaderResetBytes) reader_.emplace();
   if (!ok) {
     problem->assign("invalid JSON at offset ");
     problem->append(std::to_string(ok.Offset()));
@@ -403,8 +404,9 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
 
 namespace {
 // A std::string's heap capacity: 0 while it fits its inline (SSO) buffer.
+const std::size_t kInlineCapacity = std::string().capacity();
 std::size_t heap_bytes(const std::string& s) {
-  return s.capacity() > std::string().capacity() ? s.capacity() + 1 : 0;
+  return s.capacity() > kInlineCapacity ? s.capacity() + 1 : 0;
 }
 }  // namespace
 

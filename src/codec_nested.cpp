@@ -26,19 +26,21 @@ constexpr unsigned kParseFlags = rapidjson::kParseIterativeFlag |
 
 class NodeIdsHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, NodeIdsHandler> {
  public:
-  explicit NodeIdsHandler(std::vector<std::string>* out) : out_(out) {}
+  NodeIdsHandler(std::vector<std::string>* out, bool check_utf8)
+      : out_(out), check_utf8_(check_utf8) {}
   bool Default() { return false; }  // anything but strings in one flat array
   bool StartArray() { return depth_++ == 0; }
   bool EndArray(SizeType) { return --depth_ == 0; }
   bool String(const char* s, SizeType n, bool) {
     if (n == 0 || n > limits::kIdBytesMax || out_->size() >= limits::kNodeIdsMax) return false;
-    if (!json::valid_utf8(std::string_view(s, n))) return false;
+    if (check_utf8_ && !json::valid_utf8(std::string_view(s, n))) return false;
     out_->emplace_back(s, n);
     return true;
   }
 
  private:
   std::vector<std::string>* out_;
+  bool check_utf8_;
   int depth_ = 0;
 };
 
@@ -52,7 +54,8 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
  public:
   EntriesHandler(std::string_view text, rapidjson::MemoryStream& is, Request* req,
                  std::string* problem, std::int64_t ts_max_us)
-      : text_(text), is_(is), req_(req), problem_(problem), ts_max_us_(ts_max_us) {}
+      : text_(text), is_(is), req_(req), problem_(problem), ts_max_us_(ts_max_us),
+        check_utf8_(json::may_decode_invalid_utf8(text)) {}
 
   bool Null() { return scalar(); }
   bool Bool(bool) { return scalar(); }
@@ -65,7 +68,7 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
   }
   bool Double(double d) { return number(0, false, d); }
   bool String(const char* s, SizeType n, bool) {
-    if (!json::valid_utf8(std::string_view(s, n))) return bad(kBadUtf8);
+    if (check_utf8_ && !json::valid_utf8(std::string_view(s, n))) return bad(kBadUtf8);
     if (depth_ == 2 && member_ == Member::kNode) {
       if (n > limits::kIdBytesMax) return bad("entry node longer than 64 bytes");
       current().node.assign(s, n);
@@ -82,7 +85,7 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
   bool Key(const char* s, SizeType n, bool) {
     key_end_ = is_.Tell();
     std::string_view name(s, n);
-    if (!json::valid_utf8(name)) return bad(kBadUtf8);
+    if (check_utf8_ && !json::valid_utf8(name)) return bad(kBadUtf8);
     if (depth_ == 1) return begin_entry(name);
     if (depth_ == 2) {
       member_ = name == "value" ? Member::kValue : name == "ts" ? Member::kTs
@@ -218,6 +221,7 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
   Request* req_;
   std::string* problem_;
   std::int64_t ts_max_us_;
+  bool check_utf8_;  // the text has a \u escape: decoded strings are checked
   int depth_ = 0;
   unsigned seen_ = 0;  // bit per Member: the current entry's members so far
   Member member_ = Member::kNone;
@@ -232,7 +236,7 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
 bool parse_node_ids(std::string_view text, Request* req) {
   req->node_ids.clear();
   rapidjson::MemoryStream is(text.data(), text.size());
-  NodeIdsHandler h(&req->node_ids);
+  NodeIdsHandler h(&req->node_ids, json::may_decode_invalid_utf8(text));
   rapidjson::Reader reader;
   return !reader.Parse<kParseFlags>(is, h).IsError();
 }

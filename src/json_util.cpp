@@ -1,6 +1,7 @@
 #include "gossip_kv/json_util.h"
 
 #include <cstdint>
+#include <cstring>
 
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
@@ -39,6 +40,15 @@ bool valid_utf8(std::string_view s) {
   std::size_t n = s.size();
   std::size_t i = 0;
   while (i < n) {
+    // ASCII eight bytes at a time: most strings (keys, types, ids) are ASCII only.
+    if (n - i >= 8) {
+      std::uint64_t word;
+      std::memcpy(&word, p + i, 8);
+      if ((word & 0x8080808080808080ull) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     unsigned c = p[i];
     if (c < 0x80) {
       ++i;

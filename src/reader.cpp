@@ -14,6 +14,7 @@ namespace gossip_kv::rt {
 namespace {
 
 constexpr std::size_t kFlushTasks = 128;  // tasks gathered per worker before a bulk enqueue
+constexpr std::size_t kBacklogCheckLines = 128;  // lines between two looks at the backlog
 
 }  // namespace
 
@@ -99,7 +100,30 @@ class Reader {
       while (!free()) sh_.reader_parker.park(free, 1000);
     }
     GOSSIP_KV_ASSERT(seq_ - sh_.released.load(std::memory_order_acquire) < sh_.slots.size());
+    if (++lines_since_backlog_check_ >= kBacklogCheckLines) {
+      lines_since_backlog_check_ = 0;
+      limit_backlog();
+    }
     return slot();
+  }
+
+  // Tasks dispatched to workers and not yet applied.
+  std::uint64_t backlog() const {
+    std::uint64_t n = 0;
+    for (std::size_t w = 0; w < enqueued_.size(); ++w) {
+      n += enqueued_[w] - sh_.workers[w]->counters.completed.load(std::memory_order_acquire);
+    }
+    return n;
+  }
+
+  // Waits while more than limits::kWorkerBacklogTasksMax tasks wait for workers. A reply is
+  // counted in flight only once rendered; this bounds the replies not yet rendered, so that a
+  // burst of reads of large values cannot put one large reply in every slot.
+  void limit_backlog() {
+    if (backlog() <= limits::kWorkerBacklogTasksMax) return;
+    flush();
+    auto ok = [&] { return backlog() <= limits::kWorkerBacklogTasksMax; };
+    while (!ok()) sh_.reader_parker.park(ok, 1000);
   }
 
   // Counts the parsed request's buffers as in flight until the writer releases its slot.
@@ -263,6 +287,7 @@ class Reader {
   std::vector<char> buf_;
   std::uint64_t seq_ = 0;
   std::uint64_t charged_total_ = 0;  // sum of charged_bytes over every slot admitted
+  std::size_t lines_since_backlog_check_ = 0;
   std::uint64_t next_write_id_ = 1;
   bool skipping_ = false;
 

@@ -55,12 +55,12 @@ class OutputWriter {
       s.ready.store(0, std::memory_order_relaxed);
       // Credit the slot's bytes before `released` says it is free (release() orders both).
       released_bytes_ += s.charged_bytes;
-      s.charged_bytes = 0;
       if (s.reply_charged_bytes != 0) {
         sh_.reply_bytes.fetch_sub(s.reply_charged_bytes, std::memory_order_relaxed);
         s.reply_charged_bytes = 0;
       }
       given_back_ += s.trim();
+      s.charged_bytes = 0;
       ++next_;
       if (buf_.size() >= limits::kWriteBatchBytes) {
         release();

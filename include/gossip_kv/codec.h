@@ -10,10 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -98,6 +100,11 @@ class Parser {
 
  private:
   std::string scratch_;
+  // Reused, so that its stack (the iterative parser's state, decoded strings) is not allocated
+  // per line; replaced after a line over kReaderResetBytes, so that it keeps at most about
+  // 8 bytes per byte of such a line (128 KiB), not the size a 1 MiB line made it.
+  static constexpr std::size_t kReaderResetBytes = 16 * 1024;
+  std::optional<rapidjson::Reader> reader_{std::in_place};
 };
 
 // Renders reply lines into a caller's buffer. Each rendered line is left open at the end of its

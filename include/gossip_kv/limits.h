@@ -65,6 +65,13 @@ inline constexpr std::size_t kSlotRetainedBytesMax = 4096;
 // any number of small ones (they fit their strings' inline buffers and count ~0).
 inline constexpr std::size_t kInflightRequestBytesMax = std::size_t{64} << 20;
 
+// Tasks dispatched to workers and not yet applied; the reader looks every 128 lines and waits
+// while there are more. A reply counts toward kInflightRequestBytesMax only once a worker has
+// rendered it, so this bounds the large replies that can appear at once beyond that budget:
+// (1,024 + 128) x ~100 KiB (a 64 KiB value's reply buffer) = ~112 MiB. 1,024 is four of a
+// worker's bulk dequeues (kWorkerBatchMax): enough to keep every worker busy.
+inline constexpr std::size_t kWorkerBacklogTasksMax = 1024;
+
 // The same for peer messages waiting for the gossip thread (their bodies' bytes). A message
 // that would exceed it is dropped and counted, like one that finds the inbox full.
 inline constexpr std::size_t kPeerInboxBytesMax = std::size_t{64} << 20;
