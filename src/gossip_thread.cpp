@@ -2,6 +2,7 @@
 // hands the messages it returns to the writer. Without an engine it only drains the deltas.
 #include <array>
 
+#include "common/assert.h"
 #include "runtime_internal.h"
 
 namespace gossip_kv::rt {
@@ -45,7 +46,9 @@ class GossipThread {
       PeerItem* item = peers_[i];
       item->handoff.receive();
       if (engine != nullptr) engine->on_peer_message(item->src, item->body, now_us, out_);
-      sh_.peer_inbox_bytes.fetch_sub(item->charged_bytes, std::memory_order_relaxed);
+      std::size_t queued = sh_.peer_inbox_bytes.fetch_sub(item->charged_bytes,
+                                                         std::memory_order_relaxed);
+      GOSSIP_KV_ASSERT(queued >= item->charged_bytes);
       item->charged_bytes = 0;
       item->trim();
       item->handoff.publish();

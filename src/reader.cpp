@@ -130,6 +130,7 @@ class Reader {
   void charge(Slot& s) {
     s.charged_bytes = s.req.capacity_bytes();
     charged_total_ += s.charged_bytes;
+    GOSSIP_KV_ASSERT(charged_total_ >= sh_.released_bytes.load(std::memory_order_relaxed));
   }
 
   void on_line(std::string_view line) {

@@ -1,6 +1,7 @@
 // Workers: apply requests to the store and render their replies.
 #include <array>
 
+#include "common/assert.h"
 #include "runtime_internal.h"
 
 namespace gossip_kv::rt {
@@ -152,7 +153,9 @@ class Worker {
     }
     WorkerCounters::bump(ch_.counters.merged, updated);
     slot.merge_updated.fetch_add(updated, std::memory_order_relaxed);
-    if (slot.parts_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    std::uint32_t parts_left = slot.parts_pending.fetch_sub(1, std::memory_order_acq_rel);
+    GOSSIP_KV_ASSERT(parts_left >= 1);  // one decrement per part dispatched
+    if (parts_left != 1) return;
     Writer& out = renderer_.begin(&slot.out, sh_.id.self, req, "kv_merge_ok");
     out.Key("updated");
     out.Uint(slot.merge_updated.load(std::memory_order_relaxed));

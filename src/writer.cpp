@@ -8,6 +8,7 @@
 #include <malloc.h>
 #endif
 
+#include "common/assert.h"
 #include "runtime_internal.h"
 
 namespace gossip_kv::rt {
@@ -49,6 +50,7 @@ class OutputWriter {
     std::uint64_t start = next_;
     while (slot_ready()) {
       Slot& s = slot(next_);
+      GOSSIP_KV_ASSERT(s.out.GetSize() > 0);  // a ready slot holds its (open) reply
       buf_.append(s.out.GetString(), s.out.GetSize());
       if (s.stamp_gossip_count) append_gossip_count(s.report_writes);
       close_line(buf_, {}, msg_id_++);
