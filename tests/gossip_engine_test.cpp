@@ -68,7 +68,7 @@ TEST(GossipEngine, GarbageFromPeersIsCountedNeverFatal) {
     std::string m = good;
     for (int k = 0; k < 3; ++k) {
       std::size_t at = rng() % m.size();
-      m[at] = "{}[]\",:0-9ae\\"[rng() % 15];
+      m[at] = "{}[]\",:0-9ae\\"[rng() % 13];  // 13 characters (15 read past the literal)
     }
     e.on_peer_message(i % 2 ? "n2" : "n9", m, i, out);
   }
