@@ -62,7 +62,9 @@ std::uint32_t stale_reads_against(const Entry& e, std::int64_t newer_ts_us) {
 // Replaces e's value and version, keeping the shard digest current.
 void replace(std::uint64_t& shard_digest, Entry& e, std::string_view value,
              Version v) {
-  GOSSIP_KV_ASSERT(!(v < e.version));  // a key's version never goes back
+  // A key's timestamp never goes back (merge takes only newer versions; write and cas take
+  // the clock's next() above it, which saturates at INT64_MAX rather than wrap).
+  GOSSIP_KV_ASSERT(v.ts_us >= e.version.ts_us);
   shard_digest -= entry_hash(e);
   e.value.assign(value);
   e.version = v;
