@@ -4,7 +4,10 @@
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config rapidjson-dev libconcurrentqueue-dev libgtest-dev
-          libbenchmark-dev libabsl-dev libxxhash-dev libcli11-dev gnuplot-nox valgrind bc python3)
+          libbenchmark-dev libabsl-dev libxxhash-dev libcli11-dev gnuplot-nox valgrind bc python3
+          # clang: the fuzz targets (libFuzzer lives in libclang-rt-dev) and the -Wthread-safety
+          # build; llvm: llvm-symbolizer, for readable sanitizer and fuzzer stack traces.
+          clang libclang-rt-dev llvm)
 
 missing=()
 for p in "${packages[@]}"; do

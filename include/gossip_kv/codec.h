@@ -10,10 +10,12 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include <rapidjson/reader.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
@@ -73,6 +75,13 @@ struct Request {
   ErrorCode error = ErrorCode::kNone;
   std::string error_text;
 
+  // Heap bytes this Request's buffers hold (string capacity beyond the inline buffer, vector
+  // capacity, and the strings of every entry and node id allocated so far), live or not.
+  [[nodiscard]] std::size_t capacity_bytes() const;
+  // Gives every buffer back to the allocator (the Request keeps nothing but its fields' empty
+  // values); the next parse allocates afresh.
+  void release_buffers();
+
   // Replies to this request are possible (it has a src and a msg_id).
   [[nodiscard]] bool answerable() const { return !src.empty() && !msg_id.empty(); }
   bool from_peer() const { return !src.empty() && src[0] == 'n'; }
@@ -91,6 +100,11 @@ class Parser {
 
  private:
   std::string scratch_;
+  // Reused, so that its stack (the iterative parser's state, decoded strings) is not allocated
+  // per line; replaced after a line over kReaderResetBytes, so that it keeps at most about
+  // 8 bytes per byte of such a line (128 KiB), not the size a 1 MiB line made it.
+  static constexpr std::size_t kReaderResetBytes = 16 * 1024;
+  std::optional<rapidjson::Reader> reader_{std::in_place};
 };
 
 // Renders reply lines into a caller's buffer. Each rendered line is left open at the end of its
@@ -115,6 +129,12 @@ class ReplyRenderer {
  private:
   Writer writer_;
 };
+
+// Decodes kv_merge's entries object (the raw JSON text of `entries`) into req->entries[0,
+// entry_count). Returns false with *problem set when any entry is malformed, over a limit
+// (limits.h), names a member twice within an entry, or has a ts above ts_max_us.
+bool parse_entries(std::string_view text, Request* req, std::string* problem,
+                   std::int64_t ts_max_us);
 
 // Appends `,"msg_id":N}}\n` to a line from ReplyRenderer, closing it.
 void close_line(std::string& out, std::string_view open_line, std::uint64_t msg_id);

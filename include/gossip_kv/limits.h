@@ -17,6 +17,16 @@ inline constexpr std::size_t kKeyBytesMax = 1024;
 // A value's raw JSON text. Values are kept verbatim, so this bounds the store's memory per key.
 inline constexpr std::size_t kValueBytesMax = std::size_t{64} * 1024;
 
+// Nesting of a value: arrays and objects inside one another, the value itself counting as
+// level 1. Values are kept verbatim but compared (cas) and decoded (peers) by code that walks
+// them; 128 levels keep any such walk shallow, far above what a Maelstrom client sends. Deeper
+// nesting anywhere in a line (kLineDepthMax) is error 12.
+inline constexpr std::size_t kValueDepthMax = 128;
+
+// Nesting of a whole line: the envelope (1), the body (2), a kv_merge's entries (3) and an
+// entry (4) hold a value of up to kValueDepthMax levels.
+inline constexpr std::size_t kLineDepthMax = kValueDepthMax + 4;
+
 // How far ahead of this node's wall clock a version's timestamp may be, in microseconds. A
 // kv_merge entry further ahead is error 12, and the hybrid clock never runs further ahead than
 // this, whatever it has seen. NTP keeps real clocks milliseconds apart and the hybrid clock
@@ -41,6 +51,35 @@ inline constexpr std::size_t kTypeBytesMax = 64;
 // reader wait: that is the node's backpressure, and it bounds memory.
 inline constexpr std::size_t kInflightRequestsMax = 16384;
 
+// Heap bytes a slot keeps once its reply is out (its request's buffers and its reply buffer).
+// A slot holding more gives all of them back: without this, 16,384 slots each keep the largest
+// request they ever served (1 GiB after 64 KiB writes, 7 GiB after large kv_merges). 4 KiB keeps
+// the steady path of small requests allocation-free; 16,384 slots then retain at most 64 MiB.
+inline constexpr std::size_t kSlotRetainedBytesMax = 4096;
+
+// Heap bytes of parsed requests in flight (reader to writer), counted as each request's
+// Request::capacity_bytes() after parsing, plus the replies above kSlotRetainedBytesMax not
+// yet written. The reader waits while more are in flight (with nothing in flight a request is
+// always admitted), so a burst of large requests or large replies holds about this much, not
+// 16,384 times the largest. 64 MiB admits 30+ requests of the largest kind at once, and
+// any number of small ones (they fit their strings' inline buffers and count ~0).
+inline constexpr std::size_t kInflightRequestBytesMax = std::size_t{64} << 20;
+
+// Tasks dispatched to workers and not yet applied; the reader looks every 128 lines and waits
+// while there are more. A reply counts toward kInflightRequestBytesMax only once a worker has
+// rendered it, so this bounds the large replies that can appear at once beyond that budget:
+// (1,024 + 128) x ~100 KiB (a 64 KiB value's reply buffer) = ~112 MiB. 1,024 is four of a
+// worker's bulk dequeues (kWorkerBatchMax): enough to keep every worker busy.
+inline constexpr std::size_t kWorkerBacklogTasksMax = 1024;
+
+// The same for peer messages waiting for the gossip thread (their bodies' bytes). A message
+// that would exceed it is dropped and counted, like one that finds the inbox full.
+inline constexpr std::size_t kPeerInboxBytesMax = std::size_t{64} << 20;
+
+// Heap bytes a peer message buffer keeps when it returns to the free pool; above it, the
+// buffer is given back (4,096 buffers then retain at most 16 MiB, not 4 GiB).
+inline constexpr std::size_t kPeerBufferRetainedBytesMax = 4096;
+
 // Bytes the reader asks read() for at once.
 inline constexpr std::size_t kReadBlockBytes = std::size_t{256} * 1024;
 
@@ -61,6 +100,11 @@ inline constexpr std::size_t kPeerInboxMax = 4096;
 
 // Messages to peers queued for the writer.
 inline constexpr std::size_t kPeerOutboxMax = 4096;
+
+// Bytes of messages to peers queued for the writer: the gossip thread waits while more are
+// queued (one message is always taken). Without it, 4,096 messages of up to a gossip batch
+// (256 KiB) each could queue 1 GiB behind a slow stdout.
+inline constexpr std::size_t kPeerOutboxBytesMax = std::size_t{64} << 20;
 
 // Worker threads.
 inline constexpr std::size_t kWorkersMax = 64;

@@ -137,8 +137,6 @@ class Store {
  private:
   struct Shard;
   Shard& shard_for(std::string_view key) const;
-  std::pair<Entry*, bool> find_or_insert(Shard& s, std::string_view key);
-  void replace(Shard& s, Entry& e, std::string_view value, Version v);
   void tree_add(std::uint32_t bucket, std::uint64_t delta);
 
   std::vector<std::unique_ptr<Shard>> shards_;

@@ -21,17 +21,32 @@ struct Version {
   [[nodiscard]] double ts_seconds() const { return static_cast<double>(ts_us) / 1e6; }
 };
 
-// Converts a wire timestamp in seconds (a JSON float) to microseconds, rounding to nearest.
+// Converts a wire timestamp in seconds (a JSON float) to microseconds, rounding to nearest;
+// saturates at the int64 range (NaN gives 0).
 std::int64_t seconds_to_us(double seconds);
+
+// a + b, clamped to the int64 range instead of overflowing.
+inline std::int64_t add_saturating(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (!__builtin_add_overflow(a, b, &r)) return r;
+  return b > 0 ? INT64_MAX : INT64_MIN;
+}
 
 // Issues strictly increasing timestamps that never fall behind the wall clock nor behind any
 // version this node has seen, so a write taken here supersedes everything it could have read.
+//
+// It is never dragged more than limits::kVersionAheadMaxUs ahead of the wall clock: observe()
+// takes a timestamp only up to now_us + that window (the node rejects versions further ahead,
+// so this clamp only matters for callers that do not). All arithmetic saturates: INT64_MAX
+// and INT64_MIN inputs never overflow.
 class HybridClock {
  public:
-  // Returns a timestamp > every earlier result and >= max(now_us, floor_us + 1).
+  // Returns a timestamp > every earlier result and >= max(now_us, floor_us + 1) (saturating
+  // at INT64_MAX, where "strictly greater" can no longer hold).
   std::int64_t next(std::int64_t now_us, std::int64_t floor_us);
-  // Records a timestamp seen from elsewhere, so later next() results exceed it.
-  void observe(std::int64_t ts_us);
+  // Records a timestamp seen from elsewhere, so later next() results exceed it, clamped to
+  // now_us + limits::kVersionAheadMaxUs.
+  void observe(std::int64_t ts_us, std::int64_t now_us);
   // The latest timestamp issued or observed. Acquire: pairs with next()'s release.
   [[nodiscard]] std::int64_t last() const { return last_us_.load(std::memory_order_acquire); }
 

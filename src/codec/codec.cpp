@@ -51,11 +51,24 @@ struct FieldValue {
   std::string_view str;   // decoded string: valid only until the next SAX event, see copy_
 };
 
+// What makes a parsed line unfit to serve, found during the SAX pass. One rule for duplicates:
+// a member the node reads (src, dest, body; a body field of body_field()) named twice in its
+// object is error 12, and makes the line unanswerable when it is src or msg_id (whom, or which
+// request, to answer would be ambiguous). Members the node ignores, and members inside values,
+// may repeat.
+struct LineFaults {
+  bool duplicate = false;       // dest, body or a body field named twice
+  bool duplicate_id = false;    // src or msg_id named twice: unanswerable
+  bool too_deep = false;        // nesting beyond the value depth limit somewhere in the line
+  bool bad_utf8 = false;        // a decoded string or name that is not valid UTF-8
+  bool bad_src = false;         // ... in src: unanswerable
+};
+
 // SAX handler capturing the envelope (depth 1) and the body's members (depth 2).
 class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineHandler> {
  public:
   LineHandler(std::string_view text, rapidjson::MemoryStream& is, Request* req)
-      : text_(text), is_(is), req_(req) {}
+      : text_(text), is_(is), req_(req), check_utf8_(json::may_decode_invalid_utf8(text)) {}
 
   bool Null() { return scalar(ValueKind::kNull); }
   bool Bool(bool) { return scalar(ValueKind::kBool); }
@@ -67,9 +80,13 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   }
   bool Double(double) { return scalar(ValueKind::kDouble); }
   bool String(const char* s, SizeType n, bool) {
+    bool utf8 = !check_utf8_ || json::valid_utf8(std::string_view(s, n));
+    if (!utf8) faults.bad_utf8 = true;
     if (depth_ == 1 && top_ != Top::kNone) {
-      if (top_ == Top::kSrc) req_->src.assign(s, n);
-      if (top_ == Top::kDest) req_->dest.assign(s, n);
+      if (!utf8 && top_ == Top::kSrc) faults.bad_src = true;
+      // An invalid src or dest is not kept: no reply may echo it.
+      if (top_ == Top::kSrc && utf8) req_->src.assign(s, n);
+      if (top_ == Top::kDest && utf8) req_->dest.assign(s, n);
       top_ = Top::kNone;
       return true;
     }
@@ -88,18 +105,34 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   bool Key(const char* s, SizeType n, bool) {
     key_end_ = is_.Tell();
     std::string_view name(s, n);
+    if (check_utf8_ && !json::valid_utf8(name)) faults.bad_utf8 = true;
     if (depth_ == 1) {
       top_ = name == "src" ? Top::kSrc : name == "dest" ? Top::kDest
            : name == "body" ? Top::kBody : Top::kNone;
+      if (top_ != Top::kNone) {
+        unsigned bit = 1u << static_cast<unsigned>(top_);
+        if ((top_seen_ & bit) != 0) {
+          (top_ == Top::kSrc ? faults.duplicate_id : faults.duplicate) = true;
+        }
+        top_seen_ |= bit;
+      }
       if (top_ == Top::kSrc) req_->src.clear();
       if (top_ == Top::kDest) req_->dest.clear();
     } else if (depth_ == 2 && in_body_) {
       field_ = body_field(name);
+      if (field_ != Field::kNone) {
+        unsigned bit = 1u << static_cast<unsigned>(field_);
+        if ((field_seen_ & bit) != 0) {
+          (field_ == Field::kMsgId ? faults.duplicate_id : faults.duplicate) = true;
+        }
+        field_seen_ |= bit;
+      }
     }
     return true;
   }
 
   FieldValue fields[static_cast<int>(Field::kCount)];
+  LineFaults faults;
   bool body_seen = false;
   std::size_t body_begin = 0;  // raw JSON text of the body: [body_begin, body_end)
   std::size_t body_end = 0;
@@ -138,14 +171,22 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
       key::encode_string(f.str, req_->key);
     }
   }
+  // The iterative parser calls StartObject/StartArray and EndObject/EndArray before it takes
+  // the bracket: Tell() is the bracket's offset in both (scalars and names come after theirs).
   bool open(ValueKind kind) {
+    // A container opened here sits at level depth_ + 1 of the line. Values start at level 3
+    // (envelope, body); kv_merge entry values at level 5 (entries, entry).
+    std::size_t level = static_cast<std::size_t>(depth_) + 1;
+    if (depth_ == 2 && in_body_) in_entries_ = field_ == Field::kEntries;
+    std::size_t allowed = in_entries_ ? limits::kLineDepthMax : limits::kValueDepthMax + 2;
+    if (level > allowed) faults.too_deep = true;
     if (depth_ == 1 && top_ == Top::kBody && kind == ValueKind::kObject) {
       in_body_ = true;
       body_seen = true;
-      body_begin = is_.Tell() - 1;
+      body_begin = is_.Tell();
     } else if (depth_ == 2 && in_body_ && field_ != Field::kNone) {
       FieldValue& f = start(kind);
-      f.begin = is_.Tell() - 1;
+      f.begin = is_.Tell();
       open_field_ = field_;
     }
     if (depth_ == 1) top_ = Top::kNone;
@@ -156,10 +197,10 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
     --depth_;
     if (depth_ == 1 && in_body_) {
       in_body_ = false;
-      body_end = is_.Tell();
+      body_end = is_.Tell() + 1;
     }
     if (depth_ == 2 && in_body_ && open_field_ != Field::kNone) {
-      fields[static_cast<int>(open_field_)].end = is_.Tell();
+      fields[static_cast<int>(open_field_)].end = is_.Tell() + 1;
       open_field_ = Field::kNone;
     }
     return true;
@@ -168,16 +209,25 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
   std::string_view text_;
   rapidjson::MemoryStream& is_;
   Request* req_;
+  bool check_utf8_;  // the line has a \u escape: decoded strings are checked
   int depth_ = 0;
   Top top_ = Top::kNone;
   bool in_body_ = false;
+  bool in_entries_ = false;  // inside the body's "entries" member
+  unsigned top_seen_ = 0;    // bit per Top: envelope members named so far
+  unsigned field_seen_ = 0;  // bit per Field: body members named so far (every body counts)
   Field field_ = Field::kNone;
   Field open_field_ = Field::kNone;
   std::size_t key_end_ = 0;
 };
 
+// Iterative: the recursive parser takes stack frames per nesting level, and a line of 58,203 '['
+// overflowed the reader's stack. The iterative one keeps its state on the heap, at most a few
+// bytes per byte of the (bounded) line, for the duration of one parse.
+// No kParseFullPrecisionFlag: the line's doubles are never used (values are kept as text), and
+// RapidJSON's full-precision strtod calls __builtin_clzll(0) on "0e55" (undefined behaviour).
 constexpr unsigned kParseFlags = rapidjson::kParseValidateEncodingFlag |
-                                 rapidjson::kParseFullPrecisionFlag;
+                                 rapidjson::kParseIterativeFlag;
 
 struct TypeName {
   std::string_view name;
@@ -242,7 +292,6 @@ void take_value(std::string_view line, const FieldValue& f, std::string_view nam
 
 // Defined in nested.cpp: node_ids and kv_merge entries.
 bool parse_node_ids(std::string_view text, Request* req);
-bool parse_entries(std::string_view text, Request* req, std::string* scratch);
 
 ParseStatus Parser::parse(std::string_view line, Request* req, std::string* problem) {
   req->src.clear();
@@ -257,8 +306,8 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
 
   rapidjson::MemoryStream is(line.data(), line.size());
   LineHandler h(line, is, req);
-  rapidjson::Reader reader;
-  rapidjson::ParseResult ok = reader.Parse<kParseFlags>(is, h);
+  rapidjson::ParseResult ok = reader_->Parse<kParseFlags>(is, h);
+  if (line.size() > kReaderResetBytes) reader_.emplace();
   if (!ok) {
     problem->assign("invalid JSON at offset ");
     problem->append(std::to_string(ok.Offset()));
@@ -266,6 +315,10 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
   }
   const auto& f = h.fields;
   const FieldValue& msg_id = f[static_cast<int>(Field::kMsgId)];
+  if (h.faults.bad_src || h.faults.duplicate_id) {
+    problem->assign(h.faults.bad_src ? "src is not valid UTF-8" : "src or msg_id named twice");
+    return ParseStatus::kUnanswerable;
+  }
   if (req->src.empty() || !h.body_seen || msg_id.kind != ValueKind::kInt || !msg_id.int_fits) {
     problem->assign(req->src.empty() ? "no string src"
                     : !h.body_seen   ? "body is not an object"
@@ -277,6 +330,18 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
     return ParseStatus::kUnanswerable;
   }
   req->msg_id.assign(raw(line, msg_id));
+  // Structural faults come first: the fields of such a line cannot be trusted.
+  if (h.faults.duplicate) fail(req, "a member the node reads is named twice");
+  if (h.faults.too_deep) fail(req, "value nested deeper than 128 levels");
+  if (h.faults.bad_utf8) fail(req, "string is not valid UTF-8 (unpaired surrogate escape?)");
+  if (req->error != ErrorCode::kNone) {
+    // Classified still, so that a reply is never answered and a peer line is dropped (the
+    // reader checks the error before it hands a peer line on).
+    bool named = f[static_cast<int>(Field::kType)].kind == ValueKind::kString;
+    req->type = named ? classify(*req) : req->from_peer() ? MsgType::kPeer : MsgType::kUnknown;
+    req->type_name.clear();
+    return ParseStatus::kOk;
+  }
 
   const FieldValue& type = f[static_cast<int>(Field::kType)];
   if (type.kind != ValueKind::kString || req->type_name.size() > limits::kTypeBytesMax) {
@@ -305,7 +370,8 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
       const FieldValue& e = f[static_cast<int>(Field::kEntries)];
       if (e.kind != ValueKind::kObject) {
         fail(req, "missing or non-object field: entries");
-      } else if (!parse_entries(raw(line, e), req, &scratch_)) {
+      } else if (!parse_entries(raw(line, e), req, &scratch_,
+                                add_saturating(wall_clock_us(), limits::kVersionAheadMaxUs))) {
         fail(req, scratch_);
       }
       break;
@@ -327,6 +393,37 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
       break;
   }
   return ParseStatus::kOk;
+}
+
+namespace {
+// A std::string's heap capacity: 0 while it fits its inline (SSO) buffer.
+const std::size_t kInlineCapacity = std::string().capacity();
+std::size_t heap_bytes(const std::string& s) {
+  return s.capacity() > kInlineCapacity ? s.capacity() + 1 : 0;
+}
+}  // namespace
+
+std::size_t Request::capacity_bytes() const {
+  std::size_t n = heap_bytes(src) + heap_bytes(dest) + heap_bytes(type_name) +
+                  heap_bytes(msg_id) + heap_bytes(key) + heap_bytes(value) + heap_bytes(from) +
+                  heap_bytes(node_id) + heap_bytes(error_text);
+  n += node_ids.capacity() * sizeof(std::string);
+  for (const std::string& id : node_ids) n += heap_bytes(id);
+  n += entries.capacity() * sizeof(MergeEntry);
+  for (const MergeEntry& e : entries) {
+    n += heap_bytes(e.key) + heap_bytes(e.value) + heap_bytes(e.node);
+  }
+  return n;
+}
+
+void Request::release_buffers() {
+  for (std::string* s : {&src, &dest, &type_name, &msg_id, &key, &value, &from, &node_id,
+                         &error_text}) {
+    std::string().swap(*s);
+  }
+  std::vector<std::string>().swap(node_ids);
+  std::vector<MergeEntry>().swap(entries);
+  entry_count = 0;
 }
 
 ReplyRenderer::Writer& ReplyRenderer::begin(rapidjson::StringBuffer* out, std::string_view self,

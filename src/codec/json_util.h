@@ -7,7 +7,8 @@
 namespace gossip_kv::json {
 
 // True when two raw JSON texts denote the same JSON value (numbers compare by value, so 1 and
-// 1.0 are equal; object members compare regardless of order). Invalid JSON equals nothing.
+// 1.0 are equal; object members compare regardless of order). Invalid JSON, and JSON nested
+// deeper than limits::kValueDepthMax, equals nothing (the node never stores such values).
 bool values_equal(std::string_view a, std::string_view b);
 
 // The position of the value after a member name ended at pos: skips JSON whitespace and the
@@ -19,5 +20,21 @@ inline std::size_t skip_to_value(std::string_view text, std::size_t pos) {
   }
   return pos;
 }
+
+// True when s is well-formed UTF-8 (RFC 3629): no overlong forms, no encoded surrogates
+// (U+D800..U+DFFF, which a lone "\udc00" escape decodes to), nothing above U+10FFFF.
+bool valid_utf8(std::string_view s);
+
+// False when no string decoded from raw JSON text can be invalid UTF-8, given that the parser
+// validated the raw bytes (kParseValidateEncodingFlag): then only a \u escape (a lone
+// surrogate, "\udc00") can produce invalid bytes, and the text has none. One memchr-speed scan
+// instead of a check per decoded string.
+inline bool may_decode_invalid_utf8(std::string_view raw_json) {
+  return raw_json.find("\\u") != std::string_view::npos;
+}
+
+// The deepest nesting of arrays and objects in JSON text (0 for a scalar), counted without
+// parsing; stops counting once it passes `stop_above`.
+std::size_t nesting_depth(std::string_view text, std::size_t stop_above);
 
 }  // namespace gossip_kv::json

@@ -136,7 +136,7 @@ void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
 }
 
 void GossipEngine::record_convergence(std::int64_t ms) {
-  std::lock_guard lock(stats_mu_);
+  MutexLock lock(stats_mu_);
   convergence_.add(ms);
 }
 

@@ -142,7 +142,7 @@ void GossipEngine::on_taken(const Store::MergeResult& r, Version v, std::int64_t
   stale_reads_.fetch_add(r.stale_reads, std::memory_order_relaxed);
   index(r.entry, v);
   if (v.origin != me_) {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     lag_.add(ms_between(v.ts_us, now_us));
   }
 }

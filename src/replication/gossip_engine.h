@@ -32,6 +32,7 @@
 #include "replication/peer_wire.h"
 #include "gossip_kv/gossip_config.h"
 #include "gossip_kv/gossip_io.h"
+#include "gossip_kv/mutex.h"
 #include "gossip_kv/store.h"
 
 namespace gossip_kv {
@@ -245,10 +246,10 @@ class GossipEngine final : public ReplicationEngine {
   std::atomic<std::uint64_t> stale_reads_{0};
   std::atomic<std::uint64_t> unmeasured_{0};
   std::atomic<std::uint64_t> pending_count_{0};
-  mutable std::mutex stats_mu_;
-  mutable LatencyHistogram convergence_;  // GUARDED_BY(stats_mu_)
+  mutable Mutex stats_mu_;
+  mutable LatencyHistogram convergence_ GOSSIP_KV_GUARDED_BY(stats_mu_);
   mutable std::atomic<std::uint64_t> converged_alone_{0};
-  LatencyHistogram lag_;          // GUARDED_BY(stats_mu_)
+  LatencyHistogram lag_ GOSSIP_KV_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace gossip_kv

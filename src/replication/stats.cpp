@@ -18,7 +18,7 @@ void GossipEngine::write_stats(Writer& w) const {
     w.Uint64(v.load(std::memory_order_relaxed));
   };
   {
-    std::lock_guard lock(stats_mu_);
+    MutexLock lock(stats_mu_);
     // One-node clusters count their writes as converged in 0 ms without taking the lock.
     convergence_.add_zeros(converged_alone_.exchange(0, std::memory_order_relaxed));
     w.Key("convergence_ms");

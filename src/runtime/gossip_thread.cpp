@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 
+#include "common/assert.h"
 #include "runtime/shared.h"
 
 namespace gossip_kv::rt {
@@ -75,6 +76,11 @@ class GossipThread {
       PeerItem* item = peers_[i];
       item->handoff.receive();
       if (engine != nullptr) engine->on_peer_message(item->src, item->body, now_us, out_);
+      std::size_t queued = sh_.peer_inbox_bytes.fetch_sub(item->charged_bytes,
+                                                         std::memory_order_relaxed);
+      GOSSIP_KV_ASSERT(queued >= item->charged_bytes);
+      item->charged_bytes = 0;
+      item->trim();
       item->handoff.publish();
       sh_.peer_free.enqueue(item);
     }
@@ -89,13 +95,17 @@ class GossipThread {
     for (const OutMessage& m : out_) {
       ReplyRenderer::peer_message(&line_, sh_.id.self, m.dest, m.body);
       for (;;) {
-        std::unique_lock lock(sh_.outbox_mu);
-        if (sh_.outbox.size() < limits::kPeerOutboxMax) {
-          sh_.outbox.emplace_back(line_.GetString(), line_.GetSize());
-          sh_.outbox_nonempty.store(true, std::memory_order_release);
-          break;
+        {
+          MutexLock lock(sh_.outbox_mu);
+          bool room = sh_.outbox.size() < limits::kPeerOutboxMax &&
+                      (sh_.outbox_bytes < limits::kPeerOutboxBytesMax || sh_.outbox.empty());
+          if (room) {
+            sh_.outbox.emplace_back(line_.GetString(), line_.GetSize());
+            sh_.outbox_bytes += line_.GetSize();
+            sh_.outbox_nonempty.store(true, std::memory_order_release);
+            break;
+          }
         }
-        lock.unlock();
         sh_.writer_parker.unpark();
         sh_.gossip_parker.park([&] { return !sh_.outbox_nonempty.load(); }, 1000);
       }

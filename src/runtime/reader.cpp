@@ -7,12 +7,14 @@
 #include <cstring>
 #include <unistd.h>
 
+#include "common/assert.h"
 #include "runtime/shared.h"
 
 namespace gossip_kv::rt {
 namespace {
 
 constexpr std::size_t kFlushTasks = 128;  // tasks gathered per worker before a bulk enqueue
+constexpr std::size_t kBacklogCheckLines = 128;  // lines between two looks at the backlog
 
 }  // namespace
 
@@ -83,17 +85,52 @@ class Reader {
 
   Slot& slot() { return sh_.slots[seq_ % sh_.slots.size()]; }
 
-  // Waits until the writer has released the slot for seq_.
+  // Waits until the writer has released the slot for seq_ and the bytes of the requests in
+  // flight are under limits::kInflightRequestBytesMax (with nothing in flight they are 0).
   Slot& acquire() {
     auto free = [&] {
-      return seq_ - sh_.released.load(std::memory_order_acquire) < sh_.slots.size();
+      std::uint64_t released = sh_.released.load(std::memory_order_acquire);
+      std::uint64_t bytes = charged_total_ - sh_.released_bytes.load(std::memory_order_relaxed) +
+                            sh_.reply_bytes.load(std::memory_order_relaxed);
+      return seq_ - released < sh_.slots.size() && bytes < limits::kInflightRequestBytesMax;
     };
     if (!free()) {
       flush();  // the writer may be waiting on tasks still gathered here
       sh_.writer_parker.unpark();
       while (!free()) sh_.reader_parker.park(free, 1000);
     }
+    GOSSIP_KV_ASSERT(seq_ - sh_.released.load(std::memory_order_acquire) < sh_.slots.size());
+    if (++lines_since_backlog_check_ >= kBacklogCheckLines) {
+      lines_since_backlog_check_ = 0;
+      limit_backlog();
+    }
     return slot();
+  }
+
+  // Tasks dispatched to workers and not yet applied.
+  std::uint64_t backlog() const {
+    std::uint64_t n = 0;
+    for (std::size_t w = 0; w < enqueued_.size(); ++w) {
+      n += enqueued_[w] - sh_.workers[w]->counters.completed.load(std::memory_order_acquire);
+    }
+    return n;
+  }
+
+  // Waits while more than limits::kWorkerBacklogTasksMax tasks wait for workers. A reply is
+  // counted in flight only once rendered; this bounds the replies not yet rendered, so that a
+  // burst of reads of large values cannot put one large reply in every slot.
+  void limit_backlog() {
+    if (backlog() <= limits::kWorkerBacklogTasksMax) return;
+    flush();
+    auto ok = [&] { return backlog() <= limits::kWorkerBacklogTasksMax; };
+    while (!ok()) sh_.reader_parker.park(ok, 1000);
+  }
+
+  // Counts the parsed request's buffers as in flight until the writer releases its slot.
+  void charge(Slot& s) {
+    s.charged_bytes = s.req.capacity_bytes();
+    charged_total_ += s.charged_bytes;
+    GOSSIP_KV_ASSERT(charged_total_ >= sh_.released_bytes.load(std::memory_order_relaxed));
   }
 
   void on_line(std::string_view line) {
@@ -110,7 +147,15 @@ class Reader {
     }
     if (req.type == MsgType::kReply) return;  // never answer an answer
     bool initialized = sh_.initialized.load(std::memory_order_relaxed);
-    if (req.type == MsgType::kPeer && initialized) return to_gossip(req);
+    if (req.type == MsgType::kPeer && initialized) {
+      if (req.error == ErrorCode::kNone) return to_gossip(req);
+      // A malformed peer line (nested too deep, invalid UTF-8, duplicate members) never
+      // reaches the replication engine; a peer is not answered with errors.
+      std::fprintf(stderr, "gossip-kv: dropped a peer line (%s)\n", req.error_text.c_str());
+      sh_.lines_skipped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    charge(s);
     if (!initialized && req.type != MsgType::kInit) {
       reply_error(s, ErrorCode::kTemporarilyUnavailable, "node not initialized: send init first");
     } else if (req.error != ErrorCode::kNone) {
@@ -215,18 +260,27 @@ class Reader {
 
   void to_gossip(Request& req) {
     PeerItem* item = nullptr;
-    if (!sh_.peer_free.try_dequeue(item)) {
-      // Every item is with the gossip thread: wait for one rather than drop the message.
+    std::size_t bytes = req.value.size();
+    // Room: a free item, and the bytes queued for the gossip thread within their bound (one
+    // message always fits an empty inbox). Without room the reader waits for the gossip
+    // thread: backpressure, never a drop.
+    auto room = [&] {
+      std::size_t queued = sh_.peer_inbox_bytes.load(std::memory_order_acquire);
+      return queued == 0 || queued + bytes <= limits::kPeerInboxBytesMax;
+    };
+    if (!room() || !sh_.peer_free.try_dequeue(item)) {
       sh_.peer_pool_waits.fetch_add(1, std::memory_order_relaxed);
       flush();
       sh_.writer_parker.unpark();
-      auto free = [&] { return sh_.peer_free.size_approx() > 0; };
-      while (!sh_.peer_free.try_dequeue(item)) {
+      auto ready = [&] { return room() && sh_.peer_free.size_approx() > 0; };
+      while (!room() || !sh_.peer_free.try_dequeue(item)) {
         sh_.gossip_parker.unpark();
-        sh_.reader_parker.park(free, 1000);
+        sh_.reader_parker.park(ready, 1000);
       }
     }
     item->handoff.receive();
+    sh_.peer_inbox_bytes.fetch_add(bytes, std::memory_order_relaxed);
+    item->charged_bytes = bytes;
     item->src.swap(req.src);
     item->body.swap(req.value);
     item->handoff.publish();
@@ -244,6 +298,8 @@ class Reader {
   std::vector<bool> owners_scratch_;
   std::vector<char> buf_;
   std::uint64_t seq_ = 0;
+  std::uint64_t charged_total_ = 0;  // sum of charged_bytes over every slot admitted
+  std::size_t lines_since_backlog_check_ = 0;
   std::uint64_t next_write_id_ = 1;
   bool skipping_ = false;
 

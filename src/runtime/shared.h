@@ -32,6 +32,7 @@
 #include "gossip_kv/gossip_io.h"
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
+#include "gossip_kv/mutex.h"
 #include "gossip_kv/runtime.h"
 #include "gossip_kv/store.h"
 #include "gossip_kv/version.h"
@@ -79,8 +80,30 @@ struct Slot {
   // bench_report / bench_stats: the writer appends total_gossip_msgs and msgs_per_write.
   bool stamp_gossip_count = false;
   std::uint64_t report_writes = 0;
+  // Request::capacity_bytes() when the reader admitted it: credited back by the writer.
+  std::size_t charged_bytes = 0;
+  // A reply buffer above limits::kSlotRetainedBytesMax, counted in Shared::reply_bytes by the
+  // worker that rendered it and taken out by the writer.
+  std::size_t reply_charged_bytes = 0;
   Request req;
   rapidjson::StringBuffer out;  // the reply, left open for the writer's msg_id
+
+  // Heap bytes the slot holds: its request's buffers and its reply buffer.
+  [[nodiscard]] std::size_t capacity_bytes() const {
+    return req.capacity_bytes() + out.stack_.GetCapacity();
+  }
+  // Called by the writer once the reply is out: a slot holding more than
+  // limits::kSlotRetainedBytesMax gives all of it back. Returns the bytes given back. The
+  // request's buffers are charged_bytes (workers do not grow them), counted again only when set
+  // apart from the reader's charge (tests).
+  std::size_t trim() {
+    std::size_t held = (charged_bytes != 0 ? charged_bytes : req.capacity_bytes()) +
+                       out.stack_.GetCapacity();
+    if (held <= limits::kSlotRetainedBytesMax) return 0;
+    req.release_buffers();
+    out = rapidjson::StringBuffer();  // allocates nothing until its first Put
+    return held;
+  }
 };
 
 struct Task {
@@ -129,6 +152,14 @@ struct PeerItem {
   Handoff handoff;  // reader -> gossip thread, and back through the free pool
   std::string src;
   std::string body;
+  std::size_t charged_bytes = 0;  // counted in Shared::peer_inbox_bytes while queued
+
+  // Called by the gossip thread before it returns the item to the free pool: buffers above
+  // limits::kPeerBufferRetainedBytesMax are given back.
+  void trim() {
+    if (body.capacity() > limits::kPeerBufferRetainedBytesMax) std::string().swap(body);
+    if (src.capacity() > limits::kPeerBufferRetainedBytesMax) std::string().swap(src);
+  }
 };
 
 struct Shared {
@@ -153,6 +184,12 @@ struct Shared {
 
   std::vector<Slot> slots{limits::kInflightRequestsMax};
   std::atomic<std::uint64_t> released{0};  // the writer has emitted every slot below this
+  // Sum of charged_bytes over the slots below `released` (written by the writer before it
+  // advances `released`); the reader's own sum over admitted slots minus this is in flight.
+  std::atomic<std::uint64_t> released_bytes{0};
+  // Bytes of large replies (reply_charged_bytes) rendered and not yet written: the reader counts
+  // them as in flight too, so a burst of reads of 64 KiB values is bounded in bytes as well.
+  std::atomic<std::uint64_t> reply_bytes{0};
   std::atomic<std::uint64_t> final_seq{UINT64_MAX};  // set at end of input
 
   struct alignas(64) WorkerChannel {
@@ -171,8 +208,11 @@ struct Shared {
   // Times the reader found the peer pool empty and waited for the gossip thread to free one.
   std::atomic<std::uint64_t> peer_pool_waits{0};
 
-  std::mutex outbox_mu;
-  std::vector<std::string> outbox;  // open lines to peers, GUARDED_BY(outbox_mu)
+  std::atomic<std::size_t> peer_inbox_bytes{0};  // bodies queued for the gossip thread
+
+  Mutex outbox_mu;
+  std::vector<std::string> outbox GOSSIP_KV_GUARDED_BY(outbox_mu);  // open lines to peers
+  std::size_t outbox_bytes GOSSIP_KV_GUARDED_BY(outbox_mu) = 0;     // their total length
   std::atomic<bool> outbox_nonempty{false};
 
   std::atomic<std::uint64_t> lines_skipped{0};  // unanswerable or over-long input lines

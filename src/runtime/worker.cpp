@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "common/assert.h"
 #include "runtime/shared.h"
 
 namespace gossip_kv::rt {
@@ -58,7 +59,17 @@ class Worker {
         renderer_.error(&slot.out, sh_.id.self, req, ErrorCode::kCrash,
                         "internal error: request routed to a worker it cannot serve");
     }
+    charge_reply(slot);
     slot.ready.store(1, std::memory_order_release);
+  }
+
+  // Counts a large reply as in flight (Shared::reply_bytes) until the writer has written it.
+  // Small ones are bounded by the slot count and are not counted: no shared atomic per request.
+  void charge_reply(Slot& slot) {
+    std::size_t cap = slot.out.stack_.GetCapacity();
+    if (cap <= limits::kSlotRetainedBytesMax) return;
+    slot.reply_charged_bytes = cap;
+    sh_.reply_bytes.fetch_add(cap, std::memory_order_relaxed);
   }
 
   // Hands the write to the gossip thread, waiting while its queue is full: a dropped delta
@@ -150,13 +161,15 @@ class Worker {
       Store::MergeResult r = sh_.store.merge(e.key, e.value, e.version, now_us_);
       if (!r.applied) continue;
       ++updated;
-      sh_.clock.observe(e.version.ts_us);
+      sh_.clock.observe(e.version.ts_us, now_us_);
       WorkerCounters::bump(ch_.counters.stale_reads, r.stale_reads);
       push_delta({e.version, r.entry}, false);
     }
     WorkerCounters::bump(ch_.counters.merged, updated);
     slot.merge_updated.fetch_add(updated, std::memory_order_relaxed);
-    if (slot.parts_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    std::uint32_t parts_left = slot.parts_pending.fetch_sub(1, std::memory_order_acq_rel);
+    GOSSIP_KV_ASSERT(parts_left >= 1);  // one decrement per part dispatched
+    if (parts_left != 1) return;
     Writer& out = renderer_.begin(&slot.out, sh_.id.self, req, "kv_merge_ok");
     out.Key("updated");
     out.Uint(slot.merge_updated.load(std::memory_order_relaxed));

@@ -4,7 +4,11 @@
 #include <charconv>
 #include <cstdio>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
+#include "common/assert.h"
 #include "runtime/shared.h"
 
 namespace gossip_kv::rt {
@@ -29,12 +33,14 @@ class OutputWriter {
         return;
       }
       if (++idle_spins < kSpinsBeforePark) continue;
+      give_back_to_os();
       sh_.writer_parker.park([&] { return slot_ready() || has_outbox(); }, 20000);
     }
   }
 
  private:
   static constexpr int kSpinsBeforePark = 64;
+  static constexpr std::size_t kTrimAfterBytes = std::size_t{16} << 20;
 
   Slot& slot(std::uint64_t seq) { return sh_.slots[seq % sh_.slots.size()]; }
   bool slot_ready() { return slot(next_).ready.load(std::memory_order_acquire) != 0; }
@@ -44,10 +50,19 @@ class OutputWriter {
     std::uint64_t start = next_;
     while (slot_ready()) {
       Slot& s = slot(next_);
+      GOSSIP_KV_ASSERT(s.out.GetSize() > 0);  // a ready slot holds its (open) reply
       buf_.append(s.out.GetString(), s.out.GetSize());
       if (s.stamp_gossip_count) append_gossip_count(s.report_writes);
       close_line(buf_, {}, msg_id_++);
       s.ready.store(0, std::memory_order_relaxed);
+      // Credit the slot's bytes before `released` says it is free (release() orders both).
+      released_bytes_ += s.charged_bytes;
+      if (s.reply_charged_bytes != 0) {
+        sh_.reply_bytes.fetch_sub(s.reply_charged_bytes, std::memory_order_relaxed);
+        s.reply_charged_bytes = 0;
+      }
+      given_back_ += s.trim();
+      s.charged_bytes = 0;
       ++next_;
       if (buf_.size() >= limits::kWriteBatchBytes) {
         release();
@@ -59,7 +74,19 @@ class OutputWriter {
     return true;
   }
 
+  // Freed buffers go back to malloc, which keeps them (in the arena of the thread that
+  // allocated them) for good: after a burst of large requests the node stayed at its peak. Once
+  // idle after giving back kTrimAfterBytes, ask malloc to return its free pages to the OS.
+  void give_back_to_os() {
+    if (given_back_ < kTrimAfterBytes) return;
+    given_back_ = 0;
+#if defined(__GLIBC__)
+    ::malloc_trim(0);
+#endif
+  }
+
   void release() {
+    sh_.released_bytes.store(released_bytes_, std::memory_order_relaxed);
     sh_.released.store(next_, std::memory_order_release);
     sh_.reader_parker.unpark();
   }
@@ -67,11 +94,15 @@ class OutputWriter {
   bool drain_outbox() {
     if (!has_outbox()) return false;
     {
-      std::lock_guard lock(sh_.outbox_mu);
+      MutexLock lock(sh_.outbox_mu);
       lines_.swap(sh_.outbox);
+      sh_.outbox_bytes = 0;
       sh_.outbox_nonempty.store(false, std::memory_order_release);
     }
-    for (const std::string& line : lines_) close_line(buf_, line, msg_id_++);
+    for (const std::string& line : lines_) {
+      close_line(buf_, line, msg_id_++);
+      if (buf_.size() >= limits::kWriteBatchBytes) flush();
+    }
     peer_lines_ += lines_.size();
     lines_.clear();
     sh_.gossip_parker.unpark();  // it may wait for room in the outbox
@@ -114,12 +145,19 @@ class OutputWriter {
       }
     }
     buf_.clear();
+    // One batch may run a line past kWriteBatchBytes: never keep more than twice the batch.
+    if (buf_.capacity() > 4 * limits::kWriteBatchBytes) {
+      std::string().swap(buf_);
+      buf_.reserve(limits::kWriteBatchBytes * 2);
+    }
   }
 
   Shared& sh_;
   std::string buf_;
   std::vector<std::string> lines_;
   std::uint64_t next_ = 0;
+  std::uint64_t released_bytes_ = 0;  // published as Shared::released_bytes
+  std::size_t given_back_ = 0;        // slot buffers freed since the last malloc_trim
   std::uint64_t msg_id_ = 0;
   std::uint64_t peer_lines_ = 0;
   bool broken_ = false;

@@ -8,7 +8,9 @@
 #include <cassert>
 
 #include "codec/json_util.h"
+#include "common/assert.h"
 #include "gossip_kv/key.h"
+#include "gossip_kv/mutex.h"
 
 namespace gossip_kv {
 
@@ -25,12 +27,22 @@ struct Entry {
   Entry* next_in_bucket = nullptr;  // the bucket's entries, newest insertion first; immutable
 };
 
+// Entry::value, version and the read bookkeeping are guarded by their shard's mu too (not
+// expressible as an attribute: the entry does not know its shard).
 struct alignas(64) Store::Shard {
-  mutable std::mutex mu;
-  absl::flat_hash_map<std::string_view, std::unique_ptr<Entry>> map;  // views into Entry::key
-  std::uint64_t digest = 0;  // sum of entry_hash() over the shard's entries
+  mutable Mutex mu;
+  // Views into Entry::key.
+  absl::flat_hash_map<std::string_view, std::unique_ptr<Entry>> map GOSSIP_KV_GUARDED_BY(mu);
+  // The sum of entry_hash() over the shard's entries.
+  std::uint64_t digest GOSSIP_KV_GUARDED_BY(mu) = 0;
   // The head of each of the shard's non-empty buckets' entry lists (Entry::next_in_bucket).
-  absl::flat_hash_map<std::uint32_t, Entry*> bucket_heads;
+  absl::flat_hash_map<std::uint32_t, Entry*> bucket_heads GOSSIP_KV_GUARDED_BY(mu);
+
+  // A new entry starts empty at version {0, 0}, counted in the digests so that replace() can
+  // take it out again. Returns the entry and whether it was inserted.
+  std::pair<Entry*, bool> find_or_insert(std::string_view k, Store& store) GOSSIP_KV_REQUIRES(mu);
+  // Replaces e's value and version, keeping the shard digest and the store's tree current.
+  void replace(Entry& e, std::string_view value, Version v, Store& store) GOSSIP_KV_REQUIRES(mu);
 };
 
 namespace {
@@ -89,37 +101,37 @@ void Store::tree_add(std::uint32_t bucket, std::uint64_t delta) {
   }
 }
 
-// REQUIRES: s.mu held. Replaces e's value and version, keeping the shard digest and the tree
-// current.
-void Store::replace(Shard& s, Entry& e, std::string_view value, Version v) {
+void Store::Shard::replace(Entry& e, std::string_view value, Version v, Store& store) {
+  // A key's timestamp never goes back (merge takes only newer versions, or an equal one with a
+  // greater value; write and cas take the clock's next() above it, which saturates at
+  // INT64_MAX rather than wrap).
+  GOSSIP_KV_ASSERT(v.ts_us >= e.version.ts_us);
   std::uint64_t before = hash_of(e);
   e.value.assign(value);
   e.version = v;
   e.reads = 0;
   e.first_read_us = 0;
   std::uint64_t delta = hash_of(e) - before;
-  s.digest += delta;
-  tree_add(bucket_of(e.key), delta);
+  digest += delta;
+  store.tree_add(bucket_of(e.key), delta);
 }
 
 Store::~Store() = default;
 
-// REQUIRES: s.mu held. A new entry starts empty at version {0, 0}, counted in the digest so
-// that replace() can take it out again.
-std::pair<Entry*, bool> Store::find_or_insert(Shard& s, std::string_view k) {
-  auto it = s.map.find(k);
-  if (it != s.map.end()) return {it->second.get(), false};
+std::pair<Entry*, bool> Store::Shard::find_or_insert(std::string_view k, Store& store) {
+  auto it = map.find(k);
+  if (it != map.end()) return {it->second.get(), false};
   auto owned = std::make_unique<Entry>();
   owned->key.assign(k);
   Entry* e = owned.get();
-  s.map.emplace(std::string_view(e->key), std::move(owned));
-  key_count_.fetch_add(1, std::memory_order_relaxed);
+  map.emplace(std::string_view(e->key), std::move(owned));
+  store.key_count_.fetch_add(1, std::memory_order_relaxed);
   std::uint32_t bucket = bucket_of(e->key);
-  Entry*& head = s.bucket_heads[bucket];
+  Entry*& head = bucket_heads[bucket];
   e->next_in_bucket = head;
   head = e;
-  s.digest += hash_of(*e);
-  tree_add(bucket, hash_of(*e));
+  digest += hash_of(*e);
+  store.tree_add(bucket, hash_of(*e));
   return {e, true};
 }
 
@@ -132,10 +144,10 @@ Store::Shard& Store::shard_for(std::string_view k) const {
 Store::WriteResult Store::write(std::string_view k, std::string_view value, std::int64_t now_us,
                                 std::uint32_t origin, HybridClock& clock) {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
-  Entry* e = find_or_insert(s, k).first;
+  MutexLock lock(s.mu);
+  Entry* e = s.find_or_insert(k, *this).first;
   Version v{clock.next(now_us, e->version.ts_us), origin};
-  replace(s, *e, value, v);
+  s.replace(*e, value, v, *this);
   return {v, e};
 }
 
@@ -143,13 +155,13 @@ Store::CasOutcome Store::cas(std::string_view k, std::string_view from, std::str
                              std::int64_t now_us, std::uint32_t origin, HybridClock& clock,
                              WriteResult* out) {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   auto it = s.map.find(k);
   if (it == s.map.end()) return CasOutcome::kMissing;
   Entry& e = *it->second;
   if (e.value != from && !json::values_equal(e.value, from)) return CasOutcome::kMismatch;
   Version v{clock.next(now_us, e.version.ts_us), origin};
-  replace(s, e, to, v);
+  s.replace(e, to, v, *this);
   *out = {v, &e};
   return CasOutcome::kOk;
 }
@@ -157,9 +169,9 @@ Store::CasOutcome Store::cas(std::string_view k, std::string_view from, std::str
 Store::MergeResult Store::merge(std::string_view k, std::string_view value, Version v,
                                 std::int64_t /*now_us*/) {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   MergeResult r;
-  auto [e, inserted] = find_or_insert(s, k);
+  auto [e, inserted] = s.find_or_insert(k, *this);
   if (!inserted && !wins_over(v, value, *e)) {
     r.entry = e;
     r.previous = e->version;
@@ -167,7 +179,7 @@ Store::MergeResult Store::merge(std::string_view k, std::string_view value, Vers
   }
   r.previous = e->version;
   r.stale_reads = e->version < v ? stale_reads_against(*e, v.ts_us) : 0;
-  replace(s, *e, value, v);
+  s.replace(*e, value, v, *this);
   r.applied = true;
   r.entry = e;
   return r;
@@ -176,7 +188,7 @@ Store::MergeResult Store::merge(std::string_view k, std::string_view value, Vers
 bool Store::read(std::string_view k, std::int64_t now_us, std::string* value_out,
                  Version* version_out) {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   auto it = s.map.find(k);
   if (it == s.map.end()) return false;
   Entry& e = *it->second;
@@ -190,7 +202,7 @@ bool Store::read(std::string_view k, std::int64_t now_us, std::string* value_out
 
 Version Store::load(const Entry& entry, std::string* value_out) const {
   Shard& s = shard_for(entry.key);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   if (value_out != nullptr) value_out->assign(entry.value);
   return entry.version;
 }
@@ -199,7 +211,7 @@ std::string_view Store::key_of(const Entry& entry) { return entry.key; }
 
 const Entry* Store::find(std::string_view k) const {
   Shard& s = shard_for(k);
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   auto it = s.map.find(k);
   return it == s.map.end() ? nullptr : it->second.get();
 }
@@ -207,7 +219,7 @@ const Entry* Store::find(std::string_view k) const {
 void Store::for_each(
     const std::function<void(const Entry&, std::string_view, Version)>& fn) const {
   for (const auto& s : shards_) {
-    std::lock_guard lock(s->mu);
+    MutexLock lock(s->mu);
     for (const auto& [k, e] : s->map) fn(*e, e->value, e->version);
   }
 }
@@ -217,7 +229,7 @@ std::size_t Store::key_count() const { return key_count_.load(std::memory_order_
 std::uint64_t Store::digest() const {
   std::uint64_t sum = 0;
   for (const auto& s : shards_) {
-    std::lock_guard lock(s->mu);
+    MutexLock lock(s->mu);
     sum += s->digest;
   }
   return sum;
@@ -245,7 +257,7 @@ void Store::bucket_entries(std::uint32_t bucket, std::vector<BucketEntry>* out) 
   out->clear();
   {
     const Shard& s = *shards_[bucket % shards_.size()];
-    std::lock_guard lock(s.mu);
+    MutexLock lock(s.mu);
     auto it = s.bucket_heads.find(bucket);
     if (it == s.bucket_heads.end()) return;
     for (const Entry* e = it->second; e != nullptr; e = e->next_in_bucket) {

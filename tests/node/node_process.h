@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -286,6 +287,17 @@ inline RunResult run_node(const std::vector<std::string>& input,
                           const std::vector<std::string>& args = {},
                           milliseconds timeout = milliseconds(60000)) {
   RunResult result;
+  // GOSSIP_KV_DUMP_INPUT=<file>: every input line is appended to <file> (how the fuzz targets'
+  // seed corpora are drawn from these tests: scripts/fuzz_corpus.sh).
+  if (const char* dump = std::getenv("GOSSIP_KV_DUMP_INPUT"); dump != nullptr && *dump != 0) {
+    if (FILE* f = std::fopen(dump, "ae"); f != nullptr) {
+      for (const std::string& line : input) {
+        std::fwrite(line.data(), 1, line.size(), f);
+        std::fputc('\n', f);
+      }
+      std::fclose(f);
+    }
+  }
   NodeProcess node(args);
   result.start_error = node.start_error();
   if (!result.start_error.empty()) return result;

@@ -4,7 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include "gossip_kv/limits.h"
 #include "gossip_kv/version.h"
+
+#include <cmath>
 
 namespace gossip_kv {
 namespace {
@@ -16,8 +19,34 @@ TEST(HybridClock, StrictlyIncreasingAndNeverBehind) {
   EXPECT_EQ(c.next(100, 0), 101) << "same wall clock: still newer";
   EXPECT_EQ(c.next(50, 0), 102) << "a clock that steps back does not move versions back";
   EXPECT_EQ(c.next(200, 500), 501) << "a version is newer than the one it replaces";
-  c.observe(10'000);
+  c.observe(10'000, 200);
   EXPECT_EQ(c.next(200, 0), 10'001);
+}
+
+// A version far ahead (issue 10: kv_merge with ts 1e11) cannot drag the clock beyond the
+// window, and no input overflows.
+TEST(HybridClock, NeverDraggedBeyondTheWindowAndNeverOverflows) {
+  const std::int64_t now = 1'700'000'000'000'000;
+  HybridClock c;
+  c.observe(100'000'000'000'000'000, now);
+  EXPECT_EQ(c.last(), now + limits::kVersionAheadMaxUs);
+  EXPECT_EQ(c.next(now, 0), now + limits::kVersionAheadMaxUs + 1);
+  c.observe(INT64_MAX, INT64_MAX);
+  EXPECT_EQ(c.last(), INT64_MAX);
+  EXPECT_EQ(c.next(INT64_MAX, INT64_MAX), INT64_MAX) << "saturates instead of wrapping";
+  HybridClock d;
+  d.observe(INT64_MIN, INT64_MIN);
+  EXPECT_EQ(d.next(INT64_MIN, INT64_MIN), 1) << "the clock starts at 0";
+  EXPECT_EQ(d.next(0, INT64_MAX), INT64_MAX);
+}
+
+TEST(Version, SecondsToUsSaturates) {
+  EXPECT_EQ(seconds_to_us(1.5), 1'500'000);
+  EXPECT_EQ(seconds_to_us(1e300), INT64_MAX);
+  EXPECT_EQ(seconds_to_us(-1e300), INT64_MIN);
+  EXPECT_EQ(seconds_to_us(std::nan("")), 0);
+  EXPECT_EQ(add_saturating(INT64_MAX, 1), INT64_MAX);
+  EXPECT_EQ(add_saturating(INT64_MIN, -1), INT64_MIN);
 }
 
 TEST(HybridClock, UniqueAcrossThreads) {

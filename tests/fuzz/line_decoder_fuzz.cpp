@@ -1,0 +1,160 @@
+// Fuzz target: the line decoder (Parser::parse) and the replies rendered for what it decodes.
+// Invariants: never crash; every rendered reply is one line of valid UTF-8 JSON whose strings
+// are valid UTF-8; a request decoded without error respects every limit in limits.h.
+// Run: build-fuzz/bin/line_decoder_fuzz tests/fuzz/corpus/line_decoder -dict=tests/fuzz/gossip_kv.dict
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <rapidjson/stringbuffer.h>
+
+#include "fuzz_checks.h"
+#include "gossip_kv/codec.h"
+#include "gossip_kv/key.h"
+#include "gossip_kv/limits.h"
+#include "gossip_kv/version.h"
+
+namespace gossip_kv::fuzz {
+namespace {
+
+void check_limits(const Request& req) {
+  FUZZ_CHECK(req.src.size() <= limits::kIdBytesMax && strict_utf8(req.src), req.src);
+  FUZZ_CHECK(strict_utf8(req.dest), req.dest);
+  FUZZ_CHECK(strict_utf8(req.error_text), req.error_text);
+  if (req.error != ErrorCode::kNone) return;
+  if (req.type == MsgType::kPeer) {
+    JsonFacts f = json_facts(req.value);  // the body handed to the gossip thread
+    FUZZ_CHECK(f.valid && f.strings_ok && f.depth <= limits::kLineDepthMax, req.value);
+    return;
+  }
+  auto check_key = [](const std::string& k) {
+    // An encoded key is a tag then the key ("s" alone is the empty string key).
+    FUZZ_CHECK(!k.empty() && (k[0] == 's' || k[0] == 'i') &&
+                   key::body(k).size() <= limits::kKeyBytesMax, k);
+    FUZZ_CHECK(strict_utf8(k), k);
+  };
+  auto check_value = [](const std::string& v) {
+    FUZZ_CHECK(v.size() <= limits::kValueBytesMax, v);
+    JsonFacts f = json_facts(v);
+    FUZZ_CHECK(f.valid && f.strings_ok && f.depth <= limits::kValueDepthMax, v);
+  };
+  switch (req.type) {
+    case MsgType::kWrite:
+    case MsgType::kBenchWrite:
+      check_key(req.key);
+      check_value(req.value);
+      break;
+    case MsgType::kRead:
+    case MsgType::kKvRead:
+      check_key(req.key);
+      break;
+    case MsgType::kCas:
+      check_key(req.key);
+      check_value(req.from);
+      check_value(req.value);
+      break;
+    case MsgType::kKvMerge: {
+      FUZZ_CHECK(req.entry_count <= limits::kMergeEntriesMax, "entry_count");
+      std::int64_t ceiling = add_saturating(wall_clock_us(), limits::kVersionAheadMaxUs);
+      for (std::size_t i = 0; i < req.entry_count; ++i) {
+        const MergeEntry& e = req.entries[i];
+        check_key(e.key);
+        check_value(e.value);
+        FUZZ_CHECK(e.version.ts_us >= 0 && e.version.ts_us <= ceiling, e.value);
+        FUZZ_CHECK(e.node.size() <= limits::kIdBytesMax && strict_utf8(e.node), e.node);
+      }
+      break;
+    }
+    case MsgType::kInit:
+      FUZZ_CHECK(!req.node_id.empty() && req.node_id.size() <= limits::kIdBytesMax &&
+                     strict_utf8(req.node_id), req.node_id);
+      FUZZ_CHECK(req.node_ids.size() <= limits::kNodeIdsMax, "node_ids");
+      for (const std::string& id : req.node_ids) {
+        FUZZ_CHECK(!id.empty() && id.size() <= limits::kIdBytesMax && strict_utf8(id), id);
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+// Renders what the node would answer for req, as the reader and workers do, and checks it.
+void check_replies(const Request& req) {
+  static ReplyRenderer renderer;
+  static rapidjson::StringBuffer out;
+  static std::string line;
+  auto emit = [&] {
+    line.clear();
+    close_line(line, std::string_view(out.GetString(), out.GetSize()), 42);
+    check_output_line(line);
+  };
+  // The reader's error reply before init: the request's dest stands in for the node's id.
+  renderer.error(&out, req.dest, req, req.error == ErrorCode::kNone ? ErrorCode::kNotSupported
+                                                                    : req.error,
+                 req.error == ErrorCode::kNone ? "unsupported message type: " + req.type_name
+                                               : req.error_text);
+  emit();
+  if (req.error != ErrorCode::kNone) return;
+  switch (req.type) {
+    case MsgType::kWrite:
+    case MsgType::kCas:
+    case MsgType::kRead:
+    case MsgType::kKvRead: {
+      // A read of what this request would store: kv_read_ok echoes the key and the value.
+      ReplyRenderer::Writer& w = renderer.begin(&out, "n1", req, "kv_read_ok");
+      w.Key("key");
+      ReplyRenderer::write_key(w, req.key);
+      if (req.type == MsgType::kWrite || req.type == MsgType::kCas) {
+        w.Key("value");
+        w.RawValue(req.value.data(), req.value.size(), rapidjson::kObjectType);
+      }
+      w.Key("ts");
+      w.Double(1.5);
+      emit();
+      break;
+    }
+    case MsgType::kKvMerge:
+      for (std::size_t i = 0; i < req.entry_count; ++i) {
+        const MergeEntry& e = req.entries[i];
+        ReplyRenderer::Writer& w = renderer.begin(&out, "n1", req, "kv_read_ok");
+        w.Key("key");
+        ReplyRenderer::write_key(w, e.key);
+        w.Key("value");
+        w.RawValue(e.value.data(), e.value.size(), rapidjson::kObjectType);
+        w.Key("ts");
+        w.Double(e.version.ts_seconds());
+        emit();
+      }
+      break;
+    case MsgType::kInit:
+      renderer.begin(&out, req.node_id, req, "init_ok");
+      emit();
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace
+}  // namespace gossip_kv::fuzz
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  using namespace gossip_kv;
+  // The reader splits input at '\n' and skips lines over the limit before parsing.
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::string_view line = input.substr(0, input.find('\n'));
+  if (line.size() > limits::kLineBytesMax) return 0;
+  // Reused from input to input, as the reader reuses a slot's Request: stale state from an
+  // earlier line must never leak into a later one.
+  static Parser parser;
+  static Request req;
+  static std::string problem;
+  if (parser.parse(line, &req, &problem) == ParseStatus::kUnanswerable) {
+    FUZZ_CHECK(!problem.empty(), line);
+    return 0;
+  }
+  FUZZ_CHECK(req.answerable(), line);
+  fuzz::check_limits(req);
+  fuzz::check_replies(req);
+  return 0;
+}
