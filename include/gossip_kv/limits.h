@@ -73,7 +73,7 @@ inline constexpr std::size_t kInflightRequestBytesMax = std::size_t{64} << 20;
 inline constexpr std::size_t kWorkerBacklogTasksMax = 1024;
 
 // The same for peer messages waiting for the gossip thread (their bodies' bytes). A message
-// that would exceed it is dropped and counted, like one that finds the inbox full.
+// that would exceed it waits, like one that finds the pool empty (peer_pool_waits).
 inline constexpr std::size_t kPeerInboxBytesMax = std::size_t{64} << 20;
 
 // Heap bytes a peer message buffer keeps when it returns to the free pool; above it, the
