@@ -7,6 +7,7 @@
 #include <rapidjson/error/en.h>
 #include <rapidjson/memorystream.h>
 
+#include "codec/json_util.h"
 #include "gossip_kv/key.h"
 
 namespace gossip_kv {
@@ -81,7 +82,7 @@ class ValueHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Valu
 
  private:
   bool utf8(const char* s, SizeType n) {
-    if (valid_utf8(std::string_view(s, n))) return true;
+    if (json::valid_utf8(std::string_view(s, n))) return true;
     reason = "value holds a string that is not UTF-8 (a lone surrogate escape?)";
     return false;
   }
@@ -104,7 +105,7 @@ const char* check_value_text(rapidjson::Reader& reader, std::string_view v,
   for (char c : v) {
     if (static_cast<unsigned char>(c) < 0x20) return "value holds a control byte (a newline?)";
   }
-  if (!valid_utf8(v)) return "value not UTF-8";
+  if (!json::valid_utf8(v)) return "value not UTF-8";
   rapidjson::MemoryStream vs(v.data(), v.size());
   ValueHandler h(depth_max);
   if (!reader.Parse<kValueFlags>(vs, h).IsError()) return nullptr;
@@ -487,7 +488,7 @@ PeerDecodeResult PeerDecoder::decode(std::string_view body, const PeerBounds& bo
 const char* check_encoded_key(std::string_view k, std::size_t key_bytes_max) {
   if (k.empty() || k.size() > 1 + key_bytes_max) return "key empty or longer than the key bound";
   if (k[0] == key::kStringTag) {
-    return valid_utf8(key::body(k)) ? nullptr : "string key not UTF-8";
+    return json::valid_utf8(key::body(k)) ? nullptr : "string key not UTF-8";
   }
   if (k[0] == key::kIntTag) {
     return canonical_int64(key::body(k)) ? nullptr : "integer key not a canonical int64";
@@ -498,39 +499,6 @@ const char* check_encoded_key(std::string_view k, std::size_t key_bytes_max) {
 const char* ValueTextChecker::check(std::string_view value_text, std::size_t bytes_max,
                                     int depth_max) {
   return check_value_text(reader_, value_text, bytes_max, depth_max);
-}
-
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const unsigned char* end = p + s.size();
-  while (p < end) {
-    unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    std::size_t len = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;  // overlong
-      if (c == 0xED) hi = 0x9F;  // surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;  // overlong
-      if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
-    } else {
-      return false;
-    }
-    if (static_cast<std::size_t>(end - p) < len || p[1] < lo || p[1] > hi) return false;
-    for (std::size_t i = 2; i < len; ++i) {
-      if (p[i] < 0x80 || p[i] > 0xBF) return false;
-    }
-    p += len;
-  }
-  return true;
 }
 
 }  // namespace gossip_kv

@@ -282,7 +282,5 @@ class ValueTextChecker {
   rapidjson::Reader reader_;  // reused: no allocation once warm
 };
 
-// Strict UTF-8: no overlong forms, no surrogates, nothing past U+10FFFF.
-bool valid_utf8(std::string_view s);
 
 }  // namespace gossip_kv

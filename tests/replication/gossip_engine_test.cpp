@@ -8,6 +8,18 @@
 namespace gossip_kv {
 namespace {
 
+// The engine's bench_stats members, parsed.
+rapidjson::Document stats_of(const GossipEngine& e) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  e.write_stats(w);
+  w.EndObject();
+  rapidjson::Document d;
+  d.Parse(buf.GetString());
+  return d;
+}
+
 TEST(GossipEngine, GarbageFromPeersIsCountedNeverFatal) {
   Store store(1);
   GossipEngine e(GossipConfig{}, "n1", {"n1", "n2", "n3"}, store, 7, 0);
@@ -24,13 +36,7 @@ TEST(GossipEngine, GarbageFromPeersIsCountedNeverFatal) {
     }
     e.on_peer_message(i % 2 ? "n2" : "n9", m, i, out);
   }
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  e.write_stats(w);
-  w.EndObject();
-  rapidjson::Document d;
-  d.Parse(buf.GetString());
+  rapidjson::Document d = stats_of(e);
   ASSERT_FALSE(d.HasParseError());
   EXPECT_GT(d["gossip_msgs_malformed"].GetUint64(), 0u);
   EXPECT_EQ(d["gossip_msgs_received"].GetUint64(), 20000u);
@@ -96,13 +102,7 @@ TEST(GossipEngine, DeltaRoomFallsToZeroAtTheBoundAndRecoversAfterAPush) {
 
 // The convergence figure of n1's write, from n1's bench_stats members.
 std::int64_t convergence_max_ms(const GossipEngine& e, std::uint64_t* count) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  e.write_stats(w);
-  w.EndObject();
-  rapidjson::Document d;
-  d.Parse(buf.GetString());
+  rapidjson::Document d = stats_of(e);
   *count = d["convergence_ms"]["count"].GetUint64();
   return d["convergence_ms"]["max"].GetInt64();
 }
@@ -155,14 +155,7 @@ TEST(GossipEngine, ReAskedAcknowledgementsCarryWhenTheWriteWasFirstHeld) {
 }
 
 std::uint64_t stat(const GossipEngine& e, const char* name) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  e.write_stats(w);
-  w.EndObject();
-  rapidjson::Document d;
-  d.Parse(buf.GetString());
-  return d[name].GetUint64();
+  return stats_of(e)[name].GetUint64();
 }
 
 // Every hostile peer input the independent check found: each is counted as malformed, changes

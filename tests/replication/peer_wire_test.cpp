@@ -609,17 +609,17 @@ TEST(PeerWire, KeyAndValueCheckersStandAlone) {
 }
 
 TEST(PeerWire, StrictUtf8) {
-  EXPECT_TRUE(valid_utf8("plain é 😀 \xef\xbf\xbf"));
-  EXPECT_FALSE(valid_utf8("\xc0\x80"));           // overlong NUL
-  EXPECT_FALSE(valid_utf8("\xe0\x80\x80"));       // overlong
-  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));       // U+D800
-  EXPECT_FALSE(valid_utf8("\xed\xbf\xbf"));       // U+DFFF
-  EXPECT_TRUE(valid_utf8("\xed\x9f\xbf"));        // U+D7FF
-  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));   // past U+10FFFF
-  EXPECT_TRUE(valid_utf8("\xf4\x8f\xbf\xbf"));    // U+10FFFF
-  EXPECT_FALSE(valid_utf8("\xe2\x82"));           // truncated
-  EXPECT_FALSE(valid_utf8("\x80"));               // stray continuation
-  EXPECT_FALSE(valid_utf8("\xf5\x80\x80\x80"));
+  EXPECT_TRUE(json::valid_utf8("plain é 😀 \xef\xbf\xbf"));
+  EXPECT_FALSE(json::valid_utf8("\xc0\x80"));           // overlong NUL
+  EXPECT_FALSE(json::valid_utf8("\xe0\x80\x80"));       // overlong
+  EXPECT_FALSE(json::valid_utf8("\xed\xa0\x80"));       // U+D800
+  EXPECT_FALSE(json::valid_utf8("\xed\xbf\xbf"));       // U+DFFF
+  EXPECT_TRUE(json::valid_utf8("\xed\x9f\xbf"));        // U+D7FF
+  EXPECT_FALSE(json::valid_utf8("\xf4\x90\x80\x80"));   // past U+10FFFF
+  EXPECT_TRUE(json::valid_utf8("\xf4\x8f\xbf\xbf"));    // U+10FFFF
+  EXPECT_FALSE(json::valid_utf8("\xe2\x82"));           // truncated
+  EXPECT_FALSE(json::valid_utf8("\x80"));               // stray continuation
+  EXPECT_FALSE(json::valid_utf8("\xf5\x80\x80\x80"));
 }
 
 // ---- the encoder's bound ------------------------------------------------------------------
