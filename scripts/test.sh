@@ -2,8 +2,8 @@
 # Builds and runs every test: the Release build's full suite; the unit tests again under
 # ThreadSanitizer and under AddressSanitizer+UBSan; the core library with clang's
 # -Wthread-safety as errors; and each libFuzzer target for a short run. This is the README's
-# test command and what CI runs (11 minutes from a fresh clone on the shared 2-core VM;
-# docs/FUZZING.md has the stage times).
+# test command and what CI runs (15 minutes from a fresh clone on the shared 2-core VM while a
+# fuzzer ran beside it; docs/FUZZING.md has the stage times).
 # FUZZ_SECONDS (default 30) sets the fuzzing time per target; 0 skips fuzzing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
