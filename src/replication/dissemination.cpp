@@ -54,12 +54,15 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     relay_acks_.clear();
   }
   // The chain: this push covers every write of mine up to `to` not covered by earlier ones.
-  std::int64_t to = first_unsent_own == INT64_MAX ? wm_[me_] : first_unsent_own - 1;
+  // Never past the safe own watermark: a push cut at the byte cap must not vouch for writes
+  // still on their way from the workers either.
+  std::int64_t to = first_unsent_own == INT64_MAX ? wm_[me_]
+                                                  : std::min(wm_[me_], first_unsent_own - 1);
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || (hub_ != 0 && p != hub_)) continue;
     begin("gossip");
     writer_.Key("from");
-    writer_.Int64(sent_wm_[p]);
+    writer_.Int64(std::min(sent_wm_[p], to));  // an empty span rather than a reversed one
     writer_.Key("to");
     writer_.Int64(to);
     writer_.Key("e");

@@ -11,7 +11,8 @@ namespace {
 
 class GossipThread {
  public:
-  explicit GossipThread(Shared& sh) : sh_(sh), dequeued_(sh.workers.size(), 0) {}
+  explicit GossipThread(Shared& sh)
+      : sh_(sh), dequeued_(sh.workers.size(), 0), snapshot_enqueued_(sh.workers.size(), 0) {}
 
   void run() {
     while (!sh_.stopping.load(std::memory_order_acquire)) {
@@ -57,16 +58,26 @@ class GossipThread {
   //     of its versions is <= C): S <= floor.
   //  3. each worker's enqueued count (acquire; stored before the floor goes back to INT64_MAX):
   //     until this thread has dequeued that many of its deltas, S stays where it was.
+  //  The three reads are taken together as a snapshot, published once this thread has dequeued
+  //  every delta the snapshot counted (waiting for the queue to be empty instead would stall
+  //  the watermark under sustained writes, when some delta is always in flight).
   void publish_own_watermark(ReplicationEngine& engine) {
-    std::int64_t safe = sh_.clock.last();
-    for (std::size_t w = 0; w < sh_.workers.size(); ++w) {
-      const DeltaFence& f = sh_.workers[w]->fence;
-      safe = std::min(safe, f.batch_floor_us.load(std::memory_order_seq_cst));
-      if (dequeued_[w] < f.enqueued.load(std::memory_order_acquire)) return;
+    if (!snapshot_taken_) {
+      snapshot_safe_ = sh_.clock.last();
+      for (std::size_t w = 0; w < sh_.workers.size(); ++w) {
+        const DeltaFence& f = sh_.workers[w]->fence;
+        snapshot_safe_ = std::min(snapshot_safe_, f.batch_floor_us.load(std::memory_order_seq_cst));
+        snapshot_enqueued_[w] = f.enqueued.load(std::memory_order_acquire);
+      }
+      snapshot_taken_ = true;
     }
-    if (safe > published_) {
-      published_ = safe;
-      engine.on_local_watermark(safe);
+    for (std::size_t w = 0; w < sh_.workers.size(); ++w) {
+      if (dequeued_[w] < snapshot_enqueued_[w]) return;
+    }
+    snapshot_taken_ = false;
+    if (snapshot_safe_ > published_) {
+      published_ = snapshot_safe_;
+      engine.on_local_watermark(snapshot_safe_);
     }
   }
 
@@ -120,6 +131,10 @@ class GossipThread {
   std::array<QueuedDelta, kBulk> deltas_;
   std::vector<std::uint64_t> dequeued_;  // per worker: its deltas taken off the queue
   std::int64_t published_ = INT64_MIN;   // the last safe own watermark given to the engine
+  // The handshake's snapshot, waiting for this thread to dequeue what it counted.
+  bool snapshot_taken_ = false;
+  std::int64_t snapshot_safe_ = INT64_MIN;
+  std::vector<std::uint64_t> snapshot_enqueued_;
   std::array<PeerItem*, kBulk> peers_;
   std::vector<OutMessage> out_;
   rapidjson::StringBuffer line_;
