@@ -16,6 +16,10 @@ void GossipEngine::index(const Entry* e, Version v) {
     it->second = v;
   }
   if (v.origin < by_origin_.size()) by_origin_[v.origin].insert({v.ts_us, e});
+  if (!unindexed_.empty()) {
+    auto u = unindexed_.find(e);
+    if (u != unindexed_.end() && !(v < u->second)) unindexed_.erase(u);
+  }
 }
 
 void GossipEngine::anti_entropy_round(std::vector<OutMessage>& out) {
@@ -28,22 +32,26 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out)
   begin("digest");
   writer_.Key("wm");
   writer_.StartArray();
-  for (std::int64_t w : wm_) writer_.Int64(w);
+  for (std::uint32_t o = 0; o < wm_.size(); ++o) writer_.Int64(o == me_ ? own_claim() : wm_[o]);
   writer_.EndArray();
   write_acks_for(peer, true);
   send(peer, kDigest, out);
 }
 
 // Sends the peer every entry it lacks by its watermarks, and the watermarks it may take.
+// Only a complete answer vouches for anything: "you now hold every write of o up to my
+// watermark, or a newer version of its key" rests on every newer version having gone too, and
+// a newer version of one origin's write may be any origin's entry, one of those the byte cap
+// left out, or a newer version of this node's own still on its way from a worker (unindexed_).
+// Such an answer sends entries (each acknowledged on its own) and vouches for nothing.
 void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
                                  std::vector<OutMessage>& out) {
   begin("gossip");
   writer_.Key("e");
   writer_.StartArray();
-  std::vector<std::int64_t> give(wm_.size(), 0);
   bool truncated = false;
   std::size_t sent = 0;
-  for (std::uint32_t o = 1; o < wm_.size(); ++o) {
+  for (std::uint32_t o = 1; o < wm_.size() && !truncated; ++o) {
     const auto& idx = by_origin_[o];
     // Entries above their watermark: an entry at exactly it is held there already.
     auto from = their_wm[o] == INT64_MAX ? idx.end() : idx.lower_bound({their_wm[o] + 1, nullptr});
@@ -53,18 +61,19 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
         break;
       }
       write_entry(writer_, *it->second);
-      // Entries past this node's own watermark came by pushes beyond a gap: they are sent,
-      // but the gap is not vouched for.
-      give[o] = std::min(it->first, wm_[o]);
       ++sent;
     }
-    if (truncated) break;
-    give[o] = wm_[o];
   }
   writer_.EndArray();
+  if (truncated) answers_cut_.fetch_add(1, std::memory_order_relaxed);
+  bool vouch = !truncated && unindexed_.empty();
   writer_.Key("wm");
   writer_.StartArray();
-  for (std::int64_t w : give) writer_.Int64(w);
+  // Entries past this node's own watermark came by pushes beyond a gap: they are sent, but
+  // the gap is not vouched for.
+  for (std::uint32_t o = 0; o < wm_.size(); ++o) {
+    writer_.Int64(!vouch || o == 0 ? 0 : o == me_ ? own_claim() : wm_[o]);
+  }
   writer_.EndArray();
   write_acks_for(peer, true);
   send(peer, kGossip, out);

@@ -5,6 +5,7 @@
 #include "gossip_kv/limits.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "replication/wire.h"
 
@@ -16,30 +17,88 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     pending_.clear();
     return;
   }
+  // The chain: this push covers every write of mine in (from, to], and carries each of them
+  // that is still its key's newest version (or a newer version of its key): a span is
+  // self-contained, so it vouches for nothing an earlier, possibly lost message carried.
+  // `to` starts at the safe own watermark (nothing of mine above it is known to be here) and
+  // comes down below any write of mine left out of this message.
+  std::int64_t to = wm_[me_];
   rapidjson::StringBuffer entries;
   Writer ew(entries);
   ew.StartArray();
-  std::int64_t first_unsent_own = INT64_MAX;
   std::size_t sent = 0;
-  for (auto it = pending_.begin(); it != pending_.end();) {
-    if (entries.GetSize() >= config_.batch_bytes_max) {
-      if (it->second.origin == me_) first_unsent_own = std::min(first_unsent_own, it->second.ts_us);
-      ++it;
+  bool truncated = false;
+  carried_own_.clear();
+  held_back_count_ = 0;
+  // Oldest writes of mine first (entries a relay forwards before them): a push cut at the
+  // byte cap then covers what it carried, up to the first write it left out.
+  order_.clear();
+  for (const auto& [entry, p] : pending_) {
+    bool first = p.relayed || p.oldest_own_us == INT64_MAX;
+    order_.push_back({first ? INT64_MIN : p.oldest_own_us, p.newest, entry});
+  }
+  std::sort(order_.begin(), order_.end(), [](const Ordered& a, const Ordered& b) {
+    return std::tie(a.oldest_own_us, a.newest, a.entry) < std::tie(b.oldest_own_us, b.newest, b.entry);
+  });
+  for (const Ordered& o : order_) {
+    auto it = pending_.find(o.entry);
+    std::int64_t oldest_own = it->second.oldest_own_us;
+    bool relayed = it->second.relayed;
+    if (entries.GetSize() >= config_.batch_bytes_max) {  // the rest goes with the next push
+      truncated = true;
+      if (oldest_own != INT64_MAX) to = std::min(to, oldest_own - 1);
       continue;
     }
-    write_entry(ew, *it->first);  // the newest version, whatever is pending
+    if (oldest_own != INT64_MAX && oldest_own > to && !relayed) {  // above the span: it waits
+      ++held_back_count_;
+      continue;
+    }
+    Version current = store_.load(*o.entry, &scratch_);
+    if (oldest_own != INT64_MAX && current.origin == me_ && current.ts_us > to && !relayed) {
+      // A newer write of mine, above the span: it waits for a push whose span covers it, and
+      // so do the older writes of its key pending here (the span must not cover them). One
+      // a relay forwards goes anyway (below): a span it forwards may cover the key.
+      to = std::min(to, oldest_own - 1);
+      ++held_back_count_;
+      continue;
+    }
+    write_loaded_entry(ew, *o.entry, current);  // the value is in scratch_
+    std::int64_t newest_own = it->second.newest_own_us;
+    if (current.origin == me_) {
+      oldest_own = std::min(oldest_own, current.ts_us);
+      newest_own = std::max(newest_own, current.ts_us);
+    }
+    if (newest_own != INT64_MIN) carried_own_.push_back({o.entry, current, oldest_own, newest_own});
     ++sent;
-    pending_.erase(it++);
+    pending_.erase(it);
   }
   ew.EndArray();
-  bool truncated = !pending_.empty();
+  // An entry carried for writes of mine above the final `to` (it came down after the entry
+  // went, or the entry went for a relay or at a newer version of another origin's) goes again
+  // with the push whose span covers those writes: no span relies on an earlier message.
+  for (const CarriedOwn& c : carried_own_) {
+    if (c.newest_own_us <= to) continue;
+    auto [slot, inserted] = pending_.try_emplace(c.entry, PendingDelta{c.version});
+    PendingDelta& p = slot->second;
+    if (!inserted) p.newest = std::max(p.newest, c.version);
+    p.oldest_own_us = std::min(p.oldest_own_us, std::max(c.oldest_own_us, to + 1));
+    p.newest_own_us = std::max(p.newest_own_us, c.newest_own_us);
+  }
+  backlog_ = truncated;
+  held_back_min_ts_ = INT64_MAX;
+  for (const auto& [entry, p] : pending_) held_back_min_ts_ = std::min(held_back_min_ts_, p.oldest_own_us);
   // What a relay forwards is the same for every peer: render it once. Chains go only when
   // every entry they cover went too.
   rapidjson::StringBuffer relayed;
   if (relaying) {
     Writer rw(relayed);
     rw.StartObject();
-    if (!truncated && !relay_spans_.empty()) {
+    if (truncated) {
+      // Some entries of these spans may have gone with this message, the rest waits: no later
+      // message carries them all, so the spans are dropped (receivers see a gap and ask).
+      relay_spans_dropped_.fetch_add(relay_spans_.size(), std::memory_order_relaxed);
+      relay_spans_.clear();
+    } else if (!relay_spans_.empty()) {
       rw.Key("sp");
       rw.StartArray();
       for (const RelaySpan& r : relay_spans_) write_ints(rw, {r.origin, r.from, r.to});
@@ -53,13 +112,9 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     rw.EndObject();
     relay_acks_.clear();
   }
-  // The chain: this push covers every write of mine up to `to` not covered by earlier ones.
-  // Never past the safe own watermark: a push cut at the byte cap must not vouch for writes
-  // still on their way from the workers either.
-  std::int64_t to = first_unsent_own == INT64_MAX ? wm_[me_]
-                                                  : std::min(wm_[me_], first_unsent_own - 1);
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || (hub_ != 0 && p != hub_)) continue;
+    if (sent == 0 && !relaying && to <= sent_wm_[p] && owed_acks_[p].empty()) continue;  // news: none
     begin("gossip");
     writer_.Key("from");
     writer_.Int64(std::min(sent_wm_[p], to));  // an empty span rather than a reversed one
@@ -102,9 +157,8 @@ void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::i
     it = spans.erase(it);
   }
   wm_[origin] = top;
-  // Held from now on, and not before: an early span's push may have relied on entries an
-  // earlier, lost push carried (a push carries entries above its own span when the safe
-  // watermark lags), so it vouches for nothing until the chain reaches it.
+  // Held from now on. (Early spans joining here were acknowledged when they came; the earliest
+  // report counts at the origin.)
   owe_ack(origin, {before, top, now_us});
   record_held_step(origin, before, top, now_us);
 }
@@ -129,8 +183,10 @@ void GossipEngine::on_span(std::uint32_t origin, std::int64_t from, std::int64_t
     raise_watermark(origin, to, now_us);
     return;
   }
-  // Ahead of a push still on its way (reordering) or lost: keep the span, it joins the chain
-  // when the gap closes.
+  // Ahead of a push still on its way (reordering) or lost. A span is self-contained (its push
+  // carried every write it covers, push_round): held from now on, so acknowledged now; kept
+  // to join the chain when the gap closes.
+  owe_ack(origin, {from, to, now_us});
   auto& spans = spans_[origin];
   if (spans.size() >= kSpansMax) spans.erase(spans.begin());
   spans.emplace_back(from, to);

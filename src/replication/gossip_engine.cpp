@@ -25,6 +25,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       store_(store),
       rng_(seed),
       wm_(ids_.size() + 1, 0),
+      own_floor_(now_us - 1),
       sent_wm_(ids_.size() + 1, 0),
       by_origin_(ids_.size() + 1),
       owed_acks_(ids_.size() + 1),
@@ -62,10 +63,18 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
 
 void GossipEngine::on_local_watermark(std::int64_t safe_us) {
   wm_[me_] = std::max(wm_[me_], safe_us);
+  if (config_.push_on_write && safe_us >= held_back_min_ts_) {
+    held_back_min_ts_ = INT64_MAX;
+    next_push_us_ = 0;  // the writes the last push held back can go now
+  }
 }
 
 std::size_t GossipEngine::delta_room() const {
-  return pending_.size() >= kPendingDeltasMax ? 0 : kPendingDeltasMax - pending_.size();
+  // Writes the last push held back do not count: they wait for the safe watermark, which may
+  // wait for a worker that waits for this room (a deadlock if they counted).
+  std::size_t counted = pending_.size() - std::min(held_back_count_, pending_.size());
+  if (counted >= kPendingDeltasMax || pending_.size() >= kPendingHeldMax) return 0;
+  return std::min(kPendingDeltasMax - counted, kPendingHeldMax - pending_.size());
 }
 
 void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
@@ -76,8 +85,7 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   index(d.entry, d.version);
   // The own watermark moves only with on_local_watermark: deltas from several workers arrive
   // out of timestamp order, and a push must never vouch for a write it has not seen.
-  auto [it, inserted] = pending_.try_emplace(d.entry, d.version);
-  if (!inserted) it->second = std::max(it->second, d.version);  // the newer version goes
+  add_pending(d.entry, d.version);
   if (config_.push_on_write) next_push_us_ = std::min(next_push_us_, now_us);
   if (!d.client_write || d.version.origin != me_) return;
   Unconverged u{d.version.ts_us, d.taken_us, 0, std::vector<std::int64_t>(ids_.size() + 1), 0};
@@ -93,6 +101,16 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
 }
 
+void GossipEngine::add_pending(const Entry* entry, Version v, bool relayed) {
+  auto [it, inserted] = pending_.try_emplace(entry, PendingDelta{v});
+  if (!inserted) it->second.newest = std::max(it->second.newest, v);
+  it->second.relayed |= relayed;
+  if (v.origin == me_) {
+    it->second.oldest_own_us = std::min(it->second.oldest_own_us, v.ts_us);
+    it->second.newest_own_us = std::max(it->second.newest_own_us, v.ts_us);
+  }
+}
+
 std::int64_t GossipEngine::next_deadline_us() const {
   return std::min({next_push_us_, next_ae_us_, next_sync_us_, next_ack_check_us_});
 }
@@ -103,7 +121,7 @@ void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
     std::int64_t interval_ms = is_relay_ ? config_.relay_interval_ms : config_.gossip_interval_ms;
     // A backlog beyond one full message (a burst) goes out message after message: each one is
     // full, so waiting a round would buy no sharing, only delay.
-    if (!pending_.empty()) interval_ms = std::min(interval_ms, kBacklogPushIntervalMs);
+    if (backlog_) interval_ms = std::min(interval_ms, kBacklogPushIntervalMs);
     next_push_us_ = now_us + interval_ms * 1000;
   }
   if (now_us >= next_ae_us_) {
@@ -130,6 +148,16 @@ bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Ver
   Store::MergeResult r = store_.merge(key, value, v, now_us);
   if (!r.applied) {
     deltas_ignored_.fetch_add(1, std::memory_order_relaxed);
+    // Held here by a newer version whose local delta is still on its way (the index has not
+    // seen it): until it has, a digest answer could not send that version, so it vouches for
+    // nothing (answer_digest).
+    if (r.entry != nullptr) {
+      auto it = indexed_.find(r.entry);
+      if (it == indexed_.end() || it->second < r.previous) {
+        auto [slot, inserted] = unindexed_.try_emplace(r.entry, r.previous);
+        if (!inserted) slot->second = std::max(slot->second, r.previous);
+      }
+    }
     return true;
   }
   *applied = true;

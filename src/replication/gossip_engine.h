@@ -58,6 +58,9 @@ class GossipEngine final : public ReplicationEngine {
   // Local deltas awaiting a push round; at the bound delta_room() is 0 and the runtime holds
   // further deltas back (the workers wait): never dropped.
   static constexpr std::size_t kPendingDeltasMax = 1u << 16;
+  // With the writes a push held back (above its span, waiting for the safe watermark), which
+  // do not count against kPendingDeltasMax: a hard bound on memory.
+  static constexpr std::size_t kPendingHeldMax = 2 * kPendingDeltasMax;
   // The pause between two pushes while a backlog remains (each of them a full message).
   static constexpr std::int64_t kBacklogPushIntervalMs = 10;
   static constexpr std::size_t kUnconvergedMax = 1u << 16;     // own writes awaiting acks
@@ -125,6 +128,9 @@ class GossipEngine final : public ReplicationEngine {
   void begin(const char* type);
   void send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out);
   void write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry);
+  // The same, for a version just loaded into scratch_.
+  void write_loaded_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry,
+                          Version v);
   void take_entries(std::uint32_t peer, std::int64_t now_us);
   void take_chain(std::uint32_t peer, std::int64_t now_us, std::vector<OutMessage>& out);
   void on_digest(std::uint32_t peer, std::int64_t now_us, std::vector<OutMessage>& out);
@@ -172,12 +178,35 @@ class GossipEngine final : public ReplicationEngine {
   Store& store_;
   std::mt19937_64 rng_;
 
-  absl::flat_hash_map<const Entry*, Version> pending_;  // deltas for the next push round
+  // Deltas for the next push round: per entry the newest version pending (the one sent is the
+  // entry's current version, whatever is pending) and the oldest write of mine among them (a
+  // push's span must not cover it unless the push carries the entry).
+  struct PendingDelta {
+    Version newest;
+    std::int64_t oldest_own_us = INT64_MAX;  // INT64_MAX: none of mine
+    std::int64_t newest_own_us = INT64_MIN;  // INT64_MIN: none of mine
+    bool relayed = false;  // a relay forwards it: a span it forwards may cover it
+  };
+  void add_pending(const Entry* entry, Version v, bool relayed = false);
+  absl::flat_hash_map<const Entry*, PendingDelta> pending_;
   std::vector<std::int64_t> wm_;                        // per origin (index 0 unused)
+  // What this node may say it holds of its own writes. It holds every write of this life
+  // (versions above own_floor_, the time it started); writes of an earlier life (a restart:
+  // the store came back empty) only once a peer vouched for them (own_held_, from a digest
+  // answer). Until then its digests claim own_held_, and answers send its own writes back.
+  [[nodiscard]] std::int64_t own_claim() const {
+    return own_held_ >= own_floor_ ? wm_[me_] : own_held_;
+  }
+  std::int64_t own_floor_;
+  std::int64_t own_held_ = 0;
   std::vector<std::int64_t> sent_wm_;  // per peer: my watermark carried by my last push to it
   // The anti-entropy index: per origin, the entries whose current version it wrote, by ts.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;
   absl::flat_hash_map<const Entry*, Version> indexed_;  // the version each entry is indexed at
+  // Entries holding a version newer than indexed, whose local delta is on its way: a peer's
+  // older version was turned down for it. At most one per local delta in flight (the delta
+  // queue's bound); each leaves when its delta is indexed.
+  absl::flat_hash_map<const Entry*, Version> unindexed_;
   std::vector<std::deque<AckSpan>> owed_acks_;  // per origin: what to report it holds here
   // Per origin: how this node's watermark for it grew, as spans (lo, hi] with the time each
   // was reached, oldest first and contiguous; re-sent on digests so that acknowledgements lost
@@ -226,8 +255,27 @@ class GossipEngine final : public ReplicationEngine {
   std::int64_t next_ae_us_;
   std::int64_t next_sync_us_;
   std::int64_t next_ack_check_us_;
-  bool push_due_ = false;
-
+  // The last push left part of its entries for the next (the byte cap): the next follows soon.
+  bool backlog_ = false;
+  std::size_t held_back_count_ = 0;  // writes of mine the last push held back
+  // The oldest write of mine the last push held back (above its span): once the safe
+  // watermark reaches it, a push_on_write node pushes at once.
+  std::int64_t held_back_min_ts_ = INT64_MAX;
+  struct CarriedOwn {  // an entry a push carried that stood for writes of mine
+    const Entry* entry;
+    Version version;             // the version carried
+    std::int64_t oldest_own_us;  // the oldest and newest writes of mine it stood for
+    std::int64_t newest_own_us;
+  };
+  std::vector<CarriedOwn> carried_own_;  // push_round's scratch
+  struct Ordered {  // push_round's sending order
+    std::int64_t oldest_own_us;
+    Version newest;
+    const Entry* entry;
+  };
+  std::vector<Ordered> order_;
+  std::atomic<std::uint64_t> relay_spans_dropped_{0};
+  std::atomic<std::uint64_t> answers_cut_{0};  // digest answers cut at the byte cap
   rapidjson::StringBuffer buf_;
   rapidjson::Writer<rapidjson::StringBuffer> writer_;
   std::string scratch_;

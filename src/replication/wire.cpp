@@ -29,7 +29,10 @@ void GossipEngine::send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMes
 // Entries travel as [key, ts_us, origin, value-as-a-JSON-string]: the string keeps the value's
 // exact text through any JSON parser. The entry's current version goes, whatever was pending.
 void GossipEngine::write_entry(Writer& w, const Entry& entry) {
-  Version v = store_.load(entry, &scratch_);
+  write_loaded_entry(w, entry, store_.load(entry, &scratch_));
+}
+
+void GossipEngine::write_loaded_entry(Writer& w, const Entry& entry, Version v) {
   std::string_view key = Store::key_of(entry);
   w.StartArray();
   w.String(key.data(), static_cast<rapidjson::SizeType>(key.size()));
@@ -89,6 +92,8 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   }
   if (msg_.kind == PeerKind::kGossip && msg_.has_wm) {
     for (std::uint32_t o = 1; o < msg_.wm.size(); ++o) raise_watermark(o, msg_.wm[o], now_us);
+    // The answer sent every write of mine the asker lacked by my digest: I hold those.
+    own_held_ = std::max(own_held_, std::min(msg_.wm[me_], wm_[me_]));
   }
   if (msg_.has_acks) {
     for (const PeerAckSpan& a : msg_.acks) on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
@@ -119,8 +124,7 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
       const Entry* entry = store_.find(e.key);
       if (entry == nullptr) continue;
       Version v{e.ts_us, e.origin};
-      auto [slot, inserted] = pending_.try_emplace(entry, v);
-      if (!inserted) slot->second = std::max(slot->second, v);
+      add_pending(entry, v, /*relayed=*/true);
     }
     if (relay_spans_.size() < kRelaySpansMax) relay_spans_.push_back({peer, msg_.from, msg_.to});
   }
@@ -134,7 +138,9 @@ void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
   const std::vector<std::int64_t>& their_wm = msg_.wm;
   answer_digest(peer, their_wm, out);
   bool they_know_more = false;
-  for (std::size_t o = 1; o < wm_.size(); ++o) they_know_more |= their_wm[o] > wm_[o];
+  for (std::size_t o = 1; o < wm_.size(); ++o) {
+    they_know_more |= their_wm[o] > (o == me_ ? own_claim() : wm_[o]);
+  }
   if (they_know_more && now_us - last_repair_us_[peer] >= repair_backoff_us()) {
     last_repair_us_[peer] = now_us;
     send_digest(peer, out);

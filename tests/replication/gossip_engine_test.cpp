@@ -1,4 +1,5 @@
 // GossipEngine pieces that the simulator does not isolate: bad input from peers.
+#include <algorithm>
 #include <random>
 
 #include <gtest/gtest.h>
@@ -96,8 +97,71 @@ TEST(GossipEngine, DeltaRoomFallsToZeroAtTheBoundAndRecoversAfterAPush) {
   }
   EXPECT_EQ(e.delta_room(), 0u);
   std::vector<OutMessage> out;
+  e.on_local_watermark(clock.last());  // the workers handed every write over
   e.tick(1'000'000, out);
   EXPECT_GT(e.delta_room(), 0u) << "a push round makes room";
+}
+
+// The keys of the entries the first push to n2 in out carries, with their ts.
+std::vector<std::pair<std::string, std::int64_t>> carried(const std::vector<OutMessage>& out) {
+  std::vector<std::pair<std::string, std::int64_t>> keys;
+  for (const OutMessage& m : out) {
+    rapidjson::Document d;
+    d.Parse(m.body.c_str());
+    if (m.dest != "n2" || !d.HasMember("to")) continue;
+    for (const auto& e : d["e"].GetArray()) keys.emplace_back(e[0].GetString(), e[1].GetInt64());
+    break;
+  }
+  return keys;
+}
+
+// A push is self-contained: every write of mine its span covers is in it (or a newer version
+// of its key is), so a receiver that lost an earlier push acknowledges nothing it lacks. Here
+// key sa was written twice; the newer write's delta is still on its way when the push goes,
+// so the push may neither carry the newer version as covered nor cover the older one.
+TEST(GossipEngine, APushSpanNeverCoversAWriteItDoesNotCarry) {
+  Store store(1);
+  HybridClock clock;
+  GossipEngine e(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, 0);
+  std::vector<OutMessage> out;
+  Store::WriteResult first = store.write("sa", "1", 1000, 1, clock);
+  Store::WriteResult other = store.write("sb", "2", 1100, 1, clock);
+  e.on_local_delta({first.entry, first.version, 1000, true}, 1000);
+  e.on_local_delta({other.entry, other.version, 1100, true}, 1100);
+  Store::WriteResult second = store.write("sa", "3", 1200, 1, clock);  // its delta: not yet
+  e.on_local_watermark(other.version.ts_us);  // sa's first write and sb's were handed over
+  e.tick(1'000'000, out);
+  std::int64_t to = push_to(out);
+  ASSERT_GE(to, 0) << "a push went";
+  EXPECT_LT(to, first.version.ts_us) << "the span must stop below the write it left out";
+  for (const auto& [key, ts] : carried(out)) {
+    EXPECT_TRUE(key != "sa" || ts <= to) << "sa went above the span";
+  }
+  // Once the newer write is handed over and safe, the next push carries it and covers both.
+  out.clear();
+  e.on_local_delta({second.entry, second.version, 1200, true}, 1200);
+  e.on_local_watermark(second.version.ts_us);
+  e.tick(2'000'000, out);
+  EXPECT_EQ(push_to(out), second.version.ts_us);
+  auto c = carried(out);
+  EXPECT_NE(std::find(c.begin(), c.end(), std::pair<std::string, std::int64_t>{"sa", second.version.ts_us}),
+            c.end());
+}
+
+// Writes a push held back (above the safe watermark) do not count against the delta room:
+// the watermark may wait for a worker that waits for room.
+TEST(GossipEngine, HeldBackWritesLeaveRoomForTheDeltasTheWatermarkWaitsFor) {
+  Store store(1);
+  HybridClock clock;
+  GossipEngine e(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, 0);
+  for (std::size_t i = 0; i < GossipEngine::kPendingDeltasMax; ++i) {
+    Store::WriteResult w = store.write("s" + std::to_string(i), "1", 10, 1, clock);
+    e.on_local_delta({w.entry, w.version, 10, true}, 10);
+  }
+  EXPECT_EQ(e.delta_room(), 0u);
+  std::vector<OutMessage> out;
+  e.tick(1'000'000, out);  // the watermark is still 0: every write is held back
+  EXPECT_EQ(e.delta_room(), GossipEngine::kPendingDeltasMax);
 }
 
 // The convergence figure of n1's write, from n1's bench_stats members.

@@ -547,7 +547,7 @@ void Cluster::gossip_step(int n) {
     std::vector<std::string> keys = keys_in(m.body, &parsed);
     std::uint64_t before = x.store->digest();
     if (trace_ != nullptr && m.body.find(trace_) != std::string::npos) {
-      std::fprintf(stderr, "%lld %s -> n%d: %.300s\n", static_cast<long long>((now_ - kEpochUs) / 1000), m.src.c_str(), n, m.body.c_str());
+      std::fprintf(stderr, "%lld %s -> n%d: %.3000s\n", static_cast<long long>((now_ - kEpochUs) / 1000), m.src.c_str(), n, m.body.c_str());
     }
     engine.on_peer_message(m.src, m.body, local(n), out_);
     if (x.store->digest() != before) {
@@ -685,7 +685,7 @@ void Cluster::route(int from, std::vector<OutMessage>& out) {
       m.body.insert(value_at, "0");
     }
     if (trace_ != nullptr && m.body.find(trace_) != std::string::npos) {
-      std::fprintf(stderr, "%lld n%d sends to %s: %.300s\n", static_cast<long long>((now_ - kEpochUs) / 1000), from, m.dest.c_str(), m.body.c_str());
+      std::fprintf(stderr, "%lld n%d sends to %s: %.3000s\n", static_cast<long long>((now_ - kEpochUs) / 1000), from, m.dest.c_str(), m.body.c_str());
     }
     for (int l = 0; l < lines; ++l) {
       ++x.lines_out;
@@ -1195,8 +1195,8 @@ bool parse_faults(const std::string& text, std::uint32_t* mask) {
     if (name == "peer") bits = kMisbehaviour;
     if (name == "all") bits = kAllFaults;
     if (name == "network") bits = kNetworkFaults;
-    if (name == "bursts") bits = kTodayBursts;
-    if (name == "cuts") bits = kTodayCuts;
+    if (name == "bursts") bits = kBurstFaults;
+    if (name == "cuts") bits = kCutFaults;
     if (bits == 0) return false;
     m |= bits;
   }
