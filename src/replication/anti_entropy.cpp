@@ -23,6 +23,7 @@ void GossipEngine::index(const Entry* e, Version v) {
 }
 
 void GossipEngine::anti_entropy_round(std::vector<OutMessage>& out) {
+  std::fill(digest_answers_.begin(), digest_answers_.end(), 0);
   if (peer_count() == 0) return;
   auto pick = static_cast<std::uint32_t>(rng_() % peer_count()) + 1;
   send_digest(pick >= me_ ? pick + 1 : pick, out);

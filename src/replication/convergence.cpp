@@ -35,6 +35,11 @@ bool GossipEngine::owes_acks_older_than(std::int64_t cutoff_us) const {
 
 void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out) {
   std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
+  for (std::deque<AckSpan>& recent : recent_acks_) {
+    while (!recent.empty() && now_us - recent.front().at_us > kRecentAckAgeDelays * delay_us) {
+      recent.pop_front();
+    }
+  }
   // My oldest unacknowledged write: acknowledgements for it may have been lost, so ask each
   // silent peer with a digest; its reply re-sends how far it holds my writes.
   // Four times the delay: a report may wait a delay at the replica and another at a relay.
@@ -74,22 +79,28 @@ void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& o
 void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_held) {
   std::deque<AckSpan>& owed = owed_acks_[peer];
   const std::deque<AckSpan>& held = held_steps_[peer];
-  if (owed.empty() && !(resend_held && !held.empty())) return;
+  const std::deque<AckSpan>& recent = recent_acks_[peer];
+  if (owed.empty() && !(resend_held && (!held.empty() || !recent.empty()))) return;
   writer_.Key("a");
   writer_.StartArray();
   for (const AckSpan& a : owed) write_ints(writer_, {a.lo, a.hi, a.at_us});
   if (resend_held) {
     for (const AckSpan& a : held) write_ints(writer_, {a.lo, a.hi, a.at_us});
+    for (const AckSpan& a : recent) write_ints(writer_, {a.lo, a.hi, a.at_us});
   }
   writer_.EndArray();
   owed.clear();
 }
 
-void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& span) {
+void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& span, bool remember) {
   if (origin == me_ || origin == 0 || origin > ids_.size() || span.hi <= span.lo) return;
   std::deque<AckSpan>& owed = owed_acks_[origin];
   owed.push_back(span);
   if (owed.size() > kAckSpansMax) owed.pop_front();  // the held steps re-sent on digests cover it
+  if (!remember) return;
+  std::deque<AckSpan>& recent = recent_acks_[origin];
+  recent.push_back(span);
+  if (recent.size() > kRecentAcksMax) recent.pop_front();
 }
 
 void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t now_us) {

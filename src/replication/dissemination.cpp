@@ -159,7 +159,7 @@ void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::i
   wm_[origin] = top;
   // Held from now on. (Early spans joining here were acknowledged when they came; the earliest
   // report counts at the origin.)
-  owe_ack(origin, {before, top, now_us});
+  owe_ack(origin, {before, top, now_us}, /*remember=*/false);
   record_held_step(origin, before, top, now_us);
 }
 

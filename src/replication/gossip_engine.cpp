@@ -30,6 +30,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       by_origin_(ids_.size() + 1),
       owed_acks_(ids_.size() + 1),
       held_steps_(ids_.size() + 1),
+      recent_acks_(ids_.size() + 1),
       last_sent_to_us_(ids_.size() + 1, now_us),
       last_repair_us_(ids_.size() + 1, INT64_MIN / 2),
       spans_(ids_.size() + 1),
@@ -40,6 +41,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   assert(me_ <= ids_.size() && ids_[me_ - 1] == self_);
   // A push must fit the receiver's line whatever the flags say (peer_wire.h).
   config_.batch_bytes_max = std::min(config_.batch_bytes_max, peer_wire::kBatchBytesLimit);
+  digest_answers_.assign(ids_.size() + 1, 0);
   unconverged_max_ = std::min(kUnconvergedMax, kReachSlotsMax / (ids_.size() + 1));
   auto relays = static_cast<std::uint32_t>(std::max(config.relays, 0));
   if (relays > 0 && ids_.size() > 2) {

@@ -77,9 +77,15 @@ class GossipEngine final : public ReplicationEngine {
   // Acknowledgements for other origins carried to the relay in one message ("ra").
   static constexpr std::size_t kRelayAcksOutMax = peer_wire::kWireCaps.relay_acks;
   static constexpr std::size_t kHeldStepsMax = 32;  // per origin: re-sent on digests
-  static_assert(kAckSpansMax + kHeldStepsMax <= peer_wire::kWireCaps.ack_spans,
+  static constexpr std::size_t kRecentAcksMax = 256;  // per origin: re-sent on digests
+  static constexpr std::int64_t kRecentAckAgeDelays = 8;
+  static_assert(kAckSpansMax + kHeldStepsMax + kRecentAcksMax <= peer_wire::kWireCaps.ack_spans,
                 "the spans written for one peer fit the wire caps");
   static constexpr std::uint32_t kSyncAnswersMax = 32;  // per peer per sync interval
+  // Digest answers (each up to a full line) per peer per anti-entropy interval. An honest peer
+  // asks about a dozen times an interval at most (its round, gap repairs a backoff apart,
+  // re-asks, ask-backs); more is refused and counted.
+  static constexpr std::uint32_t kDigestAnswersMax = 32;
   static constexpr std::size_t kAckWorkPerMessageMax = std::size_t{1} << 17;
   // A node's first content-sync exchange comes this soon after it starts (a restarted node
   // is refilled at once), at a random point so a cluster started together does not pulse.
@@ -154,7 +160,8 @@ class GossipEngine final : public ReplicationEngine {
   }
 
   // Convergence measurement (convergence.cpp).
-  void owe_ack(std::uint32_t origin, const AckSpan& span);
+  // remember: keep it in recent_acks_ too (all but the chain's steps, kept in held_steps_).
+  void owe_ack(std::uint32_t origin, const AckSpan& span, bool remember = true);
   void write_acks_for(std::uint32_t peer, bool resend_last);
   void write_acks_for_others(std::uint32_t except);
   bool owes_acks_older_than(std::int64_t cutoff_us) const;
@@ -214,6 +221,12 @@ class GossipEngine final : public ReplicationEngine {
   // the re-send. At most kHeldStepsMax: beyond, the two oldest merge (at the later time: a
   // figure may come out late, never early).
   std::vector<std::deque<AckSpan>> held_steps_;
+  // Per origin: the other acknowledgements this node sent it lately (entries taken one by
+  // one, spans ahead of a gap, content sync), re-sent with the held steps: in a partition
+  // they are lost as often as the chain's, and the steps alone would report those writes at
+  // the time the chain reached them, later than they were held. Kept kRecentAckAgeDelays x
+  // ack_delay_max_ms (the origin asks again after 4), at most kRecentAcksMax.
+  std::vector<std::deque<AckSpan>> recent_acks_;
   std::vector<std::int64_t> last_sent_to_us_;    // per peer
   std::vector<std::int64_t> last_repair_us_;     // per peer: the last gap-triggered digest
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
@@ -244,6 +257,8 @@ class GossipEngine final : public ReplicationEngine {
   // Per peer: content-sync messages answered this sync interval. A peer can make a node send
   // up to 4 MiB per message it sends (a refill); at most kSyncAnswersMax of them an interval.
   std::vector<std::uint32_t> sync_answers_;
+  std::vector<std::uint32_t> digest_answers_;  // per peer, this anti-entropy interval
+  std::atomic<std::uint64_t> digests_throttled_{0};
   std::atomic<std::uint64_t> sync_throttled_{0};
   // ContentSync's own totals, mirrored after each call for readers on other threads.
   std::atomic<std::uint64_t> sync_rounds_{0};

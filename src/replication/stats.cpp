@@ -78,6 +78,7 @@ void GossipEngine::write_stats(Writer& w) const {
   u64("gossip_msgs_malformed", malformed_);
   u64("sync_msgs_throttled", sync_throttled_);
   u64("digest_answers_cut", answers_cut_);
+  u64("digests_throttled", digests_throttled_);
   u64("relay_spans_dropped", relay_spans_dropped_);
   w.Key("content_sync");
   w.StartObject();

@@ -136,6 +136,11 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
 void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
                              std::vector<OutMessage>& out) {
   const std::vector<std::int64_t>& their_wm = msg_.wm;
+  if (digest_answers_[peer] >= kDigestAnswersMax) {  // its acknowledgements were taken above
+    digests_throttled_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  ++digest_answers_[peer];
   answer_digest(peer, their_wm, out);
   bool they_know_more = false;
   for (std::size_t o = 1; o < wm_.size(); ++o) {

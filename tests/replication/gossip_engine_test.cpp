@@ -164,6 +164,30 @@ TEST(GossipEngine, HeldBackWritesLeaveRoomForTheDeltasTheWatermarkWaitsFor) {
   EXPECT_EQ(e.delta_room(), GossipEngine::kPendingDeltasMax);
 }
 
+// A peer that floods digests gets at most kDigestAnswersMax answers (each up to a full line)
+// per anti-entropy interval; the rest are counted, and the next interval answers again.
+TEST(GossipEngine, DigestAnswersArePerPeerBounded) {
+  Store store(1);
+  HybridClock clock;
+  GossipEngine e(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, 0);
+  Store::WriteResult w = store.write("sa", "1", 10, 1, clock);
+  e.on_local_delta({w.entry, w.version, 10, true}, 10);
+  auto answers = [](const std::vector<OutMessage>& out) {
+    std::size_t n = 0;
+    for (const OutMessage& m : out) n += m.dest == "n2" && m.body.find("\"gossip\"") != std::string::npos;
+    return n;
+  };
+  std::vector<OutMessage> out;
+  for (int i = 0; i < 100; ++i) e.on_peer_message("n2", R"({"type":"digest","wm":[0,0,0]})", 20 + i, out);
+  EXPECT_EQ(answers(out), GossipEngine::kDigestAnswersMax);
+  EXPECT_EQ(stats_of(e)["digests_throttled"].GetUint64(), 100 - GossipEngine::kDigestAnswersMax);
+  out.clear();
+  e.tick(10'000'000, out);  // an anti-entropy round starts a new interval
+  out.clear();
+  e.on_peer_message("n2", R"({"type":"digest","wm":[0,0,0]})", 10'000'001, out);
+  EXPECT_EQ(answers(out), 1u);
+}
+
 // The convergence figure of n1's write, from n1's bench_stats members.
 std::int64_t convergence_max_ms(const GossipEngine& e, std::uint64_t* count) {
   rapidjson::Document d = stats_of(e);
