@@ -31,6 +31,8 @@ void GossipEngine::anti_entropy_round(std::vector<OutMessage>& out) {
 
 void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out) {
   begin("digest");
+  writer_.Key("fl");
+  writer_.Int64(own_floor_);
   writer_.Key("wm");
   writer_.StartArray();
   for (std::uint32_t o = 0; o < wm_.size(); ++o) writer_.Int64(o == me_ ? own_claim() : wm_[o]);
@@ -54,9 +56,13 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   std::size_t sent = 0;
   for (std::uint32_t o = 1; o < wm_.size() && !truncated; ++o) {
     const auto& idx = by_origin_[o];
-    // Entries above their watermark: an entry at exactly it is held there already.
+    // Entries above their watermark: an entry at exactly it is held there already. Of the
+    // asker's own, only those of an earlier life (at or below its floor): it holds its writes
+    // since it started.
     auto from = their_wm[o] == INT64_MAX ? idx.end() : idx.lower_bound({their_wm[o] + 1, nullptr});
-    for (auto it = from; it != idx.end(); ++it) {
+    auto end = o == peer ? idx.lower_bound({floor_[o] + 1, nullptr}) : idx.end();
+    if (o == peer && their_wm[o] >= floor_[o]) from = end;
+    for (auto it = from; it != end; ++it) {
       if (buf_.GetSize() >= config_.batch_bytes_max) {
         truncated = true;
         break;
@@ -73,7 +79,15 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   // Entries past this node's own watermark came by pushes beyond a gap: they are sent, but
   // the gap is not vouched for.
   for (std::uint32_t o = 0; o < wm_.size(); ++o) {
-    writer_.Int64(!vouch || o == 0 ? 0 : o == me_ ? own_claim() : wm_[o]);
+    // Not across a floor the asker has not learned: it would acknowledge the earlier life's
+    // writes. (The asker's own: it learns where it stands.)
+    bool behind_floor = their_wm[o] < floor_[o] && o != peer;
+    // My own writes: every one above the asker's watermark went (behind_floor keeps a claim
+    // from reaching into an earlier life of mine the asker has not skipped).
+    std::int64_t give = wm_[o];
+    // The asker's own earlier life: only as far as this node truly holds it.
+    if (o == peer) give = std::min({give, floor_[o], before_floor_[o]});
+    writer_.Int64(!vouch || o == 0 || behind_floor ? 0 : give);
   }
   writer_.EndArray();
   write_acks_for(peer, true);

@@ -92,8 +92,11 @@ void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_held) {
   owed.clear();
 }
 
-void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& span, bool remember) {
-  if (origin == me_ || origin == 0 || origin > ids_.size() || span.hi <= span.lo) return;
+void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& given, bool remember) {
+  if (origin == me_ || origin == 0 || origin > ids_.size()) return;
+  AckSpan span = given;
+  span.lo = std::max(span.lo, floor_[origin]);  // nothing of an earlier life
+  if (span.hi <= span.lo) return;
   std::deque<AckSpan>& owed = owed_acks_[origin];
   owed.push_back(span);
   if (owed.size() > kAckSpansMax) owed.pop_front();  // the held steps re-sent on digests cover it

@@ -101,7 +101,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     } else if (!relay_spans_.empty()) {
       rw.Key("sp");
       rw.StartArray();
-      for (const RelaySpan& r : relay_spans_) write_ints(rw, {r.origin, r.from, r.to});
+      for (const RelaySpan& r : relay_spans_) write_ints(rw, {r.origin, r.from, r.to, r.floor});
       rw.EndArray();
       relay_spans_.clear();
     }
@@ -120,6 +120,8 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     writer_.Int64(std::min(sent_wm_[p], to));  // an empty span rather than a reversed one
     writer_.Key("to");
     writer_.Int64(to);
+    writer_.Key("fl");
+    writer_.Int64(own_floor_);
     writer_.Key("e");
     writer_.RawValue(entries.GetString(), entries.GetSize(), rapidjson::kArrayType);
     if (relaying) {
@@ -144,7 +146,16 @@ void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::i
   wm = std::min(wm, now_us + limits::kVersionAheadMaxUs / 2);
   if (origin == 0 || origin == me_ || origin > ids_.size() || wm <= wm_[origin]) return;
   std::int64_t before = wm_[origin];
-  // The chain reaches wm, then grows through the early spans that now touch it.
+  std::int64_t top = join_spans(origin, wm);
+  wm_[origin] = top;
+  // Held from now on. (Early spans joining here were acknowledged when they came; the earliest
+  // report counts at the origin.)
+  owe_ack(origin, {before, top, now_us}, /*remember=*/false);
+  record_held_step(origin, before, top, now_us);
+}
+
+// The chain reaches wm, then grows through the early spans that now touch it: the new top.
+std::int64_t GossipEngine::join_spans(std::uint32_t origin, std::int64_t wm) {
   auto& spans = spans_[origin];
   std::sort(spans.begin(), spans.end());
   std::int64_t top = wm;
@@ -156,11 +167,56 @@ void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::i
     top = std::max(top, it->second);
     it = spans.erase(it);
   }
-  wm_[origin] = top;
-  // Held from now on. (Early spans joining here were acknowledged when they came; the earliest
-  // report counts at the origin.)
-  owe_ack(origin, {before, top, now_us}, /*remember=*/false);
-  record_held_step(origin, before, top, now_us);
+  return top;
+}
+
+void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::int64_t now_us) {
+  if (origin == 0 || origin == me_ || origin > ids_.size() || floor <= floor_[origin]) return;
+  // A forged floor far ahead goes no further than a forged watermark (raise_watermark).
+  floor = std::min(floor, now_us + limits::kVersionAheadMaxUs / 2);
+  if (floor <= floor_[origin]) return;
+  floor_[origin] = floor;
+  // What this node said it holds of the earlier life is no longer said: nothing below the
+  // floor is acknowledged (owe_ack clips), re-sent, or kept waiting.
+  auto clip = [floor](std::deque<AckSpan>& spans) {
+    for (auto it = spans.begin(); it != spans.end();) {
+      if (it->hi <= floor) {
+        it = spans.erase(it);
+      } else {
+        it->lo = std::max(it->lo, floor);
+        ++it;
+      }
+    }
+  };
+  clip(owed_acks_[origin]);
+  clip(held_steps_[origin]);
+  clip(recent_acks_[origin]);
+  auto& spans = spans_[origin];
+  spans.erase(std::remove_if(spans.begin(), spans.end(),
+                             [floor](const auto& sp) { return sp.second <= floor; }),
+              spans.end());
+  // Its reports on my writes came from a store it no longer has.
+  for (Unconverged& u : unconverged_) {
+    std::int64_t& reach = u.reach_us[origin];
+    if (reach == 0 || reach > floor || u.recorded) continue;
+    reach = 0;
+    --u.reached;
+    if (u.complete_us != 0) {
+      u.complete_us = 0;
+      --converged_in_deque_;
+    }
+  }
+  // The chain skips to the floor (unacknowledged: the earlier life's writes are content
+  // sync's), then takes the early spans that now touch it.
+  if (wm_[origin] < floor) {
+    before_floor_[origin] = std::min(before_floor_[origin], wm_[origin]);
+    std::int64_t top = join_spans(origin, floor);
+    wm_[origin] = top;
+    if (top > floor) {
+      owe_ack(origin, {floor, top, now_us}, /*remember=*/false);
+      record_held_step(origin, floor, top, now_us);
+    }
+  }
 }
 
 void GossipEngine::record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,

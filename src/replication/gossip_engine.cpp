@@ -25,8 +25,8 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       store_(store),
       rng_(seed),
       wm_(ids_.size() + 1, 0),
-      own_floor_(now_us - 1),
-      sent_wm_(ids_.size() + 1, 0),
+      own_floor_(std::max<std::int64_t>(now_us - 1, 0)),
+      sent_wm_(ids_.size() + 1, std::max<std::int64_t>(now_us - 1, 0)),  // this life's floor
       by_origin_(ids_.size() + 1),
       owed_acks_(ids_.size() + 1),
       held_steps_(ids_.size() + 1),
@@ -42,6 +42,9 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   // A push must fit the receiver's line whatever the flags say (peer_wire.h).
   config_.batch_bytes_max = std::min(config_.batch_bytes_max, peer_wire::kBatchBytesLimit);
   digest_answers_.assign(ids_.size() + 1, 0);
+  floor_.assign(ids_.size() + 1, 0);
+  floor_[me_] = own_floor_;
+  before_floor_.assign(ids_.size() + 1, INT64_MAX);
   unconverged_max_ = std::min(kUnconvergedMax, kReachSlotsMax / (ids_.size() + 1));
   auto relays = static_cast<std::uint32_t>(std::max(config.relays, 0));
   if (relays > 0 && ids_.size() > 2) {

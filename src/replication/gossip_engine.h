@@ -146,6 +146,7 @@ class GossipEngine final : public ReplicationEngine {
   void on_span(std::uint32_t origin, std::int64_t from, std::int64_t to, std::int64_t now_us,
                std::vector<OutMessage>& out);
   void raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us);
+  std::int64_t join_spans(std::uint32_t origin, std::int64_t wm);
 
   // Anti-entropy (anti_entropy.cpp).
   void index(const Entry* e, Version v);
@@ -206,6 +207,15 @@ class GossipEngine final : public ReplicationEngine {
   }
   std::int64_t own_floor_;
   std::int64_t own_held_ = 0;
+  // Per origin: the start of its current life, as its pushes say ("fl"; a relay forwards it
+  // with the chain). A node restarted empty starts a new life: its peers' watermarks for it
+  // skip to the floor (the earlier life's writes are the safety net's), nothing below it is
+  // acknowledged, and reports from its earlier life on this node's writes no longer count.
+  std::vector<std::int64_t> floor_;
+  // Per origin: how far this node's chain stood when it skipped to the origin's floor (what it
+  // truly holds of the earlier life); INT64_MAX when the chain never skipped.
+  std::vector<std::int64_t> before_floor_;
+  void learn_floor(std::uint32_t origin, std::int64_t floor, std::int64_t now_us);
   std::vector<std::int64_t> sent_wm_;  // per peer: my watermark carried by my last push to it
   // The anti-entropy index: per origin, the entries whose current version it wrote, by ts.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;
@@ -239,7 +249,7 @@ class GossipEngine final : public ReplicationEngine {
   bool is_relay_ = false;
   struct RelaySpan {
     std::uint32_t origin;
-    std::int64_t from, to;
+    std::int64_t from, to, floor;
   };
   struct RelayAck {
     std::uint32_t acker, origin;

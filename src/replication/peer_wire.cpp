@@ -22,7 +22,7 @@ constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag |
 
 // Body members and r's members; one bit each in the seen mask.
 enum class Member : std::uint8_t {
-  kNone, kType, kMsgId, kFrom, kTo, kEntries, kWm, kAcks, kRelayAcks, kRelay,
+  kNone, kType, kMsgId, kFrom, kTo, kFloor, kEntries, kWm, kAcks, kRelayAcks, kRelay,
   kRelaySpans, kForwardedAcks
 };
 
@@ -31,6 +31,7 @@ Member body_member(std::string_view name) {
   if (name == "msg_id") return Member::kMsgId;
   if (name == "from") return Member::kFrom;
   if (name == "to") return Member::kTo;
+  if (name == "fl") return Member::kFloor;
   if (name == "e") return Member::kEntries;
   if (name == "wm") return Member::kWm;
   if (name == "a") return Member::kAcks;
@@ -50,11 +51,12 @@ constexpr std::uint32_t bit(Member m) { return 1u << static_cast<unsigned>(m); }
 // Members each kind may carry (msg_id and type everywhere).
 constexpr std::uint32_t kCommon = bit(Member::kType) | bit(Member::kMsgId);
 constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Member::kTo) |
-                                         bit(Member::kEntries) | bit(Member::kWm) |
+                                         bit(Member::kFloor) | bit(Member::kEntries) | bit(Member::kWm) |
                                          bit(Member::kAcks) | bit(Member::kRelayAcks) |
                                          bit(Member::kRelay) | bit(Member::kRelaySpans) |
                                          bit(Member::kForwardedAcks);
-constexpr std::uint32_t kDigestMembers = kCommon | bit(Member::kWm) | bit(Member::kAcks);
+constexpr std::uint32_t kDigestMembers = kCommon | bit(Member::kWm) | bit(Member::kAcks) |
+                                         bit(Member::kFloor);
 constexpr std::uint32_t kAckMembers = kCommon | bit(Member::kAcks) | bit(Member::kRelayAcks);
 
 // "-?(0|[1-9][0-9]*)" within int64, as std::to_chars writes it.
@@ -257,7 +259,7 @@ std::size_t BodyHandler::arity(Member list) {
     case Member::kEntries: return 4;
     case Member::kAcks: return 3;
     case Member::kRelayAcks: return 4;
-    case Member::kRelaySpans: return 3;
+    case Member::kRelaySpans: return 4;
     default: return 5;  // kForwardedAcks
   }
 }
@@ -344,6 +346,12 @@ bool BodyHandler::body_integer(std::int64_t v) {
     if (v < 0) return range("negative msg_id");
     return msg_id(static_cast<std::uint64_t>(v));
   }
+  if (member_ == Member::kFloor) {
+    if (!mark_like(v)) return range("fl outside the window");
+    m_->has_floor = true;
+    m_->floor = v;
+    return true;
+  }
   if (member_ != Member::kFrom && member_ != Member::kTo) return shape("an integer where none belongs");
   if (member_ == Member::kFrom ? !lower_end_ok(v) : !mark_like(v)) {
     return range("from/to outside the window");
@@ -384,12 +392,12 @@ bool BodyHandler::end_tuple() {
       }
       m_->relay_acks.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2], x[3]});
       return true;
-    case Member::kRelaySpans:  // [origin, from, to]
+    case Member::kRelaySpans:  // [origin, from, to, floor]
       if (!origin_ok(x[0])) return range("sp origin outside 1..N");
-      if (!lower_end_ok(x[1]) || !mark_like(x[2]) || x[1] > x[2]) {
-        return range("sp chain: from/to outside the window, or from > to");
+      if (!lower_end_ok(x[1]) || !mark_like(x[2]) || x[1] > x[2] || !mark_like(x[3])) {
+        return range("sp chain: from/to/floor outside the window, or from > to");
       }
-      m_->relay_spans.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2]});
+      m_->relay_spans.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2], x[3]});
       return true;
     default:  // kForwardedAcks: [acker, origin, lo, hi, at_us]
       if (!origin_ok(x[0]) || !origin_ok(x[1])) return range("fa acker/origin outside 1..N");
@@ -412,6 +420,7 @@ bool BodyHandler::finish() {
   if (from != to) return shape("from without to, or to without from");
   m_->has_chain = from;
   if (from && !m_->has_entries) return shape("a push chain without e");
+  if (m_->has_floor && m_->kind == PeerKind::kGossip && !from) return shape("fl without a push chain");
   if (from && m_->from > m_->to) return range("from > to");
   if (m_->kind == PeerKind::kDigest && !m_->has_wm) return shape("a digest without wm");
   return true;
@@ -421,7 +430,8 @@ bool BodyHandler::finish() {
 
 void PeerMessage::clear() {
   kind = PeerKind::kNone;
-  has_msg_id = has_chain = has_entries = has_wm = has_acks = has_relay_acks = false;
+  has_msg_id = has_chain = has_floor = has_entries = has_wm = has_acks = has_relay_acks = false;
+  floor = 0;
   has_relay = has_relay_spans = has_forwarded_acks = false;
   msg_id = 0;
   from = to = 0;

@@ -6,17 +6,20 @@
 //   {"type": "gossip" | "digest" | "ack",   required, first member as the engine writes it
 //    "msg_id": u64,                           stamped by the writer on every line
 //    "from": ts, "to": ts,                    gossip push: the sender's chain (from, to]
+//    "fl": ts,                                gossip push and digest: the sender's floor, the
+//                                             start of its life (a restart starts a new one)
 //    "e": [[key, ts_us, origin, value], ...], entries; key is the encoded key (key.h: a tag
 //                                             's' or 'i', then the string or the digits),
 //                                             value a JSON string holding the value's JSON text
 //    "wm": [ts, ...],                         watermark per origin, index 0 unused (N+1 of them)
 //    "a":  [[lo, hi, at_us], ...],            acknowledgement spans for the recipient
 //    "ra": [[origin, lo, hi, at_us], ...],    spans for other origins, for the relay
-//    "r":  {"sp": [[origin, from, to], ...],  a relay's forwarded chains
+//    "r":  {"sp": [[origin, from, to, fl], ...],  a relay's forwarded chains, with the floor
 //           "fa": [[acker, origin, lo, hi, at_us], ...]}}  and acknowledgements
 //
-// Which members each kind may carry: gossip: from+to (together, and only with e), e, wm, a, ra, r;
-// digest: wm (required), a; ack: a, ra. msg_id is allowed everywhere.
+// Which members each kind may carry: gossip: from+to (together, and only with e), fl (only
+// with them), e, wm, a, ra, r;
+// digest: wm (required), fl, a; ack: a, ra. msg_id is allowed everywhere.
 //
 // Checks, each with its reason (a message failing any one is rejected whole; the caller counts
 // it in gossip_msgs_malformed):
@@ -87,7 +90,7 @@ constexpr std::size_t tuple_bytes_max(std::size_t origins, std::size_t int64s) {
 }
 inline constexpr std::size_t kAckSpanBytesMax = tuple_bytes_max(0, 3);       // a  [lo,hi,at]
 inline constexpr std::size_t kRelayAckBytesMax = tuple_bytes_max(1, 3);      // ra [o,lo,hi,at]
-inline constexpr std::size_t kRelaySpanBytesMax = tuple_bytes_max(1, 2);     // sp [o,from,to]
+inline constexpr std::size_t kRelaySpanBytesMax = tuple_bytes_max(1, 3);     // sp [o,from,to,fl]
 inline constexpr std::size_t kForwardedAckBytesMax = tuple_bytes_max(2, 3);  // fa [a,o,lo,hi,at]
 
 // One entry with its comma: the key as a JSON string (1 + kKeyBytesMax bytes, a control byte
@@ -107,7 +110,8 @@ constexpr std::size_t watermarks_bytes_max(std::size_t node_count) {
 // Every member name, bracket and scalar a body can hold, each member present once.
 inline constexpr std::size_t kBodyFixedBytesMax =
     (sizeof R"({"type":"gossip")" - 1) + (sizeof R"(,"from":)" - 1) + kInt64TextBytesMax +
-    (sizeof R"(,"to":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
+    (sizeof R"(,"to":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"fl":)" - 1) +
+    kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
     (sizeof R"(,"wm":[])" - 1) + (sizeof R"(,"a":[])" - 1) + (sizeof R"(,"ra":[])" - 1) +
     (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof "}" - 1);
 
@@ -139,7 +143,7 @@ constexpr std::size_t items_that_fit(std::size_t bytes_left, std::size_t per_ite
 // acknowledgement lists. A relay carries what does not fit to its next round.
 inline constexpr WireCaps kWireCaps = {
     .entries_bytes = limits::kLineBytesMax / 2,
-    .ack_spans = 1024,       // 4 x the 256 spans per origin an engine keeps
+    .ack_spans = 768,  // an engine writes 256 owed + 32 held steps + 256 recent per origin
     .relay_acks = 2048,      // 2,048 x 76 B = 152 KiB
     .relay_spans = 512,      // one push chain per served node per round, with room
     .forwarded_acks = 2048,  // 2,048 x 87 B = 174 KiB (a relay round once reached 2.4 MB)
@@ -177,6 +181,7 @@ struct PeerRelayAck {  // ra: the same, for origin, through the relay
 struct PeerRelaySpan {  // r.sp: origin's chain (from, to], forwarded by a relay
   std::uint32_t origin = 0;
   std::int64_t from = 0, to = 0;
+  std::int64_t floor = 0;  // the origin's floor, as its push said
 };
 struct PeerForwardedAck {  // r.fa: acker's span of origin's writes, forwarded by a relay
   std::uint32_t acker = 0, origin = 0;
@@ -190,6 +195,8 @@ struct PeerMessage {
   std::uint64_t msg_id = 0;
   bool has_chain = false;  // from and to (always together)
   std::int64_t from = 0, to = 0;
+  bool has_floor = false;  // fl (only with a chain)
+  std::int64_t floor = 0;
   bool has_entries = false;
   std::vector<PeerEntry> entries;
   bool has_wm = false;

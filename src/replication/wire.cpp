@@ -73,7 +73,10 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   take_entries(peer, now_us);
   if (msg_.has_chain) take_chain(peer, now_us, out);
   if (msg_.has_relay_spans) {
-    for (const PeerRelaySpan& sp : msg_.relay_spans) on_span(sp.origin, sp.from, sp.to, now_us, out);
+    for (const PeerRelaySpan& sp : msg_.relay_spans) {
+      learn_floor(sp.origin, sp.floor, now_us);
+      on_span(sp.origin, sp.from, sp.to, now_us, out);
+    }
   }
   if (msg_.has_forwarded_acks) {
     for (const PeerForwardedAck& a : msg_.forwarded_acks) {
@@ -126,8 +129,11 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
       Version v{e.ts_us, e.origin};
       add_pending(entry, v, /*relayed=*/true);
     }
-    if (relay_spans_.size() < kRelaySpansMax) relay_spans_.push_back({peer, msg_.from, msg_.to});
+    if (relay_spans_.size() < kRelaySpansMax) {
+      relay_spans_.push_back({peer, msg_.from, msg_.to, msg_.has_floor ? msg_.floor : 0});
+    }
   }
+  if (msg_.has_floor) learn_floor(peer, msg_.floor, now_us);
   on_span(peer, msg_.from, msg_.to, now_us, out);
 }
 
@@ -136,6 +142,9 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
 void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
                              std::vector<OutMessage>& out) {
   const std::vector<std::int64_t>& their_wm = msg_.wm;
+  // The asker's floor, from the asker: the answer sends back its writes of an earlier life
+  // only, and must know where its current one began.
+  if (msg_.has_floor) learn_floor(peer, msg_.floor, now_us);
   if (digest_answers_[peer] >= kDigestAnswersMax) {  // its acknowledgements were taken above
     digests_throttled_.fetch_add(1, std::memory_order_relaxed);
     return;
@@ -144,7 +153,7 @@ void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
   answer_digest(peer, their_wm, out);
   bool they_know_more = false;
   for (std::size_t o = 1; o < wm_.size(); ++o) {
-    they_know_more |= their_wm[o] > (o == me_ ? own_claim() : wm_[o]);
+    they_know_more |= o != me_ && their_wm[o] > wm_[o];
   }
   if (they_know_more && now_us - last_repair_us_[peer] >= repair_backoff_us()) {
     last_repair_us_[peer] = now_us;

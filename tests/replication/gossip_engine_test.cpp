@@ -28,7 +28,7 @@ TEST(GossipEngine, GarbageFromPeersIsCountedNeverFatal) {
   std::mt19937_64 rng(3);
   const std::string good =
       R"({"type":"gossip","from":0,"to":5,"e":[["sk",5,2,"\"v\""]],"a":[[0,9,1]],)"
-      R"("ra":[[1,0,5,3]],"r":{"sp":[[3,0,4]],"fa":[[2,1,0,9,4]]},"wm":[0,1,2,3]})";
+      R"("ra":[[1,0,5,3]],"r":{"sp":[[3,0,4,0]],"fa":[[2,1,0,9,4]]},"wm":[0,1,2,3]})";
   for (int i = 0; i < 20000; ++i) {
     std::string m = good;
     for (int k = 0; k < 3; ++k) {

@@ -216,7 +216,7 @@ void expect_matches_dom(const std::string& body, const PeerMessage& m) {
   ASSERT_EQ(m.has_relay_spans, r.HasMember("sp"));
   for (std::size_t k = 0; m.has_relay_spans && k < m.relay_spans.size(); ++k) {
     const PeerRelaySpan& s = m.relay_spans[k];
-    EXPECT_EQ((std::vector<std::int64_t>{s.origin, s.from, s.to}),
+    EXPECT_EQ((std::vector<std::int64_t>{s.origin, s.from, s.to, s.floor}),
               ints(r["sp"][static_cast<rapidjson::SizeType>(k)]));
   }
   if (m.has_relay_spans) {
@@ -299,9 +299,9 @@ const std::string kTs = std::to_string(kNow);
 
 // A push holding every gossip member, each valid, for 3 nodes.
 std::string good_gossip(const std::string& entries = "[[\"sk\"," + kTs + ",2,\"\\\"v\\\"\"]]") {
-  return R"({"type":"gossip","from":0,"to":)" + kTs + R"(,"e":)" + entries +
+  return R"({"type":"gossip","from":0,"to":)" + kTs + R"(,"fl":)" + kTs + R"(,"e":)" + entries +
          R"(,"a":[[0,)" + kTs + "," + kTs + R"(]],"ra":[[3,0,)" + kTs + "," + kTs +
-         R"(]],"r":{"sp":[[3,0,)" + kTs + R"(]],"fa":[[2,1,0,)" + kTs + "," + kTs +
+         R"(]],"r":{"sp":[[3,0,)" + kTs + "," + kTs + R"(]],"fa":[[2,1,0,)" + kTs + "," + kTs +
          R"(]]},"msg_id":17})";
 }
 std::string entry(const std::string& key_json, const std::string& ts, const std::string& origin,
@@ -383,9 +383,16 @@ std::vector<Hostile> hostile_matrix() {
       {"ra origin 0", R"({"type":"ack","ra":[[0,0,)" + T + "," + T + "]]}", PeerStatus::kOutOfRange},
       {"ra origin N+1", R"({"type":"ack","ra":[[4,0,)" + T + "," + T + "]]}",
        PeerStatus::kOutOfRange},
-      {"sp origin 0", R"({"type":"gossip","r":{"sp":[[0,0,)" + T + "]]}}", PeerStatus::kOutOfRange},
-      {"sp forged to", R"({"type":"gossip","r":{"sp":[[2,0,9223372036854775807]]}})",
+      {"sp origin 0", R"({"type":"gossip","r":{"sp":[[0,0,)" + T + ",0]]}}", PeerStatus::kOutOfRange},
+      {"sp forged to", R"({"type":"gossip","r":{"sp":[[2,0,9223372036854775807,0]]}})",
        PeerStatus::kOutOfRange},
+      {"sp forged floor", R"({"type":"gossip","r":{"sp":[[2,0,)" + T + ",9223372036854775807]]}}",
+       PeerStatus::kOutOfRange},
+      {"sp without its floor", R"({"type":"gossip","r":{"sp":[[2,0,)" + T + "]]}}",
+       PeerStatus::kBadShape},
+      {"fl forged", R"({"type":"gossip","from":0,"to":)" + T + R"(,"fl":9223372036854775807,"e":[]})",
+       PeerStatus::kOutOfRange},
+      {"fl without a chain", R"({"type":"gossip","fl":)" + T + R"(,"e":[]})", PeerStatus::kBadShape},
       {"fa acker N+1", R"({"type":"gossip","r":{"fa":[[4,1,0,)" + T + "," + T + "]]}}",
        PeerStatus::kOutOfRange},
       {"fa origin huge", R"({"type":"gossip","r":{"fa":[[2,99999999999,0,)" + T + "," + T + "]]}}",
@@ -572,7 +579,7 @@ TEST(PeerWire, CountBoundsAreEnforced) {
         good_gossip(list(n, "[\"sk\"," + T + ",2,\"1\"]")),
         R"({"type":"ack","a":)" + list(n, "[0,1,2]") + "}",
         R"({"type":"ack","ra":)" + list(n, "[1,0,1,2]") + "}",
-        R"({"type":"gossip","r":{"sp":)" + list(n, "[1,0,1]") + "}}",
+        R"({"type":"gossip","r":{"sp":)" + list(n, "[1,0,1,0]") + "}}",
         R"({"type":"gossip","r":{"fa":)" + list(n, "[1,2,0,1,2]") + "}}"};
   };
   b.min_ts_us = 1;
@@ -660,6 +667,8 @@ std::string body_at_caps(std::size_t nodes, std::int64_t t, std::uint32_t origin
   w.Int64(t);
   w.Key("to");
   w.Int64(t);
+  w.Key("fl");
+  w.Int64(t);
   w.Key("e");
   w.RawValue(e.GetString(), e.GetSize(), rapidjson::kArrayType);
   w.Key("wm");
@@ -678,7 +687,7 @@ std::string body_at_caps(std::size_t nodes, std::int64_t t, std::uint32_t origin
   w.StartObject();
   w.Key("sp");
   w.StartArray();
-  for (std::size_t i = 0; i < c.relay_spans; ++i) ints(w, {origin, t, t});
+  for (std::size_t i = 0; i < c.relay_spans; ++i) ints(w, {origin, t, t, t});
   w.EndArray();
   w.Key("fa");
   w.StartArray();

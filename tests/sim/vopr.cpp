@@ -547,7 +547,7 @@ void Cluster::gossip_step(int n) {
     std::vector<std::string> keys = keys_in(m.body, &parsed);
     std::uint64_t before = x.store->digest();
     if (trace_ != nullptr && m.body.find(trace_) != std::string::npos) {
-      std::fprintf(stderr, "%lld %s -> n%d: %.3000s\n", static_cast<long long>((now_ - kEpochUs) / 1000), m.src.c_str(), n, m.body.c_str());
+      std::fprintf(stderr, "%lld %s -> n%d: %.100000s\n", static_cast<long long>((now_ - kEpochUs) / 1000), m.src.c_str(), n, m.body.c_str());
     }
     engine.on_peer_message(m.src, m.body, local(n), out_);
     if (x.store->digest() != before) {
@@ -685,7 +685,7 @@ void Cluster::route(int from, std::vector<OutMessage>& out) {
       m.body.insert(value_at, "0");
     }
     if (trace_ != nullptr && m.body.find(trace_) != std::string::npos) {
-      std::fprintf(stderr, "%lld n%d sends to %s: %.3000s\n", static_cast<long long>((now_ - kEpochUs) / 1000), from, m.dest.c_str(), m.body.c_str());
+      std::fprintf(stderr, "%lld n%d sends to %s: %.100000s\n", static_cast<long long>((now_ - kEpochUs) / 1000), from, m.dest.c_str(), m.body.c_str());
     }
     for (int l = 0; l < lines; ++l) {
       ++x.lines_out;
@@ -824,7 +824,7 @@ std::string Cluster::forge_message(std::uint32_t cls, int target) {
         case 3: return R"({"type":"digest","wm":)" + wm_all(INT64_MAX) + "}";
         default:
           return R"({"type":"gossip","from":0,"to":0,"e":[],"r":{"sp":[)" +
-                 ints({any_origin(), 0, now + 60'000'000}) + "]}}";
+                 ints({any_origin(), 0, now + 60'000'000, now + 60'000'000}) + "]}}";
       }
     case kCrashInput:
       switch (pick(4)) {

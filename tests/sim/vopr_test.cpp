@@ -132,12 +132,10 @@ TEST(Vopr, MalformedPeerInputIsIgnoredAndCounted) {
   expect_clean(kCrashInput | kRange | kGarbage | kInject, 200);
 }
 
-// Fail today on I6 only (acknowledgements), never on data or on the figures themselves:
-// a restarted node's first push starts its chain at 0, so peers acknowledge the range of its
-// earlier life, (their watermark, its first push], including writes of that life they do not
-// hold. The restarted node measures only writes of its new life, so no figure is early (I3
-// holds); a floor member in pushes would fix it (docs/SIMULATION.md).
-TEST(Vopr, DISABLED_RestartedNodeKeepsEveryInvariant) { expect_clean(kRestart, 200); }
+// A node killed and restarted empty, then writing again: its new life starts at a floor its
+// pushes and digests carry, so no peer acknowledges its earlier life's writes as held and no
+// report from a dead life counts for another node's figure.
+TEST(Vopr, RestartedNodeKeepsEveryInvariant) { expect_clean(kRestart, 300); }
 // Fail today on I3/I6: a lying peer (forged watermarks and spans, or fabricated writes with a
 // plausible version) makes honest nodes vouch for writes they lack; a watermark is a claim
 // and nothing authenticates it. Data is safe (ForgedWatermarksLoseNoWrite, FullMixLosesNoWrite).
