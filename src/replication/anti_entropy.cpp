@@ -42,12 +42,13 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out)
 }
 
 // Sends the peer every entry it lacks by its watermarks, and the watermarks it may take.
+// Returns whether the answer was cut at the byte cap.
 // Only a complete answer vouches for anything: "you now hold every write of o up to my
 // watermark, or a newer version of its key" rests on every newer version having gone too, and
 // a newer version of one origin's write may be any origin's entry, one of those the byte cap
 // left out, or a newer version of this node's own still on its way from a worker (unindexed_).
 // Such an answer sends entries (each acknowledged on its own) and vouches for nothing.
-void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
+bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
                                  std::vector<OutMessage>& out) {
   begin("gossip");
   writer_.Key("e");
@@ -93,6 +94,7 @@ void GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   write_acks_for(peer, true);
   send(peer, kGossip, out);
   deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
+  return truncated;
 }
 
 // ---- content anti-entropy: the safety net ---------------------------------------------------

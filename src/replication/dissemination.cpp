@@ -28,6 +28,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   ew.StartArray();
   std::size_t sent = 0;
   bool truncated = false;
+  bool relayed_left = false;  // an entry a relay forwards did not fit
   carried_own_.clear();
   held_back_count_ = 0;
   // Oldest writes of mine first (entries a relay forwards before them): a push cut at the
@@ -46,6 +47,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     bool relayed = it->second.relayed;
     if (entries.GetSize() >= config_.batch_bytes_max) {  // the rest goes with the next push
       truncated = true;
+      relayed_left |= relayed;
       if (oldest_own != INT64_MAX) to = std::min(to, oldest_own - 1);
       continue;
     }
@@ -53,15 +55,11 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
       ++held_back_count_;
       continue;
     }
+    // The key's newest version goes, even when it is a write of mine above the span (a key
+    // written again while the push was due): it stands for the older writes the span covers,
+    // and it goes again with the push whose span covers it (carried_own_, below). Holding it
+    // back instead would hold the span below it for as long as the key keeps being written.
     Version current = store_.load(*o.entry, &scratch_);
-    if (oldest_own != INT64_MAX && current.origin == me_ && current.ts_us > to && !relayed) {
-      // A newer write of mine, above the span: it waits for a push whose span covers it, and
-      // so do the older writes of its key pending here (the span must not cover them). One
-      // a relay forwards goes anyway (below): a span it forwards may cover the key.
-      to = std::min(to, oldest_own - 1);
-      ++held_back_count_;
-      continue;
-    }
     write_loaded_entry(ew, *o.entry, current);  // the value is in scratch_
     std::int64_t newest_own = it->second.newest_own_us;
     if (current.origin == me_) {
@@ -93,9 +91,10 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   if (relaying) {
     Writer rw(relayed);
     rw.StartObject();
-    if (truncated) {
-      // Some entries of these spans may have gone with this message, the rest waits: no later
-      // message carries them all, so the spans are dropped (receivers see a gap and ask).
+    if (relayed_left) {
+      // Some entries of these spans went with this message, the rest waits: no later message
+      // carries them all, so the spans are dropped (receivers see a gap and ask). (Relayed
+      // entries go first: a cut that leaves out only this node's own keeps them.)
       relay_spans_dropped_.fetch_add(relay_spans_.size(), std::memory_order_relaxed);
       relay_spans_.clear();
     } else if (!relay_spans_.empty()) {
@@ -195,8 +194,11 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   spans.erase(std::remove_if(spans.begin(), spans.end(),
                              [floor](const auto& sp) { return sp.second <= floor; }),
               spans.end());
-  // Its reports on my writes came from a store it no longer has.
+  // Its reports on my writes came from a store it no longer has. (Charged to the message's
+  // acknowledgement work: a hostile peer repeating floors gets no more than that.)
   for (Unconverged& u : unconverged_) {
+    if (ack_work_left_ == 0) break;
+    --ack_work_left_;
     std::int64_t& reach = u.reach_us[origin];
     if (reach == 0 || reach > floor || u.recorded) continue;
     reach = 0;

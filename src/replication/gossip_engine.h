@@ -152,7 +152,7 @@ class GossipEngine final : public ReplicationEngine {
   void index(const Entry* e, Version v);
   void anti_entropy_round(std::vector<OutMessage>& out);
   void send_digest(std::uint32_t peer, std::vector<OutMessage>& out);
-  void answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
+  bool answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
                      std::vector<OutMessage>& out);
   // At most one gap repair per peer per this long: twice the push interval, so the reply to
   // one repair has time to arrive before the next push could ask again.
@@ -268,6 +268,7 @@ class GossipEngine final : public ReplicationEngine {
   // up to 4 MiB per message it sends (a refill); at most kSyncAnswersMax of them an interval.
   std::vector<std::uint32_t> sync_answers_;
   std::vector<std::uint32_t> digest_answers_;  // per peer, this anti-entropy interval
+  std::vector<std::int64_t> last_cut_answer_us_;  // per peer: the last answer cut at the cap
   std::atomic<std::uint64_t> digests_throttled_{0};
   std::atomic<std::uint64_t> sync_throttled_{0};
   // ContentSync's own totals, mirrored after each call for readers on other threads.

@@ -72,7 +72,8 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   ack_work_left_ = kAckWorkPerMessageMax;
   take_entries(peer, now_us);
   if (msg_.has_chain) take_chain(peer, now_us, out);
-  if (msg_.has_relay_spans) {
+  // Chains forwarded by a relay: only relays forward them (any other sender's are ignored).
+  if (msg_.has_relay_spans && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
     for (const PeerRelaySpan& sp : msg_.relay_spans) {
       learn_floor(sp.origin, sp.floor, now_us);
       on_span(sp.origin, sp.from, sp.to, now_us, out);
@@ -145,12 +146,16 @@ void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
   // The asker's floor, from the asker: the answer sends back its writes of an earlier life
   // only, and must know where its current one began.
   if (msg_.has_floor) learn_floor(peer, msg_.floor, now_us);
-  if (digest_answers_[peer] >= kDigestAnswersMax) {  // its acknowledgements were taken above
-    digests_throttled_.fetch_add(1, std::memory_order_relaxed);
+  // At most kDigestAnswersMax answers per interval, and one cut at the byte cap: a cut answer
+  // vouches for nothing, so the asker's watermarks stay and the next answer would resend the
+  // same entries (content sync refills a replica that far behind).
+  bool recently_cut = now_us - last_cut_answer_us_[peer] < config_.anti_entropy_interval_ms * 1000;
+  if (digest_answers_[peer] >= kDigestAnswersMax || recently_cut) {
+    digests_throttled_.fetch_add(1, std::memory_order_relaxed);  // its acks were taken above
     return;
   }
   ++digest_answers_[peer];
-  answer_digest(peer, their_wm, out);
+  if (answer_digest(peer, their_wm, out)) last_cut_answer_us_[peer] = now_us;
   bool they_know_more = false;
   for (std::size_t o = 1; o < wm_.size(); ++o) {
     they_know_more |= o != me_ && their_wm[o] > wm_[o];
