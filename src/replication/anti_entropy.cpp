@@ -35,7 +35,7 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out)
   writer_.Int64(own_floor_);
   writer_.Key("wm");
   writer_.StartArray();
-  for (std::uint32_t o = 0; o < wm_.size(); ++o) writer_.Int64(o == me_ ? own_claim() : wm_[o]);
+  for (std::uint32_t o = 0; o < wm_.size(); ++o) writer_.Int64(o == me_ ? own_held_ : wm_[o]);
   writer_.EndArray();
   write_acks_for(peer, true);
   send(peer, kDigest, out);

@@ -36,23 +36,25 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   order_.clear();
   for (const auto& [entry, p] : pending_) {
     bool first = p.relayed || p.oldest_own_us == INT64_MAX;
-    order_.push_back({first ? INT64_MIN : p.oldest_own_us, p.newest, entry});
+    order_.push_back({first ? INT64_MIN : p.oldest_own_us, p, entry});
   }
   std::sort(order_.begin(), order_.end(), [](const Ordered& a, const Ordered& b) {
-    return std::tie(a.oldest_own_us, a.newest, a.entry) < std::tie(b.oldest_own_us, b.newest, b.entry);
+    return std::tie(a.sort_us, a.delta.newest, a.entry) < std::tie(b.sort_us, b.delta.newest, b.entry);
   });
+  held_back_min_ts_ = INT64_MAX;  // over what stays pending
   for (const Ordered& o : order_) {
-    auto it = pending_.find(o.entry);
-    std::int64_t oldest_own = it->second.oldest_own_us;
-    bool relayed = it->second.relayed;
+    std::int64_t oldest_own = o.delta.oldest_own_us;
+    bool relayed = o.delta.relayed;
     if (entries.GetSize() >= config_.batch_bytes_max) {  // the rest goes with the next push
       truncated = true;
       relayed_left |= relayed;
       if (oldest_own != INT64_MAX) to = std::min(to, oldest_own - 1);
+      held_back_min_ts_ = std::min(held_back_min_ts_, oldest_own);
       continue;
     }
     if (oldest_own != INT64_MAX && oldest_own > to && !relayed) {  // above the span: it waits
       ++held_back_count_;
+      held_back_min_ts_ = std::min(held_back_min_ts_, oldest_own);
       continue;
     }
     // The key's newest version goes, even when it is a write of mine above the span (a key
@@ -61,14 +63,14 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     // back instead would hold the span below it for as long as the key keeps being written.
     Version current = store_.load(*o.entry, &scratch_);
     write_loaded_entry(ew, *o.entry, current);  // the value is in scratch_
-    std::int64_t newest_own = it->second.newest_own_us;
+    std::int64_t newest_own = o.delta.newest_own_us;
     if (current.origin == me_) {
       oldest_own = std::min(oldest_own, current.ts_us);
       newest_own = std::max(newest_own, current.ts_us);
     }
     if (newest_own != INT64_MIN) carried_own_.push_back({o.entry, current, oldest_own, newest_own});
     ++sent;
-    pending_.erase(it);
+    pending_.erase(o.entry);
   }
   ew.EndArray();
   // An entry carried for writes of mine above the final `to` (it came down after the entry
@@ -81,10 +83,9 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     if (!inserted) p.newest = std::max(p.newest, c.version);
     p.oldest_own_us = std::min(p.oldest_own_us, std::max(c.oldest_own_us, to + 1));
     p.newest_own_us = std::max(p.newest_own_us, c.newest_own_us);
+    held_back_min_ts_ = std::min(held_back_min_ts_, p.oldest_own_us);
   }
   backlog_ = truncated;
-  held_back_min_ts_ = INT64_MAX;
-  for (const auto& [entry, p] : pending_) held_back_min_ts_ = std::min(held_back_min_ts_, p.oldest_own_us);
   // What a relay forwards is the same for every peer: render it once. Chains go only when
   // every entry they cover went too.
   rapidjson::StringBuffer relayed;
@@ -144,17 +145,14 @@ void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::i
   // of a peer whose clock runs behind, or that peer would reject every message carrying it.
   wm = std::min(wm, now_us + limits::kVersionAheadMaxUs / 2);
   if (origin == 0 || origin == me_ || origin > ids_.size() || wm <= wm_[origin]) return;
-  std::int64_t before = wm_[origin];
-  std::int64_t top = join_spans(origin, wm);
-  wm_[origin] = top;
-  // Held from now on. (Early spans joining here were acknowledged when they came; the earliest
-  // report counts at the origin.)
-  owe_ack(origin, {before, top, now_us}, /*remember=*/false);
-  record_held_step(origin, before, top, now_us);
+  extend_chain(origin, wm_[origin], wm, now_us);
 }
 
-// The chain reaches wm, then grows through the early spans that now touch it: the new top.
-std::int64_t GossipEngine::join_spans(std::uint32_t origin, std::int64_t wm) {
+// The chain reaches wm, then grows through the early spans that now touch it; what it gained
+// above held_from is held from now on: acknowledged, and kept as a held step. (Early spans
+// joining here were acknowledged when they came; the earliest report counts at the origin.)
+void GossipEngine::extend_chain(std::uint32_t origin, std::int64_t held_from, std::int64_t wm,
+                                std::int64_t now_us) {
   auto& spans = spans_[origin];
   std::sort(spans.begin(), spans.end());
   std::int64_t top = wm;
@@ -166,7 +164,10 @@ std::int64_t GossipEngine::join_spans(std::uint32_t origin, std::int64_t wm) {
     top = std::max(top, it->second);
     it = spans.erase(it);
   }
-  return top;
+  wm_[origin] = top;
+  if (top <= held_from) return;
+  owe_ack(origin, {held_from, top, now_us}, /*remember=*/false);
+  record_held_step(origin, held_from, top, now_us);
 }
 
 void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::int64_t now_us) {
@@ -212,12 +213,7 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   // sync's), then takes the early spans that now touch it.
   if (wm_[origin] < floor) {
     before_floor_[origin] = std::min(before_floor_[origin], wm_[origin]);
-    std::int64_t top = join_spans(origin, floor);
-    wm_[origin] = top;
-    if (top > floor) {
-      owe_ack(origin, {floor, top, now_us}, /*remember=*/false);
-      record_held_step(origin, floor, top, now_us);
-    }
+    extend_chain(origin, floor, floor, now_us);
   }
 }
 

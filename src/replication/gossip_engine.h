@@ -146,7 +146,8 @@ class GossipEngine final : public ReplicationEngine {
   void on_span(std::uint32_t origin, std::int64_t from, std::int64_t to, std::int64_t now_us,
                std::vector<OutMessage>& out);
   void raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us);
-  std::int64_t join_spans(std::uint32_t origin, std::int64_t wm);
+  void extend_chain(std::uint32_t origin, std::int64_t held_from, std::int64_t wm,
+                    std::int64_t now_us);
 
   // Anti-entropy (anti_entropy.cpp).
   void index(const Entry* e, Version v);
@@ -198,13 +199,10 @@ class GossipEngine final : public ReplicationEngine {
   void add_pending(const Entry* entry, Version v, bool relayed = false);
   absl::flat_hash_map<const Entry*, PendingDelta> pending_;
   std::vector<std::int64_t> wm_;                        // per origin (index 0 unused)
-  // What this node may say it holds of its own writes. It holds every write of this life
-  // (versions above own_floor_, the time it started); writes of an earlier life (a restart:
-  // the store came back empty) only once a peer vouched for them (own_held_, from a digest
-  // answer). Until then its digests claim own_held_, and answers send its own writes back.
-  [[nodiscard]] std::int64_t own_claim() const {
-    return own_held_ >= own_floor_ ? wm_[me_] : own_held_;
-  }
+  // This node holds every write of its own life (versions above own_floor_, the time it
+  // started); of an earlier life (a restart: the store came back empty), those up to own_held_,
+  // which a peer's digest answer vouched for. Its digests claim own_held_ for itself, and
+  // answers send back its own writes above that and at or below its floor.
   std::int64_t own_floor_;
   std::int64_t own_held_ = 0;
   // Per origin: the start of its current life, as its pushes say ("fl"; a relay forwards it
@@ -295,8 +293,8 @@ class GossipEngine final : public ReplicationEngine {
   };
   std::vector<CarriedOwn> carried_own_;  // push_round's scratch
   struct Ordered {  // push_round's sending order
-    std::int64_t oldest_own_us;
-    Version newest;
+    std::int64_t sort_us;  // the oldest write of mine, INT64_MIN for relayed or others' entries
+    PendingDelta delta;
     const Entry* entry;
   };
   std::vector<Ordered> order_;
