@@ -233,6 +233,10 @@ void Cluster::route(int from, std::string_view line, std::int64_t now, const Rep
     return;
   }
   ++procs_[static_cast<std::size_t>(from)].routed;
+  std::string_view type = body_type(line).value_or("?");
+  auto counted = routed_by_type_.find(type);
+  if (counted == routed_by_type_.end()) counted = routed_by_type_.emplace(std::string(type), 0).first;
+  ++counted->second;
   ++second_at(now).sent;
   if (inflight_bytes_ + line.size() > kInflightBytesMax) {
     ++overflowed_;

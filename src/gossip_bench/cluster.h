@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <queue>
 #include <random>
@@ -92,6 +93,10 @@ class Cluster {
   [[nodiscard]] int size() const { return static_cast<int>(procs_.size()) - 1; }
   [[nodiscard]] std::uint64_t routed_from(int node) const { return procs_[static_cast<std::size_t>(node)].routed; }
   [[nodiscard]] std::uint64_t routed_total() const;
+  // Node-to-node messages routed so far, by their body's `type` ("?" when it has none).
+  [[nodiscard]] const std::map<std::string, std::uint64_t, std::less<>>& routed_by_type() const {
+    return routed_by_type_;
+  }
   [[nodiscard]] std::uint64_t dropped_total() const { return dropped_; }
   // Lines that could not be routed: no `dest`, an unknown node, or over kLineBytesMax.
   [[nodiscard]] std::uint64_t unroutable() const { return unroutable_; }
@@ -142,6 +147,7 @@ class Cluster {
   std::optional<Fault> fault_;
   DeliveryFn on_delivery_;
   std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> inflight_;
+  std::map<std::string, std::uint64_t, std::less<>> routed_by_type_;
   std::uint64_t seq_ = 0, dropped_ = 0, unroutable_ = 0, undeliverable_ = 0, overflowed_ = 0;
   std::size_t inflight_bytes_ = 0;
   std::vector<SecondCounts> seconds_;

@@ -169,6 +169,7 @@ class Driver {
     std::int64_t start = cluster_->now_us(), end = start + us(o_.time_limit_s);
     run_.load_start_s = static_cast<double>(start) / 1e6;
     std::uint64_t msgs_before = cluster_->routed_total();
+    auto by_type_before = cluster_->routed_by_type();
     bool faults = run_.condition == "partition";
     std::int64_t next_op = start, next_toggle = faults ? start + us(o_.nemesis_interval_s) : INT64_MAX;
     std::int64_t next_progress = start;
@@ -192,6 +193,11 @@ class Driver {
     std::int64_t stop = cluster_->now_us();
     run_.load_end_s = static_cast<double>(stop) / 1e6;
     run_.load_msgs = cluster_->routed_total() - msgs_before;
+    for (const auto& [type, n] : cluster_->routed_by_type()) {
+      auto before = by_type_before.find(type);
+      std::uint64_t during = n - (before == by_type_before.end() ? 0 : before->second);
+      if (during > 0) run_.load_msgs_by_type[type] = during;
+    }
     load_end_us_ = stop;
     // Requests still in flight get their full timeout.
     while (std::any_of(clients_.begin(), clients_.end(), [](const Client& c) { return c.busy; }) &&

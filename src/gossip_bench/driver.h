@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct ConditionRun {
   std::uint64_t skipped_ops = 0;   // due while every client had a request in flight
   std::uint64_t late_replies = 0;  // replies after their request had timed out
   std::uint64_t load_msgs = 0;  // node-to-node messages the router read during the load
+  std::map<std::string, std::uint64_t> load_msgs_by_type;  // the same, by body `type`
   std::uint64_t dropped = 0, unroutable = 0, undeliverable = 0, overflowed = 0;
   WriteType write_type = WriteType::kWrite;
   std::vector<std::string> node_problems;  // nodes that died, hung or stayed silent

@@ -57,8 +57,12 @@ class Scanner {
 
 }  // namespace
 
-std::optional<std::string_view> top_level_string(std::string_view line, std::string_view name) {
-  Scanner sc(line);
+namespace {
+
+// The string member `name` of the object starting at the scanner, or nullopt. With `inner`,
+// the string member `inner` of the object member `name` instead.
+std::optional<std::string_view> object_string(Scanner& sc, std::string_view name,
+                                              std::string_view inner = {}) {
   if (!sc.eat('{')) return std::nullopt;
   if (sc.eat('}')) return std::nullopt;
   do {
@@ -66,10 +70,25 @@ std::optional<std::string_view> top_level_string(std::string_view line, std::str
     auto key = sc.string();
     if (!key || !sc.eat(':')) return std::nullopt;
     sc.skip_ws();
-    if (*key == name) return sc.peek() == '"' ? sc.string() : std::nullopt;
+    if (*key == name) {
+      if (!inner.empty()) return object_string(sc, inner);
+      return sc.peek() == '"' ? sc.string() : std::nullopt;
+    }
     if (!sc.skip_value()) return std::nullopt;
   } while (sc.eat(','));
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string_view> top_level_string(std::string_view line, std::string_view name) {
+  Scanner sc(line);
+  return object_string(sc, name);
+}
+
+std::optional<std::string_view> body_type(std::string_view line) {
+  Scanner sc(line);
+  return object_string(sc, "body", "type");
 }
 
 int node_number(std::string_view id) {

@@ -82,6 +82,11 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
       {"messages per operation (msgs-per-op): load / in all", [](const ConditionRun& r) {
          return fmt("%.2f", ratio(r.load_msgs, r.checks.ops)) + " / " + fmt("%.2f", ratio(r.checks.routed, r.checks.ops));
        }},
+      {"  during the load, by type", [](const ConditionRun& r) {
+         std::string cell;
+         for (const auto& [type, n] : r.load_msgs_by_type) cell += (cell.empty() ? "" : " ") + type + " " + count(n);
+         return cell;
+       }},
       {"stale reads, history (% of reads)", [](const ConditionRun& r) {
          return count(r.checks.stale_reads) + fmt(" (%.1f%%)", 100 * ratio(r.checks.stale_reads, reads_answered(r.checks)));
        }},

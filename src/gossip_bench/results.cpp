@@ -113,6 +113,10 @@ void messages(Json& w, const ConditionRun& r) {
   key_u(w, "during_load", r.load_msgs);
   key_d(w, "per_write_during_load", ratio(r.load_msgs, c.writes_ok));
   key_d(w, "per_operation_during_load", ratio(r.load_msgs, c.ops));
+  w.Key("during_load_by_type");
+  w.StartObject();
+  for (const auto& [type, n] : r.load_msgs_by_type) key_u(w, type.c_str(), n);
+  w.EndObject();
   key_u(w, "dropped_by_faults", r.dropped);
   key_u(w, "undeliverable", r.undeliverable);
   key_u(w, "overflowed", r.overflowed);

@@ -21,6 +21,16 @@ TEST(Envelope, MalformedOrMissingGivesNothing) {
   }
 }
 
+TEST(Envelope, FindsTheBodyType) {
+  EXPECT_EQ(body_type(R"({"src":"n1","dest":"n2","body":{"e":[{"type":"x"}],"type":"gossip"}})"), "gossip")
+      << "a nested `type` is not the body's";
+  EXPECT_EQ(body_type(R"({"type":"top","body":{"type":"ack"}})"), "ack");
+  for (const char* line : {R"({"src":"n1","dest":"n2"})", R"({"body":{"type":3}})", R"({"body":"gossip"})",
+                           R"({"body":{"x":{"type":"y"}}})"}) {
+    EXPECT_FALSE(body_type(line).has_value()) << line;
+  }
+}
+
 TEST(Envelope, NodeNumbers) {
   EXPECT_EQ(node_number("n1"), 1);
   EXPECT_EQ(node_number("n25"), 25);
