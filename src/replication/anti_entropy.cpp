@@ -29,7 +29,8 @@ void GossipEngine::anti_entropy_round(std::vector<OutMessage>& out) {
   send_digest(pick >= me_ ? pick + 1 : pick, out);
 }
 
-void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out) {
+void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out,
+                               std::int64_t resend_since_us) {
   begin("digest");
   writer_.Key("fl");
   writer_.Int64(own_floor_);
@@ -38,7 +39,51 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out)
   for (std::uint32_t o = 0; o < wm_.size(); ++o) writer_.Int64(o == me_ ? own_held_ : wm_[o]);
   writer_.EndArray();
   write_acks_for(peer, true);
+  if (resend_since_us != kNoResend) write_acks_held_since(peer, resend_since_us);
   send(peer, kDigest, out);
+}
+
+// "ra" again: how far this node's watermarks grew (held steps) and the other reports it sent
+// (recent acks), for every origin but `except`, as far as held since since_us. Written when a
+// gap in the relay's pushes shows that messages were lost: in a partition, those this node
+// sent the relay went the same way. Newest first per origin.
+void GossipEngine::write_acks_held_since(std::uint32_t except, std::int64_t since_us) {
+  writer_.Key("ra");
+  writer_.StartArray();
+  std::size_t room = kRelayAcksOutMax;
+  auto write_since = [&](std::uint32_t o, const std::deque<AckSpan>& spans) {
+    for (auto a = spans.rbegin(); a != spans.rend() && room > 0 && a->at_us >= since_us; ++a) {
+      write_ints(writer_, {o, a->lo, a->hi, a->at_us});
+      --room;
+    }
+  };
+  for (std::uint32_t o = 1; o < held_steps_.size() && room > 0; ++o) {
+    if (o == except || o == me_) continue;
+    write_since(o, held_steps_[o]);
+    write_since(o, recent_acks_[o]);
+  }
+  writer_.EndArray();
+}
+
+// A relay keeps what it forwarded to each origin for a while (forwarded_).
+bool GossipEngine::remember_forwarded(const RelayAck& a, std::int64_t now_us) {
+  forget_forwarded_before(a.origin, now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000);
+  if (!forwarded_keys_.insert(key_of(a)).second) return false;
+  std::deque<Forwarded>& kept = forwarded_[a.origin];
+  kept.push_back({a, now_us});
+  if (kept.size() > kForwardedKeptMax) {
+    forwarded_keys_.erase(key_of(kept.front().ack));
+    kept.pop_front();
+  }
+  return true;
+}
+
+void GossipEngine::forget_forwarded_before(std::uint32_t origin, std::int64_t cutoff_us) {
+  std::deque<Forwarded>& kept = forwarded_[origin];
+  while (!kept.empty() && kept.front().forwarded_us < cutoff_us) {
+    forwarded_keys_.erase(key_of(kept.front().ack));
+    kept.pop_front();
+  }
 }
 
 // Sends the peer every entry it lacks by its watermarks, and the watermarks it may take.
@@ -49,7 +94,7 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out)
 // left out, or a newer version of this node's own still on its way from a worker (unindexed_).
 // Such an answer sends entries (each acknowledged on its own) and vouches for nothing.
 bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
-                                 std::vector<OutMessage>& out) {
+                                 std::int64_t now_us, std::vector<OutMessage>& out) {
   begin("gossip");
   writer_.Key("e");
   writer_.StartArray();
@@ -92,6 +137,20 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   }
   writer_.EndArray();
   write_acks_for(peer, true);
+  if (is_relay_ && !forwarded_.empty() && !forwarded_[peer].empty()) {
+    // What this relay forwarded to the asker lately: asking, it may have missed a round.
+    forget_forwarded_before(peer, now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000);
+    const std::deque<Forwarded>& kept = forwarded_[peer];
+    writer_.Key("r");
+    writer_.StartObject();
+    writer_.Key("fa");
+    writer_.StartArray();
+    for (const Forwarded& f : kept) {
+      write_ints(writer_, {f.ack.acker, f.ack.origin, f.ack.lo, f.ack.hi, f.ack.at_us});
+    }
+    writer_.EndArray();
+    writer_.EndObject();
+  }
   send(peer, kGossip, out);
   deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
   return truncated;

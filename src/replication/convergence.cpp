@@ -89,7 +89,10 @@ void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_held) {
     for (const AckSpan& a : recent) write_ints(writer_, {a.lo, a.hi, a.at_us});
   }
   writer_.EndArray();
-  owed.clear();
+  // With a relay, reports go by way of it, and stay owed until they do: a direct message
+  // (a digest, an answer) crosses a link the relay's may not, and nothing re-sends a report
+  // lost on it before the origin asks every silent replica.
+  if (hub_ == 0 || peer == hub_) owed.clear();
 }
 
 void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& given, bool remember) {

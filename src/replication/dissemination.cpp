@@ -107,10 +107,16 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     }
     rw.Key("fa");
     rw.StartArray();
-    for (const RelayAck& a : relay_acks_) write_ints(rw, {a.acker, a.origin, a.lo, a.hi, a.at_us});
+    // One message's worth; the rest waits for the next round (after a partition heals, every
+    // replica cut off re-sends its reports at once).
+    std::size_t n = std::min(relay_acks_.size(), kRelayAcksMax);
+    for (std::size_t i = 0; i < n; ++i) {
+      const RelayAck& a = relay_acks_[i];
+      write_ints(rw, {a.acker, a.origin, a.lo, a.hi, a.at_us});
+    }
     rw.EndArray();
     rw.EndObject();
-    relay_acks_.clear();
+    relay_acks_.erase(relay_acks_.begin(), relay_acks_.begin() + static_cast<std::ptrdiff_t>(n));
   }
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || (hub_ != 0 && p != hub_)) continue;
@@ -248,7 +254,11 @@ void GossipEngine::on_span(std::uint32_t origin, std::int64_t from, std::int64_t
   if (now_us - last_repair_us_[ask] >= repair_backoff_us()) {
     // Ask at once for what is missing instead of waiting for the next anti-entropy round.
     last_repair_us_[ask] = now_us;
-    send_digest(ask, out);
+    if (ask != hub_) return send_digest(ask, out);
+    // The relay's rounds were lost: in a partition, so were this node's reports to the
+    // relay, which the digest carries again, as many as the origins could still ask about
+    // (the relay forwards only those it has not forwarded already).
+    send_digest(ask, out, now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000);
   }
 }
 

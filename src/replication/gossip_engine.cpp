@@ -53,6 +53,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
     is_relay_ = me_ <= relays;
     if (!is_relay_) hub_ = 1 + (me_ - 1) % relays;
     if (is_relay_) next_push_us_ = now_us + config.relay_interval_ms * 1000;
+    if (is_relay_) forwarded_.resize(ids_.size() + 1);
   }
   // Stagger the first anti-entropy round so a cluster started at once does not pulse.
   next_ae_us_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(

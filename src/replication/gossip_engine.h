@@ -21,10 +21,12 @@
 #include <random>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 #include <rapidjson/document.h>
 
 #include "common/latency_histogram.h"
@@ -73,7 +75,11 @@ class GossipEngine final : public ReplicationEngine {
   // the receiver's line limit (peer_wire.h); beyond, chains and acknowledgements wait or are
   // dropped (the origin re-asks, and content sync repairs).
   static constexpr std::size_t kRelaySpansMax = peer_wire::kWireCaps.relay_spans;
-  static constexpr std::size_t kRelayAcksMax = peer_wire::kWireCaps.forwarded_acks;
+  static constexpr std::size_t kRelayAcksMax = peer_wire::kWireCaps.forwarded_acks;  // per round
+  static constexpr std::size_t kRelayAcksQueuedMax = 8 * kRelayAcksMax;  // waiting; beyond, dropped
+  // Reports a relay keeps per origin to give again when the origin asks (forwarded_).
+  static constexpr std::size_t kForwardedKeptMax = 512;
+  static_assert(kForwardedKeptMax <= peer_wire::kWireCaps.forwarded_acks);
   // Acknowledgements for other origins carried to the relay in one message ("ra").
   static constexpr std::size_t kRelayAcksOutMax = peer_wire::kWireCaps.relay_acks;
   static constexpr std::size_t kHeldStepsMax = 32;  // per origin: re-sent on digests
@@ -152,9 +158,14 @@ class GossipEngine final : public ReplicationEngine {
   // Anti-entropy (anti_entropy.cpp).
   void index(const Entry* e, Version v);
   void anti_entropy_round(std::vector<OutMessage>& out);
-  void send_digest(std::uint32_t peer, std::vector<OutMessage>& out);
+  // With resend_since_us (a gap repair to the relay), also this node's acknowledgements for
+  // other origins held since then ("ra"): they may have gone in messages lost with the gap.
+  void send_digest(std::uint32_t peer, std::vector<OutMessage>& out,
+                   std::int64_t resend_since_us = kNoResend);
+  static constexpr std::int64_t kNoResend = INT64_MAX;
+  void write_acks_held_since(std::uint32_t except, std::int64_t since_us);
   bool answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
-                     std::vector<OutMessage>& out);
+                     std::int64_t now_us, std::vector<OutMessage>& out);
   // At most one gap repair per peer per this long: twice the push interval, so the reply to
   // one repair has time to arrive before the next push could ask again.
   [[nodiscard]] std::int64_t repair_backoff_us() const {
@@ -254,7 +265,23 @@ class GossipEngine final : public ReplicationEngine {
     std::int64_t lo, hi, at_us;
   };
   std::vector<RelaySpan> relay_spans_;  // chains to forward with the next relay round
-  std::vector<RelayAck> relay_acks_;    // acknowledgements to forward
+  std::deque<RelayAck> relay_acks_;    // acknowledgements to forward, oldest first
+  // A relay's memory, per origin, of the acknowledgements it forwarded to it lately (with
+  // when): a relay round lost in a partition took them along, and the origin's digest gets
+  // them again in the answer ("r":{"fa"}) instead of asking every silent replica. Kept
+  // kRecentAckAgeDelays x ack_delay_max_ms, at most kForwardedKeptMax per origin. A report
+  // forwarded already is not forwarded again (replicas re-send theirs after a gap).
+  struct Forwarded {
+    RelayAck ack;
+    std::int64_t forwarded_us;
+  };
+  using ForwardedKey = std::tuple<std::uint32_t, std::uint32_t, std::int64_t, std::int64_t, std::int64_t>;
+  static ForwardedKey key_of(const RelayAck& a) { return {a.acker, a.origin, a.lo, a.hi, a.at_us}; }
+  std::vector<std::deque<Forwarded>> forwarded_;
+  absl::flat_hash_set<ForwardedKey> forwarded_keys_;
+  // Remembers a report to forward; false when it was forwarded already.
+  bool remember_forwarded(const RelayAck& a, std::int64_t now_us);
+  void forget_forwarded_before(std::uint32_t origin, std::int64_t cutoff_us);
 
   PeerDecoder decoder_;
   PeerMessage msg_;  // the message being handled (reused: no allocation per message)
@@ -299,6 +326,7 @@ class GossipEngine final : public ReplicationEngine {
   };
   std::vector<Ordered> order_;
   std::atomic<std::uint64_t> relay_spans_dropped_{0};
+  std::atomic<std::uint64_t> relay_acks_dropped_{0};
   std::atomic<std::uint64_t> answers_cut_{0};  // digest answers cut at the byte cap
   rapidjson::StringBuffer buf_;
   rapidjson::Writer<rapidjson::StringBuffer> writer_;

@@ -56,7 +56,7 @@ constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Memb
                                          bit(Member::kRelay) | bit(Member::kRelaySpans) |
                                          bit(Member::kForwardedAcks);
 constexpr std::uint32_t kDigestMembers = kCommon | bit(Member::kWm) | bit(Member::kAcks) |
-                                         bit(Member::kFloor);
+                                         bit(Member::kFloor) | bit(Member::kRelayAcks);
 constexpr std::uint32_t kAckMembers = kCommon | bit(Member::kAcks) | bit(Member::kRelayAcks);
 
 // "-?(0|[1-9][0-9]*)" within int64, as std::to_chars writes it.

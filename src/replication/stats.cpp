@@ -80,6 +80,7 @@ void GossipEngine::write_stats(Writer& w) const {
   u64("digest_answers_cut", answers_cut_);
   u64("digests_throttled", digests_throttled_);
   u64("relay_spans_dropped", relay_spans_dropped_);
+  u64("relay_acks_dropped", relay_acks_dropped_);
   w.Key("content_sync");
   w.StartObject();
   u64("exchanges_started", sync_rounds_);

@@ -89,8 +89,15 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     for (const PeerRelayAck& a : msg_.relay_acks) {
       if (a.origin == me_) {
         on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
-      } else if (a.origin != peer && relay_acks_.size() < kRelayAcksMax) {
-        relay_acks_.push_back({peer, a.origin, a.lo, a.hi, a.at_us});
+      } else if (a.origin != peer) {
+        RelayAck forward{peer, a.origin, a.lo, a.hi, a.at_us};
+        // Remembered even if dropped here: an origin that asks gets it.
+        if (!remember_forwarded(forward, now_us)) continue;  // forwarded already
+        if (relay_acks_.size() < kRelayAcksQueuedMax) {
+          relay_acks_.push_back(forward);
+        } else {
+          relay_acks_dropped_.fetch_add(1, std::memory_order_relaxed);
+        }
       }
     }
   }
@@ -155,7 +162,7 @@ void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
     return;
   }
   ++digest_answers_[peer];
-  if (answer_digest(peer, their_wm, out)) last_cut_answer_us_[peer] = now_us;
+  if (answer_digest(peer, their_wm, now_us, out)) last_cut_answer_us_[peer] = now_us;
   bool they_know_more = false;
   for (std::size_t o = 1; o < wm_.size(); ++o) {
     they_know_more |= o != me_ && their_wm[o] > wm_[o];

@@ -337,5 +337,129 @@ TEST(GossipEngine, PeersCannotVouchForThisNodesOwnWrites) {
   EXPECT_TRUE(pushed);
 }
 
+// The messages in out to dest whose body holds text.
+std::size_t count_to(const std::vector<OutMessage>& out, const char* dest, const std::string& text) {
+  std::size_t n = 0;
+  for (const OutMessage& m : out) n += m.dest == dest && m.body.find(text) != std::string::npos;
+  return n;
+}
+
+// A relay round lost on its way to the origin takes reports along. The relay keeps what it
+// forwarded: the origin's next digest gets it back (one message, not one per silent replica),
+// and a report a replica sends again is not forwarded twice.
+TEST(GossipEngine, ARelayGivesAnOriginTheReportsItForwardedWhenAsked) {
+  GossipConfig config;
+  config.relays = 1;  // n1 relays for n2 and n3
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  Store store(1);
+  GossipEngine relay(config, "n1", {"n1", "n2", "n3"}, store, 7, t0);
+  const std::string report = "[2,3,1700000000000100,1700000000000200,1700000000000300]";
+  const std::string from_n2 = R"({"type":"ack","ra":[[3,1700000000000100,1700000000000200,1700000000000300]]})";
+  std::vector<OutMessage> out;
+  relay.on_peer_message("n2", from_n2, t0 + 1'000, out);
+  relay.tick(t0 + 200'000, out);
+  ASSERT_EQ(count_to(out, "n3", report), 1u) << "forwarded once with the next round";
+  out.clear();  // that round is lost
+  relay.on_peer_message("n2", from_n2, t0 + 300'000, out);  // n2 sends it again (a gap repair)
+  relay.tick(t0 + 400'000, out);
+  EXPECT_EQ(count_to(out, "n3", report), 0u) << "not forwarded a second time";
+  out.clear();
+  relay.on_peer_message("n3", R"({"type":"digest","fl":0,"wm":[0,0,0,0]})", t0 + 500'000, out);
+  EXPECT_EQ(count_to(out, "n3", R"("r":{"fa":[)" + report), 1u) << "the answer carries it again";
+  EXPECT_EQ(count_to(out, "n2", report), 0u) << "only to the origin it is for";
+}
+
+// With a relay, a report goes by way of the relay even when a direct message carried it too:
+// that message may cross a link the relay's does not (the origin would ask every silent
+// replica otherwise).
+TEST(GossipEngine, AReportInADirectAnswerStillGoesByWayOfTheRelay) {
+  GossipConfig config;
+  config.relays = 1;
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  Store store(1);
+  GossipEngine n2(config, "n2", {"n1", "n2", "n3"}, store, 7, t0);
+  std::vector<OutMessage> out;
+  // n3's write, taken by n2 on its own (not by a chain): n2 owes n3 a report on it.
+  n2.on_peer_message("n3", R"({"type":"gossip","e":[["sa",1700000000000500,3,"1"]]})", t0 + 1'000, out);
+  n2.on_peer_message("n3", R"({"type":"digest","fl":0,"wm":[0,0,0,0]})", t0 + 2'000, out);
+  const std::string span = "[1700000000000499,1700000000000500,1700000000001000]";
+  ASSERT_EQ(count_to(out, "n3", R"("a":[)" + span), 1u) << "the answer reports it";
+  out.clear();
+  for (std::int64_t t = t0 + 100'000; t <= t0 + 2'000'000; t += 100'000) n2.tick(t, out);
+  EXPECT_EQ(count_to(out, "n1", R"("ra":[[3,1700000000000499,1700000000000500,1700000000001000]])"), 1u)
+      << "and the relay gets it too";
+}
+
+// A gap in the relay's chains means its rounds were lost; in a partition, so were this node's
+// reports to it. The gap repair carries them again.
+TEST(GossipEngine, AGapInTheRelaysChainsSendsThisNodesReportsAgain) {
+  GossipConfig config;
+  config.relays = 1;
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  Store store(1);
+  GossipEngine n2(config, "n2", {"n1", "n2", "n3"}, store, 7, t0);
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n3", R"({"type":"gossip","e":[["sa",1700000000000500,3,"1"]]})", t0 + 1'000, out);
+  for (std::int64_t t = t0 + 100'000; t <= t0 + 2'000'000; t += 100'000) n2.tick(t, out);
+  const std::string again = "[3,1700000000000499,1700000000000500,1700000000001000]";
+  ASSERT_EQ(count_to(out, "n1", again), 1u) << "reported by way of the relay (then lost)";
+  out.clear();
+  // The relay's next round: n3's chain from a point n2 never reached.
+  std::string round = R"({"type":"gossip","from":0,"to":0,"fl":0,"e":[],"r":{"sp":[[3,1700000000900000,1700000001000000,0]],"fa":[]}})";
+  n2.on_peer_message("n1", round, t0 + 2'100'000, out);
+  EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 1u) << "a gap repair";
+  EXPECT_EQ(count_to(out, "n1", R"("ra":[)"), 1u);
+  EXPECT_EQ(count_to(out, "n1", again), 1u) << "carrying the report again";
+}
+
+// The relay's queue of reports to forward: one message's worth a round, the rest in the
+// next rounds, and past kRelayAcksQueuedMax dropped and counted (the origin asks again). What
+// it keeps per origin for answers is bounded too.
+TEST(GossipEngine, TheRelaysReportQueueIsBoundedAndCarriesOver) {
+  GossipConfig config;
+  config.relays = 1;
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  Store store(1);
+  GossipEngine relay(config, "n1", {"n1", "n2", "n3"}, store, 7, t0);
+  constexpr std::size_t kPerMessage = GossipEngine::kRelayAcksMax;
+  constexpr std::size_t kMessages = GossipEngine::kRelayAcksQueuedMax / kPerMessage + 1;
+  std::vector<OutMessage> out;
+  std::int64_t ts = t0 - 10'000'000;
+  for (std::size_t m = 0; m < kMessages; ++m) {
+    std::string body = R"({"type":"ack","ra":[)";
+    for (std::size_t i = 0; i < kPerMessage; ++i, ++ts) {
+      body += (i ? "," : "") + ("[3," + std::to_string(ts) + "," + std::to_string(ts + 1) + "," + std::to_string(ts) + "]");
+    }
+    relay.on_peer_message("n2", body + "]}", t0 + 1'000, out);
+  }
+  EXPECT_EQ(stat(relay, "gossip_msgs_malformed"), 0u);
+  EXPECT_EQ(stat(relay, "relay_acks_dropped"), kMessages * kPerMessage - GossipEngine::kRelayAcksQueuedMax);
+  auto forwarded_in = [](const std::vector<OutMessage>& msgs) {
+    for (const OutMessage& m : msgs) {
+      if (m.dest != "n3") continue;
+      rapidjson::Document d;
+      d.Parse(m.body.c_str());
+      return static_cast<std::size_t>(d["r"]["fa"].Size());
+    }
+    return std::size_t{0};
+  };
+  std::size_t total = 0;
+  for (std::int64_t t = t0 + 200'000; total < GossipEngine::kRelayAcksQueuedMax; t += 100'000) {
+    out.clear();
+    relay.tick(t, out);
+    std::size_t n = forwarded_in(out);
+    ASSERT_GT(n, 0u) << "a round forwards while reports wait";
+    EXPECT_LE(n, kPerMessage) << "one message's worth";
+    total += n;
+  }
+  EXPECT_EQ(total, GossipEngine::kRelayAcksQueuedMax);
+  out.clear();
+  relay.on_peer_message("n3", R"({"type":"digest","fl":0,"wm":[0,0,0,0]})", t0 + 5'000'000, out);
+  ASSERT_EQ(out.size(), 1u);
+  rapidjson::Document answer;
+  answer.Parse(out[0].body.c_str());
+  EXPECT_EQ(answer["r"]["fa"].Size(), GossipEngine::kForwardedKeptMax) << "kept for answers: bounded";
+}
+
 }  // namespace
 }  // namespace gossip_kv

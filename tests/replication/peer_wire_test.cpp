@@ -503,7 +503,9 @@ TEST(PeerWire, TheGoodMessagesOfTheMatrixDecode) {
         good_gossip(value_entry(std::string(128, '[') + std::string(128, ']'))),
         good_gossip(value_entry("\"" + std::string(65534, 'v') + "\"")),
         good_gossip(entry("\"s" + std::string(1024, 'k') + "\"", kTs, "2", R"("1")")),
-        digest_with_wm("[0,1," + kTs + ",0]"), std::string(R"({"type":"ack","ra":[]})")}) {
+        digest_with_wm("[0,1," + kTs + ",0]"), std::string(R"({"type":"ack","ra":[]})"),
+        // A gap repair to the relay carries this node's reports again.
+        R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"ra":[[3,0,)" + kTs + "," + kTs + "]]}"}) {
     PeerDecodeResult r = decoder.decode(body, b, &m);
     EXPECT_TRUE(r.ok()) << r.reason << " in " << body.substr(0, 300);
   }
