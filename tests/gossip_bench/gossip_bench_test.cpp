@@ -148,8 +148,11 @@ int processes_running(const std::string& needle) {
 
 TEST(GossipBench, NodesThatHangAreKilledAndReported) {
   // The shell does not exec: its sleep is a child of the node, and must die with it.
-  std::string script = ::testing::TempDir() + "hanging-node.sh";
-  std::ofstream(script) << "#!/bin/sh\nsleep 613\n";
+  // The sleep's argument names this test process, so that checkouts testing side by side do
+  // not count each other's.
+  std::string sleep = "sleep 613" + std::to_string(::getpid());
+  std::string script = ::testing::TempDir() + "hanging-node-" + std::to_string(::getpid()) + ".sh";
+  std::ofstream(script) << "#!/bin/sh\n" << sleep << "\n";
   std::filesystem::permissions(script, std::filesystem::perms::owner_all);
   BenchRun r = bench("hangs", "--bin " + script + " --node-count 2 --time-limit 0.3 --quiet-period 0.3"
                          " --request-timeout 0.2 --compare normal --no-plots");
@@ -159,7 +162,7 @@ TEST(GossipBench, NodesThatHangAreKilledAndReported) {
   rapidjson::Document d = results(r);
   ASSERT_FALSE(d.HasParseError());
   EXPECT_EQ(d["conditions"]["normal"]["operations"]["answered"].GetUint64(), 0u);
-  EXPECT_EQ(processes_running("sleep 613"), 0) << "the node's whole process group is killed";
+  EXPECT_EQ(processes_running(sleep), 0) << "the node's whole process group is killed";
 }
 
 // A node that answers the runner's final reads with errors: its final state is incomplete
