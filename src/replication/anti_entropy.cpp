@@ -46,21 +46,25 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out,
 // "ra" again: how far this node's watermarks grew (held steps) and the other reports it sent
 // (recent acks), for every origin but `except`, as far as held since since_us. Written when a
 // gap in the relay's pushes shows that messages were lost: in a partition, those this node
-// sent the relay went the same way. Newest first per origin.
+// sent the relay went the same way. Newest first per origin; the held steps of every origin
+// before any recent acknowledgement (at most 32 per origin, they cover the most), and each
+// pass starts at the next origin, so that a cap reached leaves out different origins each time.
 void GossipEngine::write_acks_held_since(std::uint32_t except, std::int64_t since_us) {
   writer_.Key("ra");
   writer_.StartArray();
   std::size_t room = kRelayAcksOutMax;
-  auto write_since = [&](std::uint32_t o, const std::deque<AckSpan>& spans) {
-    for (auto a = spans.rbegin(); a != spans.rend() && room > 0 && a->at_us >= since_us; ++a) {
-      write_ints(writer_, {o, a->lo, a->hi, a->at_us});
-      --room;
+  auto n = static_cast<std::uint32_t>(ids_.size());
+  std::uint32_t start = resend_start_++ % n;
+  for (const auto* lists : {&held_steps_, &recent_acks_}) {
+    for (std::uint32_t i = 0; i < n && room > 0; ++i) {
+      std::uint32_t o = 1 + (start + i) % n;
+      if (o == except || o == me_) continue;
+      const std::deque<AckSpan>& spans = (*lists)[o];
+      for (auto a = spans.rbegin(); a != spans.rend() && room > 0 && a->at_us >= since_us; ++a) {
+        write_ints(writer_, {o, a->lo, a->hi, a->at_us});
+        --room;
+      }
     }
-  };
-  for (std::uint32_t o = 1; o < held_steps_.size() && room > 0; ++o) {
-    if (o == except || o == me_) continue;
-    write_since(o, held_steps_[o]);
-    write_since(o, recent_acks_[o]);
   }
   writer_.EndArray();
 }
@@ -68,7 +72,10 @@ void GossipEngine::write_acks_held_since(std::uint32_t except, std::int64_t sinc
 // A relay keeps what it forwarded to each origin for a while (forwarded_).
 bool GossipEngine::remember_forwarded(const RelayAck& a, std::int64_t now_us) {
   forget_forwarded_before(a.origin, now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000);
-  if (!forwarded_keys_.insert(key_of(a)).second) return false;
+  if (forwarded_keys_.contains(key_of(a))) return false;
+  // Full over all origins: forwarded without being kept (no dedupe, no replay for it).
+  if (forwarded_keys_.size() >= kForwardedTotalMax) return true;
+  forwarded_keys_.insert(key_of(a));
   std::deque<Forwarded>& kept = forwarded_[a.origin];
   kept.push_back({a, now_us});
   if (kept.size() > kForwardedKeptMax) {

@@ -113,6 +113,9 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
   auto first = std::upper_bound(unconverged_.begin(), unconverged_.end(), span.lo,
                                 [](std::int64_t ts, const Unconverged& u) { return ts < u.ts_us; });
   if (peer == me_ || peer == 0 || peer > ids_.size()) return;
+  // A report from the peer's earlier life (a relay's replay, a late round): that store is
+  // gone, and what it held is not held now.
+  if (span.at_us <= floor_[peer]) return;
   for (auto it = first; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
     if (ack_work_left_ == 0) break;  // this message has had its share of work
     --ack_work_left_;

@@ -79,6 +79,7 @@ class GossipEngine final : public ReplicationEngine {
   static constexpr std::size_t kRelayAcksQueuedMax = 8 * kRelayAcksMax;  // waiting; beyond, dropped
   // Reports a relay keeps per origin to give again when the origin asks (forwarded_).
   static constexpr std::size_t kForwardedKeptMax = 512;
+  static constexpr std::size_t kForwardedTotalMax = 16384;  // over all origins (about 1.5 MB)
   static_assert(kForwardedKeptMax <= peer_wire::kWireCaps.forwarded_acks);
   // Acknowledgements for other origins carried to the relay in one message ("ra").
   static constexpr std::size_t kRelayAcksOutMax = peer_wire::kWireCaps.relay_acks;
@@ -279,6 +280,7 @@ class GossipEngine final : public ReplicationEngine {
   static ForwardedKey key_of(const RelayAck& a) { return {a.acker, a.origin, a.lo, a.hi, a.at_us}; }
   std::vector<std::deque<Forwarded>> forwarded_;
   absl::flat_hash_set<ForwardedKey> forwarded_keys_;
+  std::uint32_t resend_start_ = 0;  // the origin a gap repair's re-sent reports start at
   // Remembers a report to forward; false when it was forwarded already.
   bool remember_forwarded(const RelayAck& a, std::int64_t now_us);
   void forget_forwarded_before(std::uint32_t origin, std::int64_t cutoff_us);

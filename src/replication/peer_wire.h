@@ -19,7 +19,8 @@
 //
 // Which members each kind may carry: gossip: from+to (together, and only with e), fl (only
 // with them), e, wm, a, ra, r;
-// digest: wm (required), fl, a; ack: a, ra. msg_id is allowed everywhere.
+// digest: wm (required), fl, a, ra (a gap repair to the relay); ack: a, ra. msg_id is allowed
+// everywhere.
 //
 // Checks, each with its reason (a message failing any one is rejected whole; the caller counts
 // it in gossip_msgs_malformed):

@@ -91,13 +91,12 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
         on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
       } else if (a.origin != peer) {
         RelayAck forward{peer, a.origin, a.lo, a.hi, a.at_us};
-        // Remembered even if dropped here: an origin that asks gets it.
-        if (!remember_forwarded(forward, now_us)) continue;  // forwarded already
-        if (relay_acks_.size() < kRelayAcksQueuedMax) {
-          relay_acks_.push_back(forward);
-        } else {
+        if (relay_acks_.size() >= kRelayAcksQueuedMax) {  // not remembered: a re-send may pass
           relay_acks_dropped_.fetch_add(1, std::memory_order_relaxed);
+          continue;
         }
+        if (!remember_forwarded(forward, now_us)) continue;  // forwarded already
+        relay_acks_.push_back(forward);
       }
     }
   }

@@ -366,7 +366,43 @@ TEST(GossipEngine, ARelayGivesAnOriginTheReportsItForwardedWhenAsked) {
   out.clear();
   relay.on_peer_message("n3", R"({"type":"digest","fl":0,"wm":[0,0,0,0]})", t0 + 500'000, out);
   EXPECT_EQ(count_to(out, "n3", R"("r":{"fa":[)" + report), 1u) << "the answer carries it again";
+  relay.on_peer_message("n2", R"({"type":"digest","fl":0,"wm":[0,0,0,0]})", t0 + 600'000, out);
   EXPECT_EQ(count_to(out, "n2", report), 0u) << "only to the origin it is for";
+  // Kept 8 ack delays: after that it is forgotten, and a re-send is forwarded again.
+  out.clear();
+  relay.on_peer_message("n2", from_n2, t0 + 9'000'000, out);
+  relay.tick(t0 + 9'100'000, out);
+  EXPECT_EQ(count_to(out, "n3", report), 1u);
+}
+
+// A relay's replay can bring a report a replica made in an earlier life, after the origin
+// learned that it restarted: that store is gone, so the report must not count.
+TEST(GossipEngine, AReportFromAReplicasEarlierLifeDoesNotCount) {
+  GossipConfig config;
+  config.relays = 1;
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  Store store(1);
+  HybridClock clock;
+  GossipEngine n3(config, "n3", {"n1", "n2", "n3"}, store, 7, t0);
+  Store::WriteResult w = store.write("sa", "1", t0 + 1'000, 3, clock);
+  n3.on_local_delta({w.entry, w.version, t0 + 1'000, true}, t0 + 1'000);
+  n3.on_local_watermark(w.version.ts_us);
+  const std::string ts = std::to_string(w.version.ts_us), lo = std::to_string(w.version.ts_us - 1);
+  std::vector<OutMessage> out;
+  // n1 holds it; n2 held it at t0 + 2 ms, then restarted at t0 + 3 ms (its floor).
+  n3.on_peer_message("n1", R"({"type":"ack","a":[[)" + lo + "," + ts + "," + std::to_string(t0 + 2'000) + "]]}",
+                     t0 + 2'500, out);
+  n3.on_peer_message("n2", R"({"type":"digest","fl":)" + std::to_string(t0 + 3'000) + R"(,"wm":[0,0,0,0]})",
+                     t0 + 3'500, out);
+  std::string replay = R"({"type":"gossip","e":[],"r":{"fa":[[2,3,)" + lo + "," + ts + ",";
+  n3.on_peer_message("n1", replay + std::to_string(t0 + 2'000) + "]]}}", t0 + 4'000, out);
+  n3.tick(t0 + 2'000'000, out);
+  auto pending = [&n3] { return stats_of(n3)["convergence_ms"]["pending"].GetUint64(); };
+  EXPECT_EQ(stat(n3, "gossip_msgs_malformed"), 0u);
+  EXPECT_EQ(pending(), 1u) << "the earlier life's report is not counted";
+  n3.on_peer_message("n1", replay + std::to_string(t0 + 5'000) + "]]}}", t0 + 6'000, out);
+  n3.tick(t0 + 4'000'000, out);
+  EXPECT_EQ(pending(), 0u) << "the new life's is";
 }
 
 // With a relay, a report goes by way of the relay even when a direct message carried it too:
