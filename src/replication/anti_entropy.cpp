@@ -38,6 +38,12 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out,
   writer_.StartArray();
   for (std::uint32_t o = 0; o < wm_.size(); ++o) writer_.Int64(o == me_ ? own_held_ : wm_[o]);
   writer_.EndArray();
+  // How far this life's own writes go: a peer whose chain for me is behind it asks back, so
+  // a write whose push was lost spreads even if it was my last (wm claims only own_held_).
+  if (wm_[me_] > own_floor_) {
+    writer_.Key("ow");
+    writer_.Int64(wm_[me_]);
+  }
   write_acks_for(peer, true);
   if (resend_since_us != kNoResend) write_acks_held_since(peer, resend_since_us);
   send(peer, kDigest, out);

@@ -13,7 +13,8 @@ namespace gossip_kv {
 
 void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out) {
   bool relaying = is_relay_ && (!relay_spans_.empty() || !relay_acks_.empty());
-  if ((pending_.empty() && !relaying) || peer_count() == 0) {
+  bool probing = find_silent_peers(now_us);
+  if ((pending_.empty() && !relaying && !probing) || peer_count() == 0) {
     pending_.clear();
     return;
   }
@@ -120,7 +121,9 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   }
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || (hub_ != 0 && p != hub_)) continue;
-    if (sent == 0 && !relaying && to <= sent_wm_[p] && owed_acks_[p].empty()) continue;  // news: none
+    bool probe = silent_[p] != 0;
+    if (sent == 0 && !relaying && to <= sent_wm_[p] && owed_acks_[p].empty() && !probe) continue;  // news: none
+    if (probe) last_probe_us_[p] = now_us;
     begin("gossip");
     writer_.Key("from");
     writer_.Int64(std::min(sent_wm_[p], to));  // an empty span rather than a reversed one
@@ -141,6 +144,31 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     last_sent_to_us_[p] = now_us;
     deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
   }
+}
+
+// Peers that have not reported an old write of mine, and have been sent nothing since, so
+// that this round's push goes to them even with nothing new (a probe): its chain's `from`
+// shows a peer whose copy of an earlier push was lost that it has a gap, and it asks at once
+// (on_span). Without it, a lost push of a node's last writes was found only by a later push,
+// a peer's anti-entropy round, or the re-asks of 4 ack delays. A node that keeps writing
+// pushes anyway, so probes go only on idle links, at most one per peer per probe interval.
+bool GossipEngine::find_silent_peers(std::int64_t now_us) {
+  std::fill(silent_.begin(), silent_.end(), 0);
+  std::int64_t after_us = probe_after_us();
+  bool any = false;
+  std::size_t looked = 0;
+  for (const Unconverged& u : unconverged_) {
+    if (now_us - u.taken_us <= after_us || ++looked > kProbeWritesMax) break;
+    if (u.complete_us != 0) continue;
+    for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+      if (p == me_ || u.reach_us[p] != 0 || (hub_ != 0 && p != hub_)) continue;
+      // A push since then shows a gap just as well (it went, or the link is down).
+      if (now_us - last_sent_to_us_[p] < after_us || now_us - last_probe_us_[p] < after_us) continue;
+      silent_[p] = 1;
+      any = true;
+    }
+  }
+  return any;
 }
 
 void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us) {

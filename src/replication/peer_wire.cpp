@@ -22,7 +22,7 @@ constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag |
 
 // Body members and r's members; one bit each in the seen mask.
 enum class Member : std::uint8_t {
-  kNone, kType, kMsgId, kFrom, kTo, kFloor, kEntries, kWm, kAcks, kRelayAcks, kRelay,
+  kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kEntries, kWm, kAcks, kRelayAcks, kRelay,
   kRelaySpans, kForwardedAcks
 };
 
@@ -32,6 +32,7 @@ Member body_member(std::string_view name) {
   if (name == "from") return Member::kFrom;
   if (name == "to") return Member::kTo;
   if (name == "fl") return Member::kFloor;
+  if (name == "ow") return Member::kOwn;
   if (name == "e") return Member::kEntries;
   if (name == "wm") return Member::kWm;
   if (name == "a") return Member::kAcks;
@@ -56,7 +57,8 @@ constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Memb
                                          bit(Member::kRelay) | bit(Member::kRelaySpans) |
                                          bit(Member::kForwardedAcks);
 constexpr std::uint32_t kDigestMembers = kCommon | bit(Member::kWm) | bit(Member::kAcks) |
-                                         bit(Member::kFloor) | bit(Member::kRelayAcks);
+                                         bit(Member::kFloor) | bit(Member::kOwn) |
+                                         bit(Member::kRelayAcks);
 constexpr std::uint32_t kAckMembers = kCommon | bit(Member::kAcks) | bit(Member::kRelayAcks);
 
 // "-?(0|[1-9][0-9]*)" within int64, as std::to_chars writes it.
@@ -352,6 +354,12 @@ bool BodyHandler::body_integer(std::int64_t v) {
     m_->floor = v;
     return true;
   }
+  if (member_ == Member::kOwn) {
+    if (!mark_like(v)) return range("ow outside the window");
+    m_->has_own = true;
+    m_->own = v;
+    return true;
+  }
   if (member_ != Member::kFrom && member_ != Member::kTo) return shape("an integer where none belongs");
   if (member_ == Member::kFrom ? !lower_end_ok(v) : !mark_like(v)) {
     return range("from/to outside the window");
@@ -430,8 +438,8 @@ bool BodyHandler::finish() {
 
 void PeerMessage::clear() {
   kind = PeerKind::kNone;
-  has_msg_id = has_chain = has_floor = has_entries = has_wm = has_acks = has_relay_acks = false;
-  floor = 0;
+  has_msg_id = has_chain = has_floor = has_own = has_entries = has_wm = has_acks = has_relay_acks = false;
+  floor = own = 0;
   has_relay = has_relay_spans = has_forwarded_acks = false;
   msg_id = 0;
   from = to = 0;

@@ -12,6 +12,8 @@
 //                                             's' or 'i', then the string or the digits),
 //                                             value a JSON string holding the value's JSON text
 //    "wm": [ts, ...],                         watermark per origin, index 0 unused (N+1 of them)
+//    "ow": ts,                                digest: how far the sender's own writes of this
+//                                             life go (its wm entry for itself claims less)
 //    "a":  [[lo, hi, at_us], ...],            acknowledgement spans for the recipient
 //    "ra": [[origin, lo, hi, at_us], ...],    spans for other origins, for the relay
 //    "r":  {"sp": [[origin, from, to, fl], ...],  a relay's forwarded chains, with the floor
@@ -19,8 +21,8 @@
 //
 // Which members each kind may carry: gossip: from+to (together, and only with e), fl (only
 // with them), e, wm, a, ra, r;
-// digest: wm (required), fl, a, ra (a gap repair to the relay); ack: a, ra. msg_id is allowed
-// everywhere.
+// digest: wm (required), fl, ow, a, ra (a gap repair to the relay); ack: a, ra. msg_id is
+// allowed everywhere.
 //
 // Checks, each with its reason (a message failing any one is rejected whole; the caller counts
 // it in gossip_msgs_malformed):
@@ -112,7 +114,7 @@ constexpr std::size_t watermarks_bytes_max(std::size_t node_count) {
 inline constexpr std::size_t kBodyFixedBytesMax =
     (sizeof R"({"type":"gossip")" - 1) + (sizeof R"(,"from":)" - 1) + kInt64TextBytesMax +
     (sizeof R"(,"to":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"fl":)" - 1) +
-    kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
+    kInt64TextBytesMax + (sizeof R"(,"ow":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
     (sizeof R"(,"wm":[])" - 1) + (sizeof R"(,"a":[])" - 1) + (sizeof R"(,"ra":[])" - 1) +
     (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof "}" - 1);
 
@@ -198,6 +200,8 @@ struct PeerMessage {
   std::int64_t from = 0, to = 0;
   bool has_floor = false;  // fl (only with a chain)
   std::int64_t floor = 0;
+  bool has_own = false;  // ow (digests)
+  std::int64_t own = 0;
   bool has_entries = false;
   std::vector<PeerEntry> entries;
   bool has_wm = false;

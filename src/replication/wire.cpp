@@ -166,6 +166,12 @@ void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
   for (std::size_t o = 1; o < wm_.size(); ++o) {
     they_know_more |= o != me_ && their_wm[o] > wm_[o];
   }
+  // The asker's own writes beyond my chain for it, the newest older than a push and a relay
+  // round could take: its push was lost. (While it keeps writing, its pushes fill the chain.)
+  if (msg_.has_own && msg_.own > wm_[peer] && msg_.own >= floor_[peer] &&
+      now_us - msg_.own > own_lag_us()) {
+    they_know_more = true;
+  }
   if (they_know_more && now_us - last_repair_us_[peer] >= repair_backoff_us()) {
     last_repair_us_[peer] = now_us;
     send_digest(peer, out);

@@ -497,5 +497,67 @@ TEST(GossipEngine, TheRelaysReportQueueIsBoundedAndCarriesOver) {
   EXPECT_EQ(answer["r"]["fa"].Size(), GossipEngine::kForwardedKeptMax) << "kept for answers: bounded";
 }
 
+// A node's last push lost, and nothing after it to show the gap: the peer finds it out from
+// the node's digest, which says how far the node's own writes go ("ow"; its wm entry for
+// itself claims only what peers vouched for), and asks back. Not while the writes are fresh
+// (their push may be on its way), and not when its chain already reaches them.
+TEST(GossipEngine, ADigestShowingOlderOwnWritesBeyondTheChainIsAskedBack) {
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  Store store(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2"}, store, 7, t0);
+  auto digest = [](std::int64_t own) {
+    return R"({"type":"digest","fl":1699999999999999,"wm":[0,0,0],"ow":)" + std::to_string(own) + "}";
+  };
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", digest(t0 + 1'000), t0 + 1'000'000, out);
+  EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 1u) << "n1's write of 1 s ago never came";
+  out.clear();
+  n2.on_peer_message("n1", digest(t0 + 1'950'000), t0 + 2'000'000, out);
+  EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 0u) << "50 ms old: its push may be on its way";
+  out.clear();
+  GossipEngine fresh(GossipConfig{}, "n2", {"n1", "n2"}, store, 7, t0);
+  fresh.on_peer_message("n1", R"({"type":"digest","fl":1699999999999999,"wm":[0,0,0]})", t0 + 1'000'000, out);
+  EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 0u) << "without ow, nothing to ask about";
+}
+
+// The same case end to end, without anti-entropy: a peer that has not reported a write of
+// this node, on a link idle since, gets a probe (a push with nothing new); its chain's start
+// shows the peer the gap, which it fills by asking.
+TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
+  GossipConfig config;
+  config.anti_entropy_interval_ms = 600'000;  // no anti-entropy round in the test's 3 s
+  config.sync_interval_ms = 600'000;
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  Store s1(1), s2(1);
+  HybridClock clock;
+  GossipEngine n1(config, "n1", {"n1", "n2"}, s1, 1, t0);
+  GossipEngine n2(config, "n2", {"n1", "n2"}, s2, 2, t0);
+  std::vector<OutMessage> to_n2, to_n1;
+  n1.tick(t0 + 300'000, to_n2);  // the first content exchange, on empty stores
+  n2.tick(t0 + 300'000, to_n1);
+  to_n1.clear();
+  to_n2.clear();
+  Store::WriteResult w = s1.write("sa", "1", t0 + 500'000, 1, clock);
+  n1.on_local_delta({w.entry, w.version, t0 + 500'000, true}, t0 + 500'000);
+  n1.on_local_watermark(w.version.ts_us);
+  n1.tick(t0 + 600'000, to_n2);
+  ASSERT_EQ(count_to(to_n2, "n2", R"("e":[[)"), 1u) << "the push";
+  to_n2.clear();  // lost
+  std::size_t probes = 0;
+  for (std::int64_t t = t0 + 700'000; t < t0 + 3'000'000; t += 50'000) {
+    n1.tick(t, to_n2);
+    probes += count_to(to_n2, "n2", R"("e":[])");
+    for (const OutMessage& m : to_n2) n2.on_peer_message("n1", m.body, t + 10'000, to_n1);
+    to_n2.clear();
+    n2.tick(t, to_n1);
+    for (const OutMessage& m : to_n1) n1.on_peer_message("n2", m.body, t + 20'000, to_n2);
+    to_n1.clear();
+  }
+  EXPECT_EQ(probes, 1u) << "one probe: the peer answered";
+  std::string value;
+  Version got;
+  EXPECT_TRUE(s2.read("sa", 0, &value, &got)) << "n2 holds the write 3 s in, before any re-ask";
+}
+
 }  // namespace
 }  // namespace gossip_kv

@@ -458,6 +458,11 @@ std::vector<Hostile> hostile_matrix() {
       {"unknown member", R"({"type":"ack","zz":1})", PeerStatus::kBadShape},
       {"unknown r member", R"({"type":"gossip","r":{"xx":[]}})", PeerStatus::kBadShape},
       {"e in a digest", R"({"type":"digest","wm":[0,0,0,0],"e":[]})", PeerStatus::kBadShape},
+      {"ow in a push", R"({"type":"gossip","ow":0})", PeerStatus::kBadShape},
+      {"ow as a string", R"({"type":"digest","wm":[0,0,0,0],"ow":"1"})", PeerStatus::kBadShape},
+      {"ow forged INT64_MAX", R"({"type":"digest","wm":[0,0,0,0],"ow":9223372036854775807})",
+       PeerStatus::kOutOfRange},
+      {"ow negative", R"({"type":"digest","wm":[0,0,0,0],"ow":-5})", PeerStatus::kOutOfRange},
       {"r in an ack", R"({"type":"ack","r":{}})", PeerStatus::kBadShape},
       {"digest without wm", R"({"type":"digest"})", PeerStatus::kBadShape},
       {"no type", R"({"a":[]})", PeerStatus::kUnknownType},
@@ -504,6 +509,8 @@ TEST(PeerWire, TheGoodMessagesOfTheMatrixDecode) {
         good_gossip(value_entry("\"" + std::string(65534, 'v') + "\"")),
         good_gossip(entry("\"s" + std::string(1024, 'k') + "\"", kTs, "2", R"("1")")),
         digest_with_wm("[0,1," + kTs + ",0]"), std::string(R"({"type":"ack","ra":[]})"),
+        // How far the sender's own writes go.
+        R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"ow":)" + kTs + "}",
         // A gap repair to the relay carries this node's reports again.
         R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"ra":[[3,0,)" + kTs + "," + kTs + "]]}"}) {
     PeerDecodeResult r = decoder.decode(body, b, &m);
