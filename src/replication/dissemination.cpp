@@ -123,7 +123,6 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     if (p == me_ || (hub_ != 0 && p != hub_)) continue;
     bool probe = silent_[p] != 0;
     if (sent == 0 && !relaying && to <= sent_wm_[p] && owed_acks_[p].empty() && !probe) continue;  // news: none
-    if (probe) last_probe_us_[p] = now_us;
     begin("gossip");
     writer_.Key("from");
     writer_.Int64(std::min(sent_wm_[p], to));  // an empty span rather than a reversed one
@@ -142,31 +141,46 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     send(p, kGossip, out);
     sent_wm_[p] = std::max(sent_wm_[p], to);
     last_sent_to_us_[p] = now_us;
+    last_push_us_[p] = now_us;
     deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
   }
 }
 
-// Peers that have not reported an old write of mine, and have been sent nothing since, so
-// that this round's push goes to them even with nothing new (a probe): its chain's `from`
-// shows a peer whose copy of an earlier push was lost that it has a gap, and it asks at once
-// (on_span). Without it, a lost push of a node's last writes was found only by a later push,
-// a peer's anti-entropy round, or the re-asks of 4 ack delays. A node that keeps writing
-// pushes anyway, so probes go only on idle links, at most one per peer per probe interval.
+// Peers that have not reported my newest write older than a probe interval, pushed nothing
+// since, get a push with nothing new this round (a probe): its chain's `from` shows a peer
+// whose copy of an earlier push was lost that it has a gap, and it asks at once (on_span).
+// A later push shows an older gap just as well, so only that write is looked at, and only
+// links without a push for as long (a node that keeps writing pushes anyway): at most one probe
+// per peer per interval. With a relay, the relay is probed when it lacks the write, or when
+// any peer lacks it twice as long (their reports come through the relay, later): the relay
+// forwards the probe's chain. Without probes, a lost push of a node's last writes was found
+// only by a peer's anti-entropy round, the re-asks of 4 ack delays, or content sync.
 bool GossipEngine::find_silent_peers(std::int64_t now_us) {
   std::fill(silent_.begin(), silent_.end(), 0);
   std::int64_t after_us = probe_after_us();
+  // My newest write taken before `before_us` that is not yet everywhere, or null.
+  // unconverged_ is in timestamp order; taken times follow it within a worker batch.
+  auto newest_before = [this](std::int64_t before_us) -> const Unconverged* {
+    auto past = std::upper_bound(unconverged_.begin(), unconverged_.end(), before_us,
+                                 [](std::int64_t t, const Unconverged& u) { return t < u.taken_us; });
+    if (past == unconverged_.begin() || std::prev(past)->complete_us != 0) return nullptr;
+    return &*std::prev(past);
+  };
   bool any = false;
-  std::size_t looked = 0;
-  for (const Unconverged& u : unconverged_) {
-    if (now_us - u.taken_us <= after_us || ++looked > kProbeWritesMax) break;
-    if (u.complete_us != 0) continue;
-    for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
-      if (p == me_ || u.reach_us[p] != 0 || (hub_ != 0 && p != hub_)) continue;
-      // A push since then shows a gap just as well (it went, or the link is down).
-      if (now_us - last_sent_to_us_[p] < after_us || now_us - last_probe_us_[p] < after_us) continue;
-      silent_[p] = 1;
-      any = true;
-    }
+  auto probe = [&](std::uint32_t to) {
+    if (now_us - last_push_us_[to] < after_us) return;
+    silent_[to] = 1;
+    any = true;
+  };
+  const Unconverged* u = newest_before(now_us - after_us);
+  if (u == nullptr) return false;
+  if (hub_ != 0) {
+    const Unconverged* older = newest_before(now_us - 2 * after_us);
+    if (u->reach_us[hub_] == 0 || (older != nullptr && older->reached < peer_count())) probe(hub_);
+    return any;
+  }
+  for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+    if (p != me_ && u->reach_us[p] == 0) probe(p);
   }
   return any;
 }

@@ -43,7 +43,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   config_.batch_bytes_max = std::min(config_.batch_bytes_max, peer_wire::kBatchBytesLimit);
   digest_answers_.assign(ids_.size() + 1, 0);
   last_cut_answer_us_.assign(ids_.size() + 1, INT64_MIN / 2);
-  last_probe_us_.assign(ids_.size() + 1, INT64_MIN / 2);
+  last_push_us_.assign(ids_.size() + 1, now_us);
   silent_.assign(ids_.size() + 1, 0);
   floor_.assign(ids_.size() + 1, 0);
   floor_[me_] = own_floor_;

@@ -167,24 +167,23 @@ class GossipEngine final : public ReplicationEngine {
   void write_acks_held_since(std::uint32_t except, std::int64_t since_us);
   bool answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
                      std::int64_t now_us, std::vector<OutMessage>& out);
-  // At most one gap repair per peer per this long: twice the push interval, so the reply to
-  // one repair has time to arrive before the next push could ask again.
-  // How old a peer's newest own write may be before this node, its chain for the peer still
-  // short of it, takes its push for lost: two push intervals and two relay rounds.
-  // A peer silent this long on a write of mine, with nothing sent to it for as long, gets a
-  // probe (find_silent_peers): longer than a report takes. A report waits up to an ack delay
-  // for a message to ride on (then goes alone, checked every quarter delay), or a push and a
-  // relay round: twice either. (One ack delay fired on the normal network: `default` sent 7 %
-  // more messages.)
+  // A peer silent this long on a write of mine, with no push to it for as long, gets a probe
+  // (find_silent_peers): longer than a report takes. A report waits up to an ack delay for a
+  // message to ride on (then goes alone, checked every quarter delay), or a push and a relay
+  // round: twice either. (One ack delay fired on the normal network: `default` sent 7 % more
+  // messages.)
   [[nodiscard]] std::int64_t probe_after_us() const {
     return 2 * std::max(config_.ack_delay_max_ms,
                         config_.gossip_interval_ms + (config_.relays > 0 ? config_.relay_interval_ms : 0)) * 1000;
   }
-  bool find_silent_peers(std::int64_t now_us);
-  static constexpr std::size_t kProbeWritesMax = 16;  // unacknowledged writes looked at per round
+  bool find_silent_peers(std::int64_t now_us);  // O(peers) a round
+  // How old a peer's newest own write may be before this node, its chain for the peer still
+  // short of it, takes its push for lost: two push intervals and two relay rounds.
   [[nodiscard]] std::int64_t own_lag_us() const {
     return 2 * (config_.gossip_interval_ms + (config_.relays > 0 ? config_.relay_interval_ms : 0)) * 1000;
   }
+  // At most one gap repair per peer per this long: twice the push interval, so the reply to
+  // one repair has time to arrive before the next push could ask again.
   [[nodiscard]] std::int64_t repair_backoff_us() const {
     return 2 * config_.gossip_interval_ms * 1000;
   }
@@ -265,7 +264,7 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<std::deque<AckSpan>> recent_acks_;
   std::vector<std::int64_t> last_sent_to_us_;    // per peer
   std::vector<std::int64_t> last_repair_us_;     // per peer: the last gap-triggered digest
-  std::vector<std::int64_t> last_probe_us_;      // per peer: the last probe (find_silent_peers)
+  std::vector<std::int64_t> last_push_us_;       // per peer: the last push (a probe included)
   std::vector<std::uint8_t> silent_;             // per peer: probed this round
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;

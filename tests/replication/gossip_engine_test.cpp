@@ -515,14 +515,22 @@ TEST(GossipEngine, ADigestShowingOlderOwnWritesBeyondTheChainIsAskedBack) {
   n2.on_peer_message("n1", digest(t0 + 1'950'000), t0 + 2'000'000, out);
   EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 0u) << "50 ms old: its push may be on its way";
   out.clear();
+  // Once its chain reaches ow, nothing to ask.
+  n2.on_peer_message("n1", R"({"type":"gossip","e":[],"wm":[0,)" + std::to_string(t0 + 1'000) + ",0]}",
+                     t0 + 2'100'000, out);
+  out.clear();
+  n2.on_peer_message("n1", digest(t0 + 1'000), t0 + 3'000'000, out);
+  EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 0u) << "its chain reaches ow";
+  out.clear();
   GossipEngine fresh(GossipConfig{}, "n2", {"n1", "n2"}, store, 7, t0);
   fresh.on_peer_message("n1", R"({"type":"digest","fl":1699999999999999,"wm":[0,0,0]})", t0 + 1'000'000, out);
   EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 0u) << "without ow, nothing to ask about";
 }
 
 // The same case end to end, without anti-entropy: a peer that has not reported a write of
-// this node, on a link idle since, gets a probe (a push with nothing new); its chain's start
-// shows the peer the gap, which it fills by asking.
+// this node, on a link without a push since, gets a probe (a push with nothing new); its
+// chain's start shows the peer the gap, which it fills by asking. The peer keeps writing (so
+// this node keeps sending it acknowledgements, which show no gap and do not hold the probe).
 TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
   GossipConfig config;
   config.anti_entropy_interval_ms = 600'000;  // no anti-entropy round in the test's 3 s
@@ -544,19 +552,28 @@ TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
   ASSERT_EQ(count_to(to_n2, "n2", R"("e":[[)"), 1u) << "the push";
   to_n2.clear();  // lost
   std::size_t probes = 0;
-  for (std::int64_t t = t0 + 700'000; t < t0 + 3'000'000; t += 50'000) {
+  bool held_at_3s = false;
+  for (std::int64_t t = t0 + 700'000; t < t0 + 6'000'000; t += 50'000) {
+    if ((t - t0) % 200'000 == 0) {  // n2 writes every 200 ms
+      Store::WriteResult w2 = s2.write("s" + std::to_string(t), "2", t, 2, clock);
+      n2.on_local_delta({w2.entry, w2.version, t, true}, t);
+      n2.on_local_watermark(w2.version.ts_us);
+    }
     n1.tick(t, to_n2);
-    probes += count_to(to_n2, "n2", R"("e":[])");
+    for (const OutMessage& m : to_n2) {  // a push (it has a chain) with no entries
+      probes += m.body.find(R"("from":)") != std::string::npos && m.body.find(R"("e":[])") != std::string::npos;
+    }
     for (const OutMessage& m : to_n2) n2.on_peer_message("n1", m.body, t + 10'000, to_n1);
     to_n2.clear();
     n2.tick(t, to_n1);
     for (const OutMessage& m : to_n1) n1.on_peer_message("n2", m.body, t + 20'000, to_n2);
     to_n1.clear();
+    std::string value;
+    Version got;
+    if (t < t0 + 3'000'000) held_at_3s = s2.read("sa", 0, &value, &got);
   }
-  EXPECT_EQ(probes, 1u) << "one probe: the peer answered";
-  std::string value;
-  Version got;
-  EXPECT_TRUE(s2.read("sa", 0, &value, &got)) << "n2 holds the write 3 s in, before any re-ask";
+  EXPECT_EQ(probes, 1u) << "one probe, in 6 s: the peer answered";
+  EXPECT_TRUE(held_at_3s) << "n2 holds the write 3 s in, before any re-ask";
 }
 
 }  // namespace

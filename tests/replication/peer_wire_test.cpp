@@ -545,6 +545,18 @@ TEST(PeerWire, EveryHostileShapeIsRejectedWithAReason) {
   }
 }
 
+// ow is decoded with its value, and a reused message does not keep it for the next digest.
+TEST(PeerWire, OwnWatermarkIsDecodedAndNotCarriedOver) {
+  PeerDecoder decoder;
+  PeerMessage m;
+  PeerBounds b = bounds_at(3, kNow);
+  ASSERT_TRUE(decoder.decode(R"({"type":"digest","wm":[0,0,0,0],"ow":)" + kTs + "}", b, &m).ok());
+  EXPECT_TRUE(m.has_own);
+  EXPECT_EQ(m.own, kNow);
+  ASSERT_TRUE(decoder.decode(R"({"type":"digest","wm":[0,0,0,0]})", b, &m).ok());
+  EXPECT_FALSE(m.has_own);
+}
+
 TEST(PeerWire, WindowEdgesAreInclusive) {
   PeerDecoder decoder;
   PeerMessage m;
