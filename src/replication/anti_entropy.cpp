@@ -77,10 +77,19 @@ void GossipEngine::write_acks_held_since(std::uint32_t except, std::int64_t sinc
 
 // A relay keeps what it forwarded to each origin for a while (forwarded_).
 bool GossipEngine::remember_forwarded(const RelayAck& a, std::int64_t now_us) {
-  forget_forwarded_before(a.origin, now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000);
+  std::int64_t cutoff_us = now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000;
+  forget_forwarded_before(a.origin, cutoff_us);
   if (forwarded_keys_.contains(key_of(a))) return false;
-  // Full over all origins: forwarded without being kept (no dedupe, no replay for it).
-  if (forwarded_keys_.size() >= kForwardedTotalMax) return true;
+  if (forwarded_keys_.size() >= kForwardedTotalMax) {
+    // Other origins' reports age out only when they are touched: sweep them all (O(N), when
+    // full, at most once an ack delay). Still full: forwarded without being kept (no dedupe,
+    // no replay for it).
+    if (now_us - forwarded_swept_us_ >= config_.ack_delay_max_ms * 1000) {
+      forwarded_swept_us_ = now_us;
+      for (std::uint32_t o = 1; o < forwarded_.size(); ++o) forget_forwarded_before(o, cutoff_us);
+    }
+    if (forwarded_keys_.size() >= kForwardedTotalMax) return true;
+  }
   forwarded_keys_.insert(key_of(a));
   std::deque<Forwarded>& kept = forwarded_[a.origin];
   kept.push_back({a, now_us});

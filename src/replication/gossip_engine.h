@@ -298,6 +298,7 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<std::deque<Forwarded>> forwarded_;
   absl::flat_hash_set<ForwardedKey> forwarded_keys_;
   std::uint32_t resend_start_ = 0;  // the origin a gap repair's re-sent reports start at
+  std::int64_t forwarded_swept_us_ = INT64_MIN / 2;  // the last sweep of a full forwarded_
   // Remembers a report to forward; false when it was forwarded already.
   bool remember_forwarded(const RelayAck& a, std::int64_t now_us);
   void forget_forwarded_before(std::uint32_t origin, std::int64_t cutoff_us);

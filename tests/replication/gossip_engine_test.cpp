@@ -576,5 +576,54 @@ TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
   EXPECT_TRUE(held_at_3s) << "n2 holds the write 3 s in, before any re-ask";
 }
 
+// The relay's memory is bounded over all origins; once full, reports that aged out for
+// origins nobody touched since are swept, so new reports are kept (and deduplicated) again.
+TEST(GossipEngine, AFullRelayMemoryIsSweptOfAgedReports) {
+  GossipConfig config;
+  config.relays = 1;
+  const std::int64_t t0 = 1'700'000'000'000'000;
+  constexpr std::uint32_t kOrigins = GossipEngine::kForwardedTotalMax / GossipEngine::kForwardedKeptMax;
+  std::vector<std::string> ids;
+  for (std::uint32_t i = 1; i <= kOrigins + 3; ++i) ids.push_back("n" + std::to_string(i));
+  std::sort(ids.begin(), ids.end());
+  Store store(1);
+  GossipEngine relay(config, ids[0], ids, store, 7, t0);
+  std::vector<OutMessage> out;
+  // From the last node, reports on kOrigins others, kForwardedKeptMax each: the memory is full.
+  std::int64_t ts = t0 - 10'000'000;
+  for (std::uint32_t o = 2; o < kOrigins + 2; ++o) {
+    std::string body = R"({"type":"ack","ra":[)";
+    for (std::size_t i = 0; i < GossipEngine::kForwardedKeptMax; ++i, ++ts) {
+      body += (i ? "," : "") + ("[" + std::to_string(o) + "," + std::to_string(ts) + "," + std::to_string(ts + 1) + "," + std::to_string(ts) + "]");
+    }
+    relay.on_peer_message(ids.back(), body + "]}", t0 + 1'000, out);
+  }
+  ASSERT_EQ(stat(relay, "gossip_msgs_malformed"), 0u);
+  for (std::int64_t t = t0 + 100'000; t < t0 + 1'500'000; t += 100'000) relay.tick(t, out);  // forwarded
+  ASSERT_EQ(stat(relay, "relay_acks_dropped"), 0u);
+  // A new report on an origin with none kept (kOrigins + 2): only a sweep makes room for it.
+  const std::uint32_t fresh = kOrigins + 2;
+  auto forwarded = [&](std::int64_t at) {  // sends one new report twice; how many went on
+    out.clear();
+    std::string body = R"({"type":"ack","ra":[[)" + std::to_string(fresh) + "," + std::to_string(at) + "," + std::to_string(at + 1) + "," +
+                       std::to_string(at) + "]]}";
+    relay.on_peer_message(ids.back(), body, at, out);
+    relay.on_peer_message(ids.back(), body, at, out);
+    std::size_t n = 0;
+    for (std::int64_t t = at; t < at + 2'000'000; t += 100'000) {
+      out.clear();
+      relay.tick(t, out);
+      for (const OutMessage& m : out) {  // occurrences: both copies may share a round
+        if (m.dest != ids[fresh - 1]) continue;
+        std::string needle = std::to_string(at + 1);
+        for (auto p = m.body.find(needle); p != std::string::npos; p = m.body.find(needle, p + 1)) ++n;
+      }
+    }
+    return n;
+  };
+  EXPECT_EQ(forwarded(t0 + 2'000'000), 2u) << "full: not kept, so not deduplicated";
+  EXPECT_EQ(forwarded(t0 + 20'000'000), 1u) << "the aged reports swept: kept and deduplicated";
+}
+
 }  // namespace
 }  // namespace gossip_kv
