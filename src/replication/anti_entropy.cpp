@@ -77,10 +77,10 @@ void GossipEngine::write_acks_held_since(std::uint32_t except, std::int64_t sinc
 
 // A relay keeps what it forwarded to each origin for a while (forwarded_).
 bool GossipEngine::remember_forwarded(const RelayAck& a, std::int64_t now_us) {
-  std::int64_t cutoff_us = now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000;
+  std::int64_t cutoff_us = now_us - recent_acks_kept_us();
   forget_forwarded_before(a.origin, cutoff_us);
-  if (forwarded_keys_.contains(key_of(a))) return false;
-  if (forwarded_keys_.size() >= kForwardedTotalMax) {
+  if (!forwarded_keys_.insert(key_of(a)).second) return false;  // one lookup per report
+  if (forwarded_keys_.size() > kForwardedTotalMax) {
     // Other origins' reports age out only when they are touched: sweep them all (O(N), when
     // full, at most once an ack delay). Still full: forwarded without being kept (no dedupe,
     // no replay for it).
@@ -88,9 +88,11 @@ bool GossipEngine::remember_forwarded(const RelayAck& a, std::int64_t now_us) {
       forwarded_swept_us_ = now_us;
       for (std::uint32_t o = 1; o < forwarded_.size(); ++o) forget_forwarded_before(o, cutoff_us);
     }
-    if (forwarded_keys_.size() >= kForwardedTotalMax) return true;
+    if (forwarded_keys_.size() > kForwardedTotalMax) {
+      forwarded_keys_.erase(key_of(a));
+      return true;
+    }
   }
-  forwarded_keys_.insert(key_of(a));
   std::deque<Forwarded>& kept = forwarded_[a.origin];
   kept.push_back({a, now_us});
   if (kept.size() > kForwardedKeptMax) {
@@ -161,7 +163,7 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   write_acks_for(peer, true);
   if (is_relay_ && !forwarded_.empty() && !forwarded_[peer].empty()) {
     // What this relay forwarded to the asker lately: asking, it may have missed a round.
-    forget_forwarded_before(peer, now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000);
+    forget_forwarded_before(peer, now_us - recent_acks_kept_us());
     const std::deque<Forwarded>& kept = forwarded_[peer];
     writer_.Key("r");
     writer_.StartObject();

@@ -36,7 +36,7 @@ bool GossipEngine::owes_acks_older_than(std::int64_t cutoff_us) const {
 void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out) {
   std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
   for (std::deque<AckSpan>& recent : recent_acks_) {
-    while (!recent.empty() && now_us - recent.front().at_us > kRecentAckAgeDelays * delay_us) {
+    while (!recent.empty() && now_us - recent.front().at_us > recent_acks_kept_us()) {
       recent.pop_front();
     }
   }

@@ -300,7 +300,7 @@ void GossipEngine::on_span(std::uint32_t origin, std::int64_t from, std::int64_t
     // The relay's rounds were lost: in a partition, so were this node's reports to the
     // relay, which the digest carries again, as many as the origins could still ask about
     // (the relay forwards only those it has not forwarded already).
-    send_digest(ask, out, now_us - kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000);
+    send_digest(ask, out, now_us - recent_acks_kept_us());
   }
 }
 

@@ -173,14 +173,19 @@ class GossipEngine final : public ReplicationEngine {
   // round: twice either. (One ack delay fired on the normal network: `default` sent 7 % more
   // messages.)
   [[nodiscard]] std::int64_t probe_after_us() const {
-    return 2 * std::max(config_.ack_delay_max_ms,
-                        config_.gossip_interval_ms + (config_.relays > 0 ? config_.relay_interval_ms : 0)) * 1000;
+    return 2 * std::max(config_.ack_delay_max_ms * 1000, push_and_relay_us());
   }
   bool find_silent_peers(std::int64_t now_us);  // O(peers) a round
   // How old a peer's newest own write may be before this node, its chain for the peer still
   // short of it, takes its push for lost: two push intervals and two relay rounds.
-  [[nodiscard]] std::int64_t own_lag_us() const {
-    return 2 * (config_.gossip_interval_ms + (config_.relays > 0 ? config_.relay_interval_ms : 0)) * 1000;
+  [[nodiscard]] std::int64_t own_lag_us() const { return 2 * push_and_relay_us(); }
+  // A push interval, and a relay round when there are relays: how long a write may wait to go.
+  [[nodiscard]] std::int64_t push_and_relay_us() const {
+    return (config_.gossip_interval_ms + (config_.relays > 0 ? config_.relay_interval_ms : 0)) * 1000;
+  }
+  // How long recent acknowledgements and a relay's forwarded reports are kept (and re-sent).
+  [[nodiscard]] std::int64_t recent_acks_kept_us() const {
+    return kRecentAckAgeDelays * config_.ack_delay_max_ms * 1000;
   }
   // At most one gap repair per peer per this long: twice the push interval, so the reply to
   // one repair has time to arrive before the next push could ask again.

@@ -168,8 +168,8 @@ void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
   }
   // The asker's own writes beyond my chain for it, the newest older than a push and a relay
   // round could take: its push was lost. (While it keeps writing, its pushes fill the chain.)
-  if (msg_.has_own && msg_.own > wm_[peer] && msg_.own >= floor_[peer] &&
-      now_us - msg_.own > own_lag_us()) {
+  // (My chain for it never sits below its floor: learn_floor skips it there.)
+  if (msg_.has_own && msg_.own > wm_[peer] && now_us - msg_.own > own_lag_us()) {
     they_know_more = true;
   }
   if (they_know_more && now_us - last_repair_us_[peer] >= repair_backoff_us()) {
