@@ -344,15 +344,27 @@ std::size_t count_to(const std::vector<OutMessage>& out, const char* dest, const
   return n;
 }
 
+// One engine of a 3-node cluster whose n1 relays for n2 and n3, on a store of its own,
+// started at kT0.
+constexpr std::int64_t kT0 = 1'700'000'000'000'000;
+GossipConfig relay_config() {
+  GossipConfig c;
+  c.relays = 1;
+  return c;
+}
+struct InRelayedTrio {
+  explicit InRelayedTrio(const char* id) : engine(relay_config(), id, {"n1", "n2", "n3"}, store, 7, kT0) {}
+  Store store{1};
+  GossipEngine engine;
+};
+
 // A relay round lost on its way to the origin takes reports along. The relay keeps what it
 // forwarded: the origin's next digest gets it back (one message, not one per silent replica),
 // and a report a replica sends again is not forwarded twice.
 TEST(GossipEngine, ARelayGivesAnOriginTheReportsItForwardedWhenAsked) {
-  GossipConfig config;
-  config.relays = 1;  // n1 relays for n2 and n3
-  const std::int64_t t0 = 1'700'000'000'000'000;
-  Store store(1);
-  GossipEngine relay(config, "n1", {"n1", "n2", "n3"}, store, 7, t0);
+  InRelayedTrio trio("n1");
+  GossipEngine& relay = trio.engine;
+  const std::int64_t t0 = kT0;
   const std::string report = "[2,3,1700000000000100,1700000000000200,1700000000000300]";
   const std::string from_n2 = R"({"type":"ack","ra":[[3,1700000000000100,1700000000000200,1700000000000300]]})";
   std::vector<OutMessage> out;
@@ -378,12 +390,11 @@ TEST(GossipEngine, ARelayGivesAnOriginTheReportsItForwardedWhenAsked) {
 // A relay's replay can bring a report a replica made in an earlier life, after the origin
 // learned that it restarted: that store is gone, so the report must not count.
 TEST(GossipEngine, AReportFromAReplicasEarlierLifeDoesNotCount) {
-  GossipConfig config;
-  config.relays = 1;
-  const std::int64_t t0 = 1'700'000'000'000'000;
-  Store store(1);
+  InRelayedTrio trio("n3");
+  GossipEngine& n3 = trio.engine;
+  Store& store = trio.store;
   HybridClock clock;
-  GossipEngine n3(config, "n3", {"n1", "n2", "n3"}, store, 7, t0);
+  const std::int64_t t0 = kT0;
   Store::WriteResult w = store.write("sa", "1", t0 + 1'000, 3, clock);
   n3.on_local_delta({w.entry, w.version, t0 + 1'000, true}, t0 + 1'000);
   n3.on_local_watermark(w.version.ts_us);
@@ -409,11 +420,9 @@ TEST(GossipEngine, AReportFromAReplicasEarlierLifeDoesNotCount) {
 // that message may cross a link the relay's does not (the origin would ask every silent
 // replica otherwise).
 TEST(GossipEngine, AReportInADirectAnswerStillGoesByWayOfTheRelay) {
-  GossipConfig config;
-  config.relays = 1;
-  const std::int64_t t0 = 1'700'000'000'000'000;
-  Store store(1);
-  GossipEngine n2(config, "n2", {"n1", "n2", "n3"}, store, 7, t0);
+  InRelayedTrio trio("n2");
+  GossipEngine& n2 = trio.engine;
+  const std::int64_t t0 = kT0;
   std::vector<OutMessage> out;
   // n3's write, taken by n2 on its own (not by a chain): n2 owes n3 a report on it.
   n2.on_peer_message("n3", R"({"type":"gossip","e":[["sa",1700000000000500,3,"1"]]})", t0 + 1'000, out);
@@ -429,11 +438,9 @@ TEST(GossipEngine, AReportInADirectAnswerStillGoesByWayOfTheRelay) {
 // A gap in the relay's chains means its rounds were lost; in a partition, so were this node's
 // reports to it. The gap repair carries them again.
 TEST(GossipEngine, AGapInTheRelaysChainsSendsThisNodesReportsAgain) {
-  GossipConfig config;
-  config.relays = 1;
-  const std::int64_t t0 = 1'700'000'000'000'000;
-  Store store(1);
-  GossipEngine n2(config, "n2", {"n1", "n2", "n3"}, store, 7, t0);
+  InRelayedTrio trio("n2");
+  GossipEngine& n2 = trio.engine;
+  const std::int64_t t0 = kT0;
   std::vector<OutMessage> out;
   n2.on_peer_message("n3", R"({"type":"gossip","e":[["sa",1700000000000500,3,"1"]]})", t0 + 1'000, out);
   for (std::int64_t t = t0 + 100'000; t <= t0 + 2'000'000; t += 100'000) n2.tick(t, out);
@@ -452,11 +459,9 @@ TEST(GossipEngine, AGapInTheRelaysChainsSendsThisNodesReportsAgain) {
 // next rounds, and past kRelayAcksQueuedMax dropped and counted (the origin asks again). What
 // it keeps per origin for answers is bounded too.
 TEST(GossipEngine, TheRelaysReportQueueIsBoundedAndCarriesOver) {
-  GossipConfig config;
-  config.relays = 1;
-  const std::int64_t t0 = 1'700'000'000'000'000;
-  Store store(1);
-  GossipEngine relay(config, "n1", {"n1", "n2", "n3"}, store, 7, t0);
+  InRelayedTrio trio("n1");
+  GossipEngine& relay = trio.engine;
+  const std::int64_t t0 = kT0;
   constexpr std::size_t kPerMessage = GossipEngine::kRelayAcksMax;
   constexpr std::size_t kMessages = GossipEngine::kRelayAcksQueuedMax / kPerMessage + 1;
   std::vector<OutMessage> out;
@@ -502,7 +507,7 @@ TEST(GossipEngine, TheRelaysReportQueueIsBoundedAndCarriesOver) {
 // itself claims only what peers vouched for), and asks back. Not while the writes are fresh
 // (their push may be on its way), and not when its chain already reaches them.
 TEST(GossipEngine, ADigestShowingOlderOwnWritesBeyondTheChainIsAskedBack) {
-  const std::int64_t t0 = 1'700'000'000'000'000;
+  const std::int64_t t0 = kT0;
   Store store(1);
   GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2"}, store, 7, t0);
   auto digest = [](std::int64_t own) {
@@ -535,7 +540,7 @@ TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
   GossipConfig config;
   config.anti_entropy_interval_ms = 600'000;  // no anti-entropy round in the test's 3 s
   config.sync_interval_ms = 600'000;
-  const std::int64_t t0 = 1'700'000'000'000'000;
+  const std::int64_t t0 = kT0;
   Store s1(1), s2(1);
   HybridClock clock;
   GossipEngine n1(config, "n1", {"n1", "n2"}, s1, 1, t0);
@@ -579,15 +584,13 @@ TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
 // The relay's memory is bounded over all origins; once full, reports that aged out for
 // origins nobody touched since are swept, so new reports are kept (and deduplicated) again.
 TEST(GossipEngine, AFullRelayMemoryIsSweptOfAgedReports) {
-  GossipConfig config;
-  config.relays = 1;
-  const std::int64_t t0 = 1'700'000'000'000'000;
+  const std::int64_t t0 = kT0;
   constexpr std::uint32_t kOrigins = GossipEngine::kForwardedTotalMax / GossipEngine::kForwardedKeptMax;
   std::vector<std::string> ids;
   for (std::uint32_t i = 1; i <= kOrigins + 3; ++i) ids.push_back("n" + std::to_string(i));
   std::sort(ids.begin(), ids.end());
   Store store(1);
-  GossipEngine relay(config, ids[0], ids, store, 7, t0);
+  GossipEngine relay(relay_config(), ids[0], ids, store, 7, t0);
   std::vector<OutMessage> out;
   // From the last node, reports on kOrigins others, kForwardedKeptMax each: the memory is full.
   std::int64_t ts = t0 - 10'000'000;
