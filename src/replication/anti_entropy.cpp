@@ -34,10 +34,38 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out,
   begin("digest");
   writer_.Key("fl");
   writer_.Int64(own_floor_);
+  // What this node truly holds: for an origin whose chain skipped to its floor, the writes
+  // up to where the chain stood (before_floor_) and the current life's up to wm, as "bf"
+  // (the answer sends the earlier life's entries between the two); past the cap, wm claims
+  // only the first part (the answer then sends the current life's entries too).
   writer_.Key("wm");
   writer_.StartArray();
-  for (std::uint32_t o = 0; o < wm_.size(); ++o) writer_.Int64(o == me_ ? own_held_ : wm_[o]);
+  std::size_t split_room = kBeforeFloorClaimsMax;
+  bool any_split = false;
+  for (std::uint32_t o = 0; o < wm_.size(); ++o) {
+    std::int64_t claim = o == me_ ? own_held_ : wm_[o];
+    if (o != me_ && before_floor_[o] != INT64_MAX) {
+      if (split_room > 0) {
+        --split_room;
+        any_split = true;
+      } else {
+        claim = before_floor_[o];
+      }
+    }
+    writer_.Int64(claim);
+  }
   writer_.EndArray();
+  if (any_split) {
+    writer_.Key("bf");
+    writer_.StartArray();
+    std::size_t room = kBeforeFloorClaimsMax;
+    for (std::uint32_t o = 1; o < wm_.size() && room > 0; ++o) {
+      if (o == me_ || before_floor_[o] == INT64_MAX) continue;
+      write_ints(writer_, {o, before_floor_[o], floor_[o]});
+      --room;
+    }
+    writer_.EndArray();
+  }
   // How far this life's own writes go: a peer whose chain for me is behind it asks back, so
   // a write whose push was lost spreads even if it was my last (wm claims only own_held_).
   if (wm_[me_] > own_floor_) {
@@ -119,11 +147,27 @@ void GossipEngine::forget_forwarded_before(std::uint32_t origin, std::int64_t cu
 // Such an answer sends entries (each acknowledged on its own) and vouches for nothing.
 bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int64_t>& their_wm,
                                  std::int64_t now_us, std::vector<OutMessage>& out) {
+  // The asker's split claims (bf): it holds origin o's writes up to held and above fl.
+  for (const PeerBeforeFloor& b : msg_.before_floor) {
+    if (b.origin == peer || b.origin >= wm_.size()) continue;
+    if (b.held < split_held_[b.origin]) {
+      split_held_[b.origin] = b.held;
+      split_floor_[b.origin] = b.floor;
+    }
+  }
   begin("gossip");
   writer_.Key("e");
   writer_.StartArray();
   bool truncated = false;
   std::size_t sent = 0;
+  auto send_range = [&](auto from, auto end) {
+    for (auto it = from; it != end; ++it) {
+      if (buf_.GetSize() >= config_.batch_bytes_max) return false;
+      write_entry(writer_, *it->second);
+      ++sent;
+    }
+    return true;
+  };
   for (std::uint32_t o = 1; o < wm_.size() && !truncated; ++o) {
     const auto& idx = by_origin_[o];
     // Entries above their watermark: an entry at exactly it is held there already. Of the
@@ -132,14 +176,15 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
     auto from = their_wm[o] == INT64_MAX ? idx.end() : idx.lower_bound({their_wm[o] + 1, nullptr});
     auto end = o == peer ? idx.lower_bound({floor_[o] + 1, nullptr}) : idx.end();
     if (o == peer && their_wm[o] >= floor_[o]) from = end;
-    for (auto it = from; it != end; ++it) {
-      if (buf_.GetSize() >= config_.batch_bytes_max) {
-        truncated = true;
-        break;
+    // A split claim: also the earlier life's writes between the two parts.
+    if (split_held_[o] != INT64_MAX) {
+      std::int64_t top = std::min(split_floor_[o], their_wm[o]);
+      if (top > split_held_[o]) {
+        truncated = !send_range(idx.lower_bound({split_held_[o] + 1, nullptr}),
+                                idx.lower_bound({top + 1, nullptr}));
       }
-      write_entry(writer_, *it->second);
-      ++sent;
     }
+    if (!truncated) truncated = !send_range(from, end);
   }
   writer_.EndArray();
   if (truncated) answers_cut_.fetch_add(1, std::memory_order_relaxed);
@@ -160,6 +205,26 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
     writer_.Int64(!vouch || o == 0 || behind_floor ? 0 : give);
   }
   writer_.EndArray();
+  writer_.Key("af");  // which life of the asker this answers
+  writer_.Int64(msg_.has_floor ? msg_.floor : 0);
+  // Split claims: how far the asker now holds the earlier life, as far as this node does.
+  bool any_split = false;
+  for (const PeerBeforeFloor& b : msg_.before_floor) {
+    std::uint32_t o = b.origin;
+    if (o == peer || o >= wm_.size() || split_held_[o] == INT64_MAX) continue;
+    if (vouch) {
+      if (!any_split) {
+        writer_.Key("bf");
+        writer_.StartArray();
+        any_split = true;
+      }
+      std::int64_t held_here = o == me_ ? own_held_ : std::min(wm_[o], before_floor_[o]);
+      std::int64_t fl = split_floor_[o];
+      write_ints(writer_, {o, std::max(split_held_[o], std::min(held_here, fl)), fl});
+    }
+    split_held_[o] = INT64_MAX;  // once per origin; leaves the scratch clean
+  }
+  if (any_split) writer_.EndArray();
   write_acks_for(peer, true);
   if (is_relay_ && !forwarded_.empty() && !forwarded_[peer].empty()) {
     // What this relay forwarded to the asker lately: asking, it may have missed a round.
@@ -178,6 +243,18 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   send(peer, kGossip, out);
   deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
   return truncated;
+}
+
+// An answer to a split claim: it sent the origin's earlier-life writes above the first part,
+// as far as its sender holds them; the first part grows that far, and once it reaches the
+// floor the claim is whole again.
+void GossipEngine::take_split_answer() {
+  for (const PeerBeforeFloor& b : msg_.before_floor) {
+    std::uint32_t o = b.origin;
+    if (o == me_ || o >= wm_.size() || before_floor_[o] == INT64_MAX) continue;
+    before_floor_[o] = std::max(before_floor_[o], std::min(b.held, b.floor));
+    if (before_floor_[o] >= floor_[o]) before_floor_[o] = INT64_MAX;
+  }
 }
 
 // ---- content anti-entropy: the safety net ---------------------------------------------------

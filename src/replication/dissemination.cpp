@@ -223,12 +223,18 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   // A forged floor far ahead goes no further than a forged watermark (raise_watermark).
   floor = std::min(floor, now_us + limits::kVersionAheadMaxUs / 2);
   if (floor <= floor_[origin]) return;
+  bool first_heard = floor_[origin] == 0 && wm_[origin] == 0;
+  bool earlier_life_known = floor_[origin] != 0;
   floor_[origin] = floor;
   // What this node said it holds of the earlier life is no longer said: nothing below the
-  // floor is acknowledged (owe_ack clips), re-sent, or kept waiting.
-  auto clip = [floor](std::deque<AckSpan>& spans) {
+  // floor is acknowledged (owe_ack clips), re-sent, or kept waiting. When a life was known,
+  // everything said so far was about it: a life's chains carry its floor, which is learned
+  // first. That holds above the new floor too, where two lives overlap in time (a clock
+  // behind at the restart, or one run ahead before it): a report on the earlier life's
+  // writes there would count for the new life's.
+  auto clip = [floor, earlier_life_known](std::deque<AckSpan>& spans) {
     for (auto it = spans.begin(); it != spans.end();) {
-      if (it->hi <= floor) {
+      if (earlier_life_known || it->hi <= floor) {
         it = spans.erase(it);
       } else {
         it->lo = std::max(it->lo, floor);
@@ -241,8 +247,14 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   clip(recent_acks_[origin]);
   auto& spans = spans_[origin];
   spans.erase(std::remove_if(spans.begin(), spans.end(),
-                             [floor](const auto& sp) { return sp.second <= floor; }),
+                             [floor, earlier_life_known](const auto& sp) {
+                               return earlier_life_known || sp.second <= floor;
+                             }),
               spans.end());
+  // A chain above the floor stood in the new life's range, where it holds none of the new
+  // life's writes: it holds every write up to the floor (the earlier life's up there, the
+  // new life has none), so it goes back to it.
+  wm_[origin] = std::min(wm_[origin], floor);
   // Its reports on my writes came from a store it no longer has. (Charged to the message's
   // acknowledgement work: a hostile peer repeating floors gets no more than that.)
   for (Unconverged& u : unconverged_) {
@@ -259,8 +271,11 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   }
   // The chain skips to the floor (unacknowledged: the earlier life's writes are content
   // sync's), then takes the early spans that now touch it.
+  // A first floor heard of, with no chain yet, is taken as the origin's first life (nothing
+  // below it): this node cannot tell, and a split claim from every node for every origin could
+  // never be made whole (see before_floor_).
   if (wm_[origin] < floor) {
-    before_floor_[origin] = std::min(before_floor_[origin], wm_[origin]);
+    if (!first_heard) before_floor_[origin] = std::min(before_floor_[origin], wm_[origin]);
     extend_chain(origin, floor, floor, now_us);
   }
 }

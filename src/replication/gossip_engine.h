@@ -245,7 +245,19 @@ class GossipEngine final : public ReplicationEngine {
   // Per origin: how far this node's chain stood when it skipped to the origin's floor (what it
   // truly holds of the earlier life); INT64_MAX when the chain never skipped.
   std::vector<std::int64_t> before_floor_;
+  // Digests list at most this many such origins with both parts of the claim ("bf").
+  static constexpr std::size_t kBeforeFloorClaimsMax = peer_wire::kWireCaps.before_floor;
+  // An answer's scratch: per origin, the asker's split claim (INT64_MAX: none).
+  std::vector<std::int64_t> split_held_, split_floor_;
+  // An answer's "bf": the asker now holds the origin's writes up to held.
+  void take_split_answer();
   void learn_floor(std::uint32_t origin, std::int64_t floor, std::int64_t now_us);
+  // A chain sent with floor `floor` is of the origin's current life, as far as this node
+  // knows; one of an earlier life, arriving late, covers writes of that life only (its entries
+  // are taken, each acknowledged on its own).
+  [[nodiscard]] bool of_current_life(std::uint32_t origin, std::int64_t floor) const {
+    return origin < floor_.size() && floor >= floor_[origin];
+  }
   std::vector<std::int64_t> sent_wm_;  // per peer: my watermark carried by my last push to it
   // The anti-entropy index: per origin, the entries whose current version it wrote, by ts.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;

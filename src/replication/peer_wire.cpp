@@ -22,8 +22,8 @@ constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag |
 
 // Body members and r's members; one bit each in the seen mask.
 enum class Member : std::uint8_t {
-  kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kEntries, kWm, kAcks, kRelayAcks, kRelay,
-  kRelaySpans, kForwardedAcks
+  kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kAskerFloor, kEntries, kWm, kAcks, kRelayAcks, kRelay,
+  kRelaySpans, kForwardedAcks, kBeforeFloor
 };
 
 Member body_member(std::string_view name) {
@@ -33,11 +33,13 @@ Member body_member(std::string_view name) {
   if (name == "to") return Member::kTo;
   if (name == "fl") return Member::kFloor;
   if (name == "ow") return Member::kOwn;
+  if (name == "af") return Member::kAskerFloor;
   if (name == "e") return Member::kEntries;
   if (name == "wm") return Member::kWm;
   if (name == "a") return Member::kAcks;
   if (name == "ra") return Member::kRelayAcks;
   if (name == "r") return Member::kRelay;
+  if (name == "bf") return Member::kBeforeFloor;
   return Member::kNone;
 }
 
@@ -55,10 +57,11 @@ constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Memb
                                          bit(Member::kFloor) | bit(Member::kEntries) | bit(Member::kWm) |
                                          bit(Member::kAcks) | bit(Member::kRelayAcks) |
                                          bit(Member::kRelay) | bit(Member::kRelaySpans) |
-                                         bit(Member::kForwardedAcks);
+                                         bit(Member::kForwardedAcks) | bit(Member::kBeforeFloor) |
+                                         bit(Member::kAskerFloor);
 constexpr std::uint32_t kDigestMembers = kCommon | bit(Member::kWm) | bit(Member::kAcks) |
                                          bit(Member::kFloor) | bit(Member::kOwn) |
-                                         bit(Member::kRelayAcks);
+                                         bit(Member::kRelayAcks) | bit(Member::kBeforeFloor);
 constexpr std::uint32_t kAckMembers = kCommon | bit(Member::kAcks) | bit(Member::kRelayAcks);
 
 // "-?(0|[1-9][0-9]*)" within int64, as std::to_chars writes it.
@@ -216,7 +219,8 @@ bool BodyHandler::StartObject() {
 bool BodyHandler::StartArray() {
   if (at_ == At::kList) return begin_tuple();
   bool body_list = at_ == At::kBody && (member_ == Member::kEntries || member_ == Member::kWm ||
-                                        member_ == Member::kAcks || member_ == Member::kRelayAcks);
+                                        member_ == Member::kAcks || member_ == Member::kRelayAcks ||
+                                        member_ == Member::kBeforeFloor);
   bool relay_list = at_ == At::kRelay &&
                     (member_ == Member::kRelaySpans || member_ == Member::kForwardedAcks);
   if (!body_list && !relay_list) return shape("an array where none belongs");
@@ -227,6 +231,7 @@ bool BodyHandler::StartArray() {
     case Member::kAcks: m_->has_acks = true; break;
     case Member::kRelayAcks: m_->has_relay_acks = true; break;
     case Member::kRelaySpans: m_->has_relay_spans = true; break;
+    case Member::kBeforeFloor: m_->has_before_floor = true; break;
     default: m_->has_forwarded_acks = true; break;
   }
   at_ = At::kList;
@@ -262,6 +267,7 @@ std::size_t BodyHandler::arity(Member list) {
     case Member::kAcks: return 3;
     case Member::kRelayAcks: return 4;
     case Member::kRelaySpans: return 4;
+    case Member::kBeforeFloor: return 3;
     default: return 5;  // kForwardedAcks
   }
 }
@@ -276,6 +282,7 @@ bool BodyHandler::begin_tuple() {
     case Member::kForwardedAcks:
       count = m_->forwarded_acks.size(), max = b_.forwarded_acks_max;
       break;
+    case Member::kBeforeFloor: count = m_->before_floor.size(), max = b_.before_floor_max; break;
     default: return shape("wm holds an array where an integer belongs");
   }
   if (count >= max) return range("more list items than the bound allows");
@@ -360,6 +367,12 @@ bool BodyHandler::body_integer(std::int64_t v) {
     m_->own = v;
     return true;
   }
+  if (member_ == Member::kAskerFloor) {
+    if (!mark_like(v)) return range("af outside the window");
+    m_->has_asker_floor = true;
+    m_->asker_floor = v;
+    return true;
+  }
   if (member_ != Member::kFrom && member_ != Member::kTo) return shape("an integer where none belongs");
   if (member_ == Member::kFrom ? !lower_end_ok(v) : !mark_like(v)) {
     return range("from/to outside the window");
@@ -407,6 +420,13 @@ bool BodyHandler::end_tuple() {
       }
       m_->relay_spans.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2], x[3]});
       return true;
+    case Member::kBeforeFloor:  // [origin, held, floor]
+      if (!origin_ok(x[0])) return range("bf origin outside 1..N");
+      if (!mark_like(x[1]) || !mark_like(x[2]) || x[1] > x[2]) {
+        return range("bf: held/fl outside the window, or held > fl");
+      }
+      m_->before_floor.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2]});
+      return true;
     default:  // kForwardedAcks: [acker, origin, lo, hi, at_us]
       if (!origin_ok(x[0]) || !origin_ok(x[1])) return range("fa acker/origin outside 1..N");
       if (!lower_end_ok(x[2]) || !mark_like(x[3]) || x[2] > x[3] || !in_window(x[4])) {
@@ -431,6 +451,10 @@ bool BodyHandler::finish() {
   if (m_->has_floor && m_->kind == PeerKind::kGossip && !from) return shape("fl without a push chain");
   if (from && m_->from > m_->to) return range("from > to");
   if (m_->kind == PeerKind::kDigest && !m_->has_wm) return shape("a digest without wm");
+  bool answer_only = m_->has_asker_floor || m_->has_before_floor;
+  if (m_->kind == PeerKind::kGossip && answer_only && (from || !m_->has_wm)) {
+    return shape("af or bf outside an answer (a gossip with wm and no chain)");
+  }
   return true;
 }
 
@@ -438,9 +462,9 @@ bool BodyHandler::finish() {
 
 void PeerMessage::clear() {
   kind = PeerKind::kNone;
-  has_msg_id = has_chain = has_floor = has_own = has_entries = has_wm = has_acks = has_relay_acks = false;
-  floor = own = 0;
-  has_relay = has_relay_spans = has_forwarded_acks = false;
+  has_msg_id = has_chain = has_floor = has_own = has_asker_floor = has_entries = has_wm = has_acks = has_relay_acks = false;
+  floor = own = asker_floor = 0;
+  has_relay = has_relay_spans = has_forwarded_acks = has_before_floor = false;
   msg_id = 0;
   from = to = 0;
   entries.clear();
@@ -449,6 +473,7 @@ void PeerMessage::clear() {
   relay_acks.clear();
   relay_spans.clear();
   forwarded_acks.clear();
+  before_floor.clear();
 }
 
 PeerBounds PeerBounds::for_cluster(std::uint32_t node_count, std::int64_t min_ts_us,
@@ -463,6 +488,7 @@ PeerBounds PeerBounds::for_cluster(std::uint32_t node_count, std::int64_t min_ts
   b.relay_acks_max = c.relay_acks;
   b.relay_spans_max = c.relay_spans;
   b.forwarded_acks_max = c.forwarded_acks;
+  b.before_floor_max = c.before_floor;
   return b;
 }
 

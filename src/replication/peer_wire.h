@@ -12,16 +12,24 @@
 //                                             's' or 'i', then the string or the digits),
 //                                             value a JSON string holding the value's JSON text
 //    "wm": [ts, ...],                         watermark per origin, index 0 unused (N+1 of them)
+//    "af": ts,                                gossip answer: the asker's floor as its digest
+//                                             said (an answer to an earlier life vouches for
+//                                             nothing)
 //    "ow": ts,                                digest: how far the sender's own writes of this
 //                                             life go (its wm entry for itself claims less)
+//    "bf": [[origin, held, fl], ...],         digest: for an origin that restarted and whose
+//                                             chain skipped to its floor fl, the sender holds
+//                                             its writes up to held and (fl, wm] only;
+//                                             a complete answer: the asker now holds them up to
+//                                             held (held <= fl)
 //    "a":  [[lo, hi, at_us], ...],            acknowledgement spans for the recipient
 //    "ra": [[origin, lo, hi, at_us], ...],    spans for other origins, for the relay
 //    "r":  {"sp": [[origin, from, to, fl], ...],  a relay's forwarded chains, with the floor
 //           "fa": [[acker, origin, lo, hi, at_us], ...]}}  and acknowledgements
 //
 // Which members each kind may carry: gossip: from+to (together, and only with e), fl (only
-// with them), e, wm, a, ra, r;
-// digest: wm (required), fl, ow, a, ra (a gap repair to the relay); ack: a, ra. msg_id is
+// with them), e, wm, af and bf (an answer: with wm, without a chain), a, ra, r;
+// digest: wm (required), fl, ow, a, ra (a gap repair to the relay), bf; ack: a, ra. msg_id is
 // allowed everywhere.
 //
 // Checks, each with its reason (a message failing any one is rejected whole; the caller counts
@@ -45,7 +53,8 @@
 //    strings included), no byte below 0x20 anywhere (a value is copied verbatim into client
 //    replies: a raw newline would end the line and let the rest forge another), nesting at most
 //    value_depth_max (values are later parsed recursively by json::values_equal).
-//  - Counts: entries, a, ra, r.sp, r.fa each at most their bound in PeerBounds (the work one
+//  - bf: origins 1..N, held and fl 0 or in the window, held <= fl.
+//  - Counts: entries, a, ra, r.sp, r.fa, bf each at most their bound in PeerBounds (the work one
 //    message can cause is bounded).
 //
 // Parsing is one RapidJSON SAX pass (kParseIterativeFlag: no recursion, whatever the input) over
@@ -95,6 +104,7 @@ inline constexpr std::size_t kAckSpanBytesMax = tuple_bytes_max(0, 3);       // 
 inline constexpr std::size_t kRelayAckBytesMax = tuple_bytes_max(1, 3);      // ra [o,lo,hi,at]
 inline constexpr std::size_t kRelaySpanBytesMax = tuple_bytes_max(1, 3);     // sp [o,from,to,fl]
 inline constexpr std::size_t kForwardedAckBytesMax = tuple_bytes_max(2, 3);  // fa [a,o,lo,hi,at]
+inline constexpr std::size_t kBeforeFloorBytesMax = tuple_bytes_max(1, 2);   // bf [o,held,fl]
 
 // One entry with its comma: the key as a JSON string (1 + kKeyBytesMax bytes, a control byte
 // escaped to 6), the value's text as a JSON string (it holds no control byte but JSON
@@ -114,9 +124,10 @@ constexpr std::size_t watermarks_bytes_max(std::size_t node_count) {
 inline constexpr std::size_t kBodyFixedBytesMax =
     (sizeof R"({"type":"gossip")" - 1) + (sizeof R"(,"from":)" - 1) + kInt64TextBytesMax +
     (sizeof R"(,"to":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"fl":)" - 1) +
-    kInt64TextBytesMax + (sizeof R"(,"ow":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
+    kInt64TextBytesMax + (sizeof R"(,"ow":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"af":)" - 1) +
+    kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
     (sizeof R"(,"wm":[])" - 1) + (sizeof R"(,"a":[])" - 1) + (sizeof R"(,"ra":[])" - 1) +
-    (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof "}" - 1);
+    (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof R"(,"bf":[])" - 1) + (sizeof "}" - 1);
 
 // What one message may carry. The engine caps what it writes by these; the decoder's default
 // bounds are the same figures, so whatever an engine writes at the caps decodes.
@@ -126,6 +137,7 @@ struct WireCaps {
   std::size_t relay_acks;      // ra
   std::size_t relay_spans;     // r.sp
   std::size_t forwarded_acks;  // r.fa
+  std::size_t before_floor;    // bf
 };
 
 // The worst-case line (envelope, newline included) of a message at these caps.
@@ -133,7 +145,7 @@ constexpr std::size_t line_bytes_max(const WireCaps& c, std::size_t node_count) 
   return kEnvelopeBytesMax + kBodyFixedBytesMax + c.entries_bytes +
          watermarks_bytes_max(node_count) + c.ack_spans * kAckSpanBytesMax +
          c.relay_acks * kRelayAckBytesMax + c.relay_spans * kRelaySpanBytesMax +
-         c.forwarded_acks * kForwardedAckBytesMax;
+         c.forwarded_acks * kForwardedAckBytesMax + c.before_floor * kBeforeFloorBytesMax;
 }
 
 // How many items of per_item_bytes fit in bytes_left.
@@ -150,6 +162,7 @@ inline constexpr WireCaps kWireCaps = {
     .relay_acks = 2048,      // 2,048 x 76 B = 152 KiB
     .relay_spans = 512,      // one push chain per served node per round, with room
     .forwarded_acks = 2048,  // 2,048 x 87 B = 174 KiB (a relay round once reached 2.4 MB)
+    .before_floor = 64,      // restarted origins a digest lists; beyond, wm claims less
 };
 static_assert(line_bytes_max(kWireCaps, limits::kNodeIdsMax) <= limits::kLineBytesMax,
               "a message at the caps must fit the receiver's line, at the largest cluster");
@@ -186,6 +199,10 @@ struct PeerRelaySpan {  // r.sp: origin's chain (from, to], forwarded by a relay
   std::int64_t from = 0, to = 0;
   std::int64_t floor = 0;  // the origin's floor, as its push said
 };
+struct PeerBeforeFloor {  // bf: origin's writes held up to `held`, and above floor `fl`
+  std::uint32_t origin = 0;
+  std::int64_t held = 0, floor = 0;
+};
 struct PeerForwardedAck {  // r.fa: acker's span of origin's writes, forwarded by a relay
   std::uint32_t acker = 0, origin = 0;
   std::int64_t lo = 0, hi = 0, at_us = 0;
@@ -202,6 +219,8 @@ struct PeerMessage {
   std::int64_t floor = 0;
   bool has_own = false;  // ow (digests)
   std::int64_t own = 0;
+  bool has_asker_floor = false;  // af (answers)
+  std::int64_t asker_floor = 0;
   bool has_entries = false;
   std::vector<PeerEntry> entries;
   bool has_wm = false;
@@ -215,6 +234,8 @@ struct PeerMessage {
   std::vector<PeerRelaySpan> relay_spans;
   bool has_forwarded_acks = false;
   std::vector<PeerForwardedAck> forwarded_acks;
+  bool has_before_floor = false;
+  std::vector<PeerBeforeFloor> before_floor;
 
   void clear();  // keeps the vectors' capacity
 };
@@ -233,6 +254,7 @@ struct PeerBounds {
   std::size_t relay_acks_max = 0;      // ra
   std::size_t relay_spans_max = 0;     // r.sp
   std::size_t forwarded_acks_max = 0;  // r.fa
+  std::size_t before_floor_max = 0;    // bf
   std::size_t key_bytes_max = limits::kKeyBytesMax;  // a key's body, without its tag
   std::size_t value_bytes_max = limits::kValueBytesMax;
   int value_depth_max = peer_wire::kValueDepthMax;

@@ -76,7 +76,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   if (msg_.has_relay_spans && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
     for (const PeerRelaySpan& sp : msg_.relay_spans) {
       learn_floor(sp.origin, sp.floor, now_us);
-      on_span(sp.origin, sp.from, sp.to, now_us, out);
+      if (of_current_life(sp.origin, sp.floor)) on_span(sp.origin, sp.from, sp.to, now_us, out);
     }
   }
   if (msg_.has_forwarded_acks) {
@@ -100,10 +100,14 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
       }
     }
   }
-  if (msg_.kind == PeerKind::kGossip && msg_.has_wm) {
+  // An answer vouches only for the life whose digest it answers: one to a digest sent before
+  // a restart (delayed, or from a paused peer) went by claims this store never had.
+  if (msg_.kind == PeerKind::kGossip && msg_.has_wm && msg_.has_asker_floor &&
+      msg_.asker_floor == own_floor_) {
     for (std::uint32_t o = 1; o < msg_.wm.size(); ++o) raise_watermark(o, msg_.wm[o], now_us);
     // The answer sent every write of mine the asker lacked by my digest: I hold those.
     own_held_ = std::max(own_held_, std::min(msg_.wm[me_], wm_[me_]));
+    if (msg_.has_before_floor) take_split_answer();
   }
   if (msg_.has_acks) {
     for (const PeerAckSpan& a : msg_.acks) on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
@@ -141,7 +145,9 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
     }
   }
   if (msg_.has_floor) learn_floor(peer, msg_.floor, now_us);
-  on_span(peer, msg_.from, msg_.to, now_us, out);
+  if (of_current_life(peer, msg_.has_floor ? msg_.floor : 0)) {
+    on_span(peer, msg_.from, msg_.to, now_us, out);
+  }
 }
 
 // A digest: answer with what the asker lacks by its watermarks and, push-pull, ask back when

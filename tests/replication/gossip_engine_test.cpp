@@ -321,8 +321,9 @@ TEST(GossipEngine, PeersCannotVouchForThisNodesOwnWrites) {
   std::vector<OutMessage> out;
   Store::WriteResult w = store.write("sa", "1", now, 1, clock);
   e.on_local_delta({w.entry, w.version, now, true}, now);
+  // An answer to this life of n1 ("af": its floor), or it would vouch for nothing at all.
   std::string forged =
-      R"({"type":"gossip","wm":[0,1700000005000000,1700000005000000,1700000005000000]})";
+      R"({"type":"gossip","wm":[0,1700000005000000,1700000005000000,1700000005000000],"af":1699999999999999})";
   e.on_peer_message("n2", forged, now, out);
   EXPECT_EQ(stat(e, "gossip_msgs_malformed"), 0u) << "the message itself is well formed";
   e.tick(now + 200'000, out);
@@ -521,7 +522,9 @@ TEST(GossipEngine, ADigestShowingOlderOwnWritesBeyondTheChainIsAskedBack) {
   EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 0u) << "50 ms old: its push may be on its way";
   out.clear();
   // Once its chain reaches ow, nothing to ask.
-  n2.on_peer_message("n1", R"({"type":"gossip","e":[],"wm":[0,)" + std::to_string(t0 + 1'000) + ",0]}",
+  n2.on_peer_message("n1",
+                     R"({"type":"gossip","e":[],"af":1699999999999999,"wm":[0,)" +
+                         std::to_string(t0 + 1'000) + ",0]}",
                      t0 + 2'100'000, out);
   out.clear();
   n2.on_peer_message("n1", digest(t0 + 1'000), t0 + 3'000'000, out);
@@ -626,6 +629,165 @@ TEST(GossipEngine, AFullRelayMemoryIsSweptOfAgedReports) {
   };
   EXPECT_EQ(forwarded(t0 + 2'000'000), 2u) << "full: not kept, so not deduplicated";
   EXPECT_EQ(forwarded(t0 + 20'000'000), 1u) << "the aged reports swept: kept and deduplicated";
+}
+
+// ---- a peer's restarts: what a replica claims, and what answers vouch for -------------------
+
+std::string str(std::int64_t v) { return std::to_string(v); }
+
+// A push of `origin`'s chain (from, to] in its life starting at fl, with entries [key, ts].
+std::string push_of(std::int64_t fl, std::int64_t from, std::int64_t to,
+                    const std::vector<std::pair<const char*, std::int64_t>>& entries, std::uint32_t origin) {
+  std::string e;
+  for (const auto& [key, ts] : entries) {
+    e += (e.empty() ? "" : ",") + std::string("[\"") + key + "\"," + str(ts) + "," + str(origin) + R"(,"1"])";
+  }
+  return R"({"type":"gossip","from":)" + str(from) + R"(,"to":)" + str(to) + R"(,"fl":)" + str(fl) +
+         R"(,"e":[)" + e + "]}";
+}
+
+// The digest `e` sends `peer` (index `peer_index` of `nodes`) when the peer's own digest shows
+// writes of the peer it lacks: the ask-back, so the test sees what `e` claims.
+rapidjson::Document digest_back(GossipEngine& e, const char* peer, std::size_t peer_index, std::size_t nodes,
+                                std::int64_t now) {
+  std::string wm = "[0";
+  for (std::size_t o = 1; o <= nodes; ++o) wm += "," + str(o == peer_index ? now : 0);
+  std::vector<OutMessage> out;
+  e.on_peer_message(peer, R"({"type":"digest","fl":0,"wm":)" + wm + "]}", now, out);
+  rapidjson::Document d;
+  for (const OutMessage& m : out) {
+    if (m.dest == peer && m.body.find(R"("type":"digest")") != std::string::npos) d.Parse(m.body.c_str());
+  }
+  return d;
+}
+
+// Seed 968 of the VOPR's restart mix: n3's chain for n1 skipped to n1's new floor, so it no
+// longer holds every write of n1 below its watermark. If its digests still claimed them, an
+// answer would leave out an earlier-life entry of n1 that is the newer version of a third
+// origin's write, and vouch for that write anyway. The digest splits its claim ("bf": held up
+// to where the chain stood, and above the floor); answers send what lies between, and say how
+// far the asker now holds it.
+TEST(GossipEngine, AChainSkippedToARestartedOriginsFloorClaimsOnlyWhatItHolds) {
+  const std::int64_t f0 = kT0 - 1, a = kT0 + 1'000, b = kT0 + 2'000, f1 = kT0 + 5'000;
+  std::vector<OutMessage> out;
+  // n3 had n1's first life up to a; n1 restarted (floor f1) before n3 got b.
+  Store store3(1);
+  GossipEngine n3(GossipConfig{}, "n3", {"n1", "n2", "n3"}, store3, 7, kT0);
+  n3.on_peer_message("n1", push_of(f0, f0, a, {{"sa", a}}, 1), kT0 + 10'000, out);
+  n3.on_peer_message("n1", push_of(f1, f1, f1 + 100, {{"sb", f1 + 100}}, 1), kT0 + 20'000, out);
+  rapidjson::Document d = digest_back(n3, "n2", 2, 3, kT0 + 1'000'000);
+  ASSERT_TRUE(d.IsObject());
+  EXPECT_EQ(d["wm"][1].GetInt64(), f1 + 100) << "the new life's chain";
+  ASSERT_TRUE(d.HasMember("bf")) << "the earlier life: only as far as the chain stood";
+  EXPECT_EQ(d["bf"].Size(), 1u);
+  EXPECT_EQ(d["bf"][0][0].GetInt(), 1);
+  EXPECT_EQ(d["bf"][0][1].GetInt64(), a);
+  EXPECT_EQ(d["bf"][0][2].GetInt64(), f1);
+
+  // n2 had the first life up to b. Asked by the split claim, it sends sc (between the parts),
+  // neither sa nor sb, and says n3 now holds n1's writes up to b.
+  Store store2(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2", "n3"}, store2, 7, kT0);
+  n2.on_peer_message("n1", push_of(f0, f0, b, {{"sa", a}, {"sc", b}}, 1), kT0 + 10'000, out);
+  n2.on_peer_message("n1", push_of(f1, f1, f1 + 100, {{"sb", f1 + 100}}, 1), kT0 + 20'000, out);
+  out.clear();
+  const std::string n3_fl = str(kT0 - 1);
+  const std::string claims = R"(,"wm":[0,)" + str(f1 + 100) + ",0,0]";
+  n2.on_peer_message("n3", R"({"type":"digest","fl":)" + n3_fl + claims + R"(,"bf":[[1,)" + str(a) + "," +
+                               str(f1) + "]]}",
+                     kT0 + 30'000, out);
+  ASSERT_EQ(count_to(out, "n3", R"("type":"gossip")"), 1u);
+  std::string answer;
+  for (const OutMessage& m : out) {
+    if (m.dest == "n3" && m.body.find(R"("type":"gossip")") != std::string::npos) answer = m.body;
+  }
+  EXPECT_NE(answer.find(R"(["sc",)"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find(R"(["sa",)"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find(R"(["sb",)"), std::string::npos) << answer;
+  EXPECT_NE(answer.find(R"("bf":[[1,)" + str(b) + "," + str(f1) + "]]"), std::string::npos) << answer;
+  EXPECT_NE(answer.find(R"("af":)" + n3_fl), std::string::npos) << "which life of n3 it answers";
+  out.clear();
+  n2.on_peer_message("n3", R"({"type":"digest","fl":)" + n3_fl + claims + "}", kT0 + 40'000, out);
+  EXPECT_EQ(count_to(out, "n3", R"(["sc",)"), 0u) << "a whole claim: sc is not sent (the hole bf closes)";
+
+  // n3 takes the answer: its claim now reaches b; an answer reaching the floor makes it whole.
+  n3.on_peer_message("n2", answer, kT0 + 2'000'000, out);
+  d = digest_back(n3, "n2", 2, 3, kT0 + 3'000'000);
+  ASSERT_TRUE(d.HasMember("bf"));
+  EXPECT_EQ(d["bf"][0][1].GetInt64(), b);
+  n3.on_peer_message("n2", R"({"type":"gossip","e":[],"wm":[0,0,0,0],"af":)" + n3_fl + R"(,"bf":[[1,)" +
+                               str(f1) + "," + str(f1) + "]]}",
+                     kT0 + 4'000'000, out);
+  d = digest_back(n3, "n2", 2, 3, kT0 + 5'000'000);
+  EXPECT_FALSE(d.HasMember("bf")) << "held up to the floor: the claim is whole again";
+  EXPECT_EQ(stat(n3, "gossip_msgs_malformed"), 0u);
+  EXPECT_EQ(stat(n2, "gossip_msgs_malformed"), 0u);
+}
+
+// A node that has never heard of an origin takes the first floor it hears of as the origin's
+// first life: no split claim (it could never be made whole, on every node for every origin).
+TEST(GossipEngine, TheFirstFloorHeardOfIsNotASplit) {
+  Store store(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2"}, store, 7, kT0);
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", push_of(kT0 + 3'000, kT0 + 3'000, kT0 + 4'000, {{"sa", kT0 + 4'000}}, 1),
+                     kT0 + 10'000, out);
+  rapidjson::Document d = digest_back(n2, "n1", 1, 2, kT0 + 1'000'000);
+  ASSERT_TRUE(d.IsObject());
+  EXPECT_FALSE(d.HasMember("bf"));
+}
+
+// An answer vouches for what its asker claimed to hold; one to a digest of this node's
+// earlier life (delayed, or from a paused peer: the VOPR's seed 1483) went by claims the new,
+// empty store never had. Its entries are taken; its watermarks are not.
+TEST(GossipEngine, AnAnswerToAnEarlierLifeVouchesForNothing) {
+  Store store(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2"}, store, 7, kT0);
+  const std::int64_t x = kT0 + 5'000;
+  auto answer = [&](std::int64_t af) {
+    return R"({"type":"gossip","e":[["sa",)" + str(x) + R"(,1,"1"]],"wm":[0,)" + str(x) + ",0],\"af\":" +
+           str(af) + "}";
+  };
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", answer(kT0 - 3'000'000), kT0 + 10'000, out);
+  EXPECT_EQ(store.key_count(), 1u) << "its entries are real";
+  rapidjson::Document d = digest_back(n2, "n1", 1, 2, kT0 + 1'000'000);
+  EXPECT_EQ(d["wm"][1].GetInt64(), 0) << "not vouched for";
+  n2.on_peer_message("n1", answer(kT0 - 1), kT0 + 1'100'000, out);
+  d = digest_back(n2, "n1", 1, 2, kT0 + 2'000'000);
+  EXPECT_EQ(d["wm"][1].GetInt64(), x) << "an answer to this life is";
+  EXPECT_EQ(stat(n2, "gossip_msgs_malformed"), 0u);
+}
+
+// Two lives of n1 overlapping in time (restarted with its clock behind the versions of its
+// earlier life, the VOPR's seed 1435): the chain stood in the new life's range, where it holds
+// none of the new writes. It restarts at the new floor; what was said about the earlier life is
+// not said to the new one; a late push of the earlier life extends nothing.
+TEST(GossipEngine, LivesOverlappingInTimeRestartTheChainAtTheNewFloor) {
+  Store store(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2"}, store, 7, kT0);
+  const std::int64_t fa = kT0 - 1, t = kT0 + 900'000, fb = kT0 + 500'000;
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", push_of(fa, fa, t, {{"sa", t}}, 1), kT0 + 910'000, out);
+  n2.on_peer_message("n1", push_of(fb, fb, fb + 10, {{"sb", fb + 10}}, 1), kT0 + 920'000, out);
+  rapidjson::Document d = digest_back(n2, "n1", 1, 2, kT0 + 2'000'000);
+  ASSERT_TRUE(d.IsObject());
+  EXPECT_EQ(d["wm"][1].GetInt64(), fb + 10) << "from the new floor, not from " << t;
+  ASSERT_TRUE(d.HasMember("a"));
+  for (const auto& span : d["a"].GetArray()) {
+    EXPECT_GT(span[0].GetInt64(), fb - 1) << "no report on the earlier life's writes";
+    EXPECT_NE(span[1].GetInt64(), t);
+  }
+  n2.on_peer_message("n1", push_of(fa, t, t + 100, {{"sd", t + 100}}, 1), kT0 + 2'100'000, out);
+  EXPECT_EQ(store.key_count(), 3u) << "the late push's entries are taken";
+  d = digest_back(n2, "n1", 1, 2, kT0 + 3'000'000);
+  EXPECT_EQ(d["wm"][1].GetInt64(), fb + 10) << "its chain extends nothing";
+  for (const auto& span : d["a"].GetArray()) EXPECT_NE(span[1].GetInt64(), t + 100) << "nor is reported";
+  // Nor is it kept to join the new life's chain once that reaches t.
+  n2.on_peer_message("n1", push_of(fb, fb + 10, t, {{"se", t}}, 1), kT0 + 3'100'000, out);
+  d = digest_back(n2, "n1", 1, 2, kT0 + 4'000'000);
+  EXPECT_EQ(d["wm"][1].GetInt64(), t);
+  EXPECT_EQ(stat(n2, "gossip_msgs_malformed"), 0u);
 }
 
 }  // namespace

@@ -463,6 +463,24 @@ std::vector<Hostile> hostile_matrix() {
       {"ow forged INT64_MAX", R"({"type":"digest","wm":[0,0,0,0],"ow":9223372036854775807})",
        PeerStatus::kOutOfRange},
       {"ow negative", R"({"type":"digest","wm":[0,0,0,0],"ow":-5})", PeerStatus::kOutOfRange},
+      // Split claims and the answer's life.
+      {"bf in an ack", R"({"type":"ack","bf":[]})", PeerStatus::kBadShape},
+      {"bf in a push", R"({"type":"gossip","from":0,"to":0,"e":[],"bf":[]})", PeerStatus::kBadShape},
+      {"af in a push", R"({"type":"gossip","from":0,"to":0,"e":[],"wm":[0,0,0,0],"af":0})",
+       PeerStatus::kBadShape},
+      {"af without wm", R"({"type":"gossip","e":[],"af":0})", PeerStatus::kBadShape},
+      {"af in a digest", R"({"type":"digest","wm":[0,0,0,0],"af":0})", PeerStatus::kBadShape},
+      {"af as a string", R"({"type":"gossip","wm":[0,0,0,0],"af":"0"})", PeerStatus::kBadShape},
+      {"af forged INT64_MAX", R"({"type":"gossip","wm":[0,0,0,0],"af":9223372036854775807})",
+       PeerStatus::kOutOfRange},
+      {"bf held above its floor", R"({"type":"digest","wm":[0,0,0,0],"bf":[[1,)" + kTs + ",1]]}",
+       PeerStatus::kOutOfRange},
+      {"bf origin 0", R"({"type":"digest","wm":[0,0,0,0],"bf":[[0,0,0]]})", PeerStatus::kOutOfRange},
+      {"bf origin past N", R"({"type":"digest","wm":[0,0,0,0],"bf":[[4,0,0]]})", PeerStatus::kOutOfRange},
+      {"bf floor forged", R"({"type":"digest","wm":[0,0,0,0],"bf":[[1,0,9223372036854775807]]})",
+       PeerStatus::kOutOfRange},
+      {"bf pair", R"({"type":"digest","wm":[0,0,0,0],"bf":[[1,0]]})", PeerStatus::kBadShape},
+      {"bf as object", R"({"type":"digest","wm":[0,0,0,0],"bf":{}})", PeerStatus::kBadShape},
       {"r in an ack", R"({"type":"ack","r":{}})", PeerStatus::kBadShape},
       {"digest without wm", R"({"type":"digest"})", PeerStatus::kBadShape},
       {"no type", R"({"a":[]})", PeerStatus::kUnknownType},
@@ -512,7 +530,10 @@ TEST(PeerWire, TheGoodMessagesOfTheMatrixDecode) {
         // How far the sender's own writes go.
         R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"ow":)" + kTs + "}",
         // A gap repair to the relay carries this node's reports again.
-        R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"ra":[[3,0,)" + kTs + "," + kTs + "]]}"}) {
+        R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"ra":[[3,0,)" + kTs + "," + kTs + "]]}",
+        // A split claim for a restarted origin, and the answer to it.
+        R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"bf":[[1,0,)" + kTs + "]]}",
+        R"({"type":"gossip","e":[],"wm":[0,0,0,0],"af":)" + kTs + R"(,"bf":[[1,)" + kTs + "," + kTs + "]]}"}) {
     PeerDecodeResult r = decoder.decode(body, b, &m);
     EXPECT_TRUE(r.ok()) << r.reason << " in " << body.substr(0, 300);
   }
@@ -555,6 +576,33 @@ TEST(PeerWire, OwnWatermarkIsDecodedAndNotCarriedOver) {
   EXPECT_EQ(m.own, kNow);
   ASSERT_TRUE(decoder.decode(R"({"type":"digest","wm":[0,0,0,0]})", b, &m).ok());
   EXPECT_FALSE(m.has_own);
+}
+
+// bf and af are decoded with their values, and a reused message keeps neither.
+TEST(PeerWire, SplitClaimsAndTheAnswersLifeAreDecodedAndNotCarriedOver) {
+  PeerDecoder decoder;
+  PeerMessage m;
+  PeerBounds b = bounds_at(3, kNow);
+  ASSERT_TRUE(decoder
+                  .decode(R"({"type":"gossip","e":[],"wm":[0,0,0,0],"af":)" + kTs + R"(,"bf":[[2,5,)" + kTs +
+                              "]]}",
+                          b, &m)
+                  .ok());
+  EXPECT_TRUE(m.has_asker_floor);
+  EXPECT_EQ(m.asker_floor, kNow);
+  ASSERT_TRUE(m.has_before_floor);
+  ASSERT_EQ(m.before_floor.size(), 1u);
+  EXPECT_EQ(m.before_floor[0].origin, 2u);
+  EXPECT_EQ(m.before_floor[0].held, 5);
+  EXPECT_EQ(m.before_floor[0].floor, kNow);
+  ASSERT_TRUE(decoder.decode(R"({"type":"gossip","e":[],"wm":[0,0,0,0]})", b, &m).ok());
+  EXPECT_FALSE(m.has_asker_floor);
+  EXPECT_FALSE(m.has_before_floor);
+  EXPECT_TRUE(m.before_floor.empty());
+  // At most one per origin's worth: the bound.
+  std::string many = R"({"type":"digest","wm":[0,0,0,0],"bf":[)";
+  for (std::size_t i = 0; i <= b.before_floor_max; ++i) many += (i ? "," : "") + std::string("[1,0,0]");
+  EXPECT_EQ(decoder.decode(many + "]}", b, &m).status, PeerStatus::kOutOfRange);
 }
 
 TEST(PeerWire, WindowEdgesAreInclusive) {

@@ -237,6 +237,7 @@ struct Node {
   bool paused = false;
   std::uint64_t gen = 0;  // incarnation; events of an earlier one are ignored
   std::int64_t skew_us = 0;
+  std::int64_t floor_us = 0;  // this incarnation's floor, as its digests say ("fl")
   std::unique_ptr<Store> store;
   std::unique_ptr<HybridClock> clock;
   std::unique_ptr<ReplicationEngine> engine;
@@ -413,6 +414,7 @@ void Cluster::start_node(int n) {
   x.store = std::make_unique<Store>(4);
   x.clock = std::make_unique<HybridClock>();
   x.engine = make_gossip_engine(mix_.gossip, "n" + std::to_string(n), ids_, *x.store, rng_(), local(n));
+  x.floor_us = std::max<std::int64_t>(local(n) - 1, 0);
   x.workers.assign(static_cast<std::size_t>(mix_.workers), Worker{});
   x.deltas.clear();
   x.dequeued.assign(static_cast<std::size_t>(mix_.workers), 0);
@@ -820,7 +822,9 @@ std::string Cluster::forge_message(std::uint32_t cls, int target) {
       switch (pick(5)) {
         case 0: return R"({"type":"gossip","from":0,"to":9223372036854775807,"e":[]})";
         case 1: return R"({"type":"gossip","from":0,"to":)" + std::to_string(now + 10'000'000) + R"(,"e":[]})";
-        case 2: return R"({"type":"gossip","e":[],"wm":)" + wm_all(now + 60'000'000) + "}";
+        case 2:  // an answer to the target's current life: its digests tell the floor
+          return R"({"type":"gossip","e":[],"wm":)" + wm_all(now + 60'000'000) + R"(,"af":)" +
+                 std::to_string(node(target).floor_us) + "}";
         case 3: return R"({"type":"digest","wm":)" + wm_all(INT64_MAX) + "}";
         default:
           return R"({"type":"gossip","from":0,"to":0,"e":[],"r":{"sp":[)" +
