@@ -141,7 +141,13 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
       add_pending(entry, v, /*relayed=*/true);
     }
     if (relay_spans_.size() < kRelaySpansMax) {
-      relay_spans_.push_back({peer, msg_.from, msg_.to, msg_.has_floor ? msg_.floor : 0});
+      // Forwarded no further than half the version window past this node's clock (as
+      // raise_watermark): a claim far ahead would put the whole round outside the window of a
+      // recipient whose clock runs behind, and it would reject every entry with it.
+      std::int64_t cap = now_us + limits::kVersionAheadMaxUs / 2;
+      std::int64_t to = std::min(msg_.to, cap);
+      relay_spans_.push_back({peer, std::min(msg_.from, to), to,
+                              msg_.has_floor ? std::min(msg_.floor, cap) : 0});
     }
   }
   if (msg_.has_floor) learn_floor(peer, msg_.floor, now_us);

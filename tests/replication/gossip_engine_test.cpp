@@ -790,5 +790,31 @@ TEST(GossipEngine, LivesOverlappingInTimeRestartTheChainAtTheNewFloor) {
   EXPECT_EQ(stat(n2, "gossip_msgs_malformed"), 0u);
 }
 
+// A relay forwards a chain no further than half the version window past its clock: a forged
+// one far ahead (yet inside the relay's window) would put the whole round outside the window
+// of a recipient whose clock runs behind, and every honest entry in it would be rejected.
+TEST(GossipEngine, ARelayForwardsNoChainFarAheadOfItsClock) {
+  InRelayedTrio trio("n1");
+  GossipEngine& relay = trio.engine;
+  const std::int64_t now = kT0 + 100'000, far = now + 9'000'000;
+  std::vector<OutMessage> out;
+  relay.on_peer_message("n2", push_of(kT0 - 1, kT0 - 1, far, {{"sa", kT0 + 1'000}}, 2), now, out);
+  EXPECT_EQ(stat(relay, "gossip_msgs_malformed"), 0u) << "inside the relay's window";
+  out.clear();
+  relay.tick(now + 200'000, out);
+  bool forwarded = false;
+  for (const OutMessage& m : out) {
+    if (m.dest != "n3") continue;
+    rapidjson::Document d;
+    d.Parse(m.body.c_str());
+    if (!d.HasMember("r") || !d["r"].HasMember("sp")) continue;
+    for (const auto& sp : d["r"]["sp"].GetArray()) {
+      forwarded = true;
+      EXPECT_LE(sp[2].GetInt64(), now + 200'000 + limits::kVersionAheadMaxUs / 2) << m.body;
+    }
+  }
+  EXPECT_TRUE(forwarded);
+}
+
 }  // namespace
 }  // namespace gossip_kv
