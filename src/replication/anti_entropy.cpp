@@ -36,23 +36,15 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out,
   writer_.Int64(own_floor_);
   // What this node truly holds: for an origin whose chain skipped to its floor, the writes
   // up to where the chain stood (before_floor_) and the current life's up to wm, as "bf"
-  // (the answer sends the earlier life's entries between the two); past the cap, wm claims
-  // only the first part (the answer then sends the current life's entries too).
+  // (the answer sends the earlier life's entries between the two). Past the cap, the claim
+  // stays whole, as before split claims: claiming only the first part would have every answer
+  // send those origins' current lives again, for good (a split is rarely made whole).
   writer_.Key("wm");
   writer_.StartArray();
-  std::size_t split_room = kBeforeFloorClaimsMax;
   bool any_split = false;
   for (std::uint32_t o = 0; o < wm_.size(); ++o) {
-    std::int64_t claim = o == me_ ? own_held_ : wm_[o];
-    if (o != me_ && before_floor_[o] != INT64_MAX) {
-      if (split_room > 0) {
-        --split_room;
-        any_split = true;
-      } else {
-        claim = before_floor_[o];
-      }
-    }
-    writer_.Int64(claim);
+    writer_.Int64(o == me_ ? own_held_ : wm_[o]);
+    any_split |= o != me_ && before_floor_[o] != INT64_MAX;
   }
   writer_.EndArray();
   if (any_split) {

@@ -254,7 +254,7 @@ class GossipEngine final : public ReplicationEngine {
   void learn_floor(std::uint32_t origin, std::int64_t floor, std::int64_t now_us);
   // A chain sent with floor `floor` is of the origin's current life, as far as this node
   // knows; one of an earlier life, arriving late, covers writes of that life only (its entries
-  // are taken, each acknowledged on its own).
+  // are taken, not acknowledged: the new life would take the report for its own writes).
   [[nodiscard]] bool of_current_life(std::uint32_t origin, std::int64_t floor) const {
     return origin < floor_.size() && floor >= floor_[origin];
   }
