@@ -147,6 +147,17 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
       split_floor_[b.origin] = b.floor;
     }
   }
+  // A whole claim past the floor of an origin this node knows had an earlier life: the asker
+  // may never have seen that life (it took the floor for the first: see learn_floor).
+  // Answered as a split claim holding nothing of it; the answer's bf tells the asker how far
+  // it now holds it.
+  for (std::uint32_t o = 1; o < wm_.size(); ++o) {
+    if (o != peer && split_held_[o] == INT64_MAX && before_floor_[o] != INT64_MAX &&
+        their_wm[o] >= floor_[o]) {
+      split_held_[o] = 0;
+      split_floor_[o] = floor_[o];
+    }
+  }
   begin("gossip");
   writer_.Key("e");
   writer_.StartArray();
@@ -201,9 +212,8 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   writer_.Int64(msg_.has_floor ? msg_.floor : 0);
   // Split claims: how far the asker now holds the earlier life, as far as this node does.
   bool any_split = false;
-  for (const PeerBeforeFloor& b : msg_.before_floor) {
-    std::uint32_t o = b.origin;
-    if (o == peer || o >= wm_.size() || split_held_[o] == INT64_MAX) continue;
+  for (std::uint32_t o = 1; o < wm_.size(); ++o) {
+    if (split_held_[o] == INT64_MAX) continue;
     if (vouch) {
       if (!any_split) {
         writer_.Key("bf");
@@ -214,7 +224,7 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
       std::int64_t fl = split_floor_[o];
       write_ints(writer_, {o, std::max(split_held_[o], std::min(held_here, fl)), fl});
     }
-    split_held_[o] = INT64_MAX;  // once per origin; leaves the scratch clean
+    split_held_[o] = INT64_MAX;  // leaves the scratch clean
   }
   if (any_split) writer_.EndArray();
   write_acks_for(peer, true);
@@ -243,8 +253,14 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
 void GossipEngine::take_split_answer() {
   for (const PeerBeforeFloor& b : msg_.before_floor) {
     std::uint32_t o = b.origin;
-    if (o == me_ || o >= wm_.size() || before_floor_[o] == INT64_MAX) continue;
-    before_floor_[o] = std::max(before_floor_[o], std::min(b.held, b.floor));
+    if (o == me_ || o >= wm_.size()) continue;
+    std::int64_t held = std::min(b.held, b.floor);
+    if (before_floor_[o] == INT64_MAX) {
+      // This node claimed it whole, and the answerer knows of an earlier life: split.
+      if (held < floor_[o]) before_floor_[o] = held;
+      continue;
+    }
+    before_floor_[o] = std::max(before_floor_[o], held);
     if (before_floor_[o] >= floor_[o]) before_floor_[o] = INT64_MAX;
   }
 }

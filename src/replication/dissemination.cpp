@@ -271,11 +271,17 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   }
   // The chain skips to the floor (unacknowledged: the earlier life's writes are content
   // sync's), then takes the early spans that now touch it.
-  // A first floor heard of, with no chain yet, is taken as the origin's first life (nothing
-  // below it): this node cannot tell, and a split claim from every node for every origin could
-  // never be made whole (see before_floor_).
+  // A first floor heard of, with no chain yet: if the origin's life began about when this
+  // node's did, or later, this node would have heard of an earlier one (the cluster started
+  // together), so it is taken as the origin's first life (nothing below it). Else the origin's
+  // life began before this node's (this node restarted after it): an earlier life may exist
+  // that this node never saw, and it claims none of it (split, held 0) until answers bring it.
+  // (Splitting every first floor would be truthful too, but a split is rarely made whole: see
+  // before_floor_.)
   if (wm_[origin] < floor) {
-    if (!first_heard) before_floor_[origin] = std::min(before_floor_[origin], wm_[origin]);
+    if (!first_heard || floor < own_floor_ - kStartSpreadUs) {
+      before_floor_[origin] = std::min(before_floor_[origin], wm_[origin]);
+    }
     extend_chain(origin, floor, floor, now_us);
   }
 }

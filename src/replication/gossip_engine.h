@@ -245,6 +245,10 @@ class GossipEngine final : public ReplicationEngine {
   // Per origin: how far this node's chain stood when it skipped to the origin's floor (what it
   // truly holds of the earlier life); INT64_MAX when the chain never skipped.
   std::vector<std::int64_t> before_floor_;
+  // How far apart the nodes of a cluster started together may have taken their floors
+  // (start-up, and clocks apart): a first floor heard of within it, or later, is an origin's
+  // first life (learn_floor).
+  static constexpr std::int64_t kStartSpreadUs = 1'000'000;
   // Digests list at most this many such origins with both parts of the claim ("bf").
   static constexpr std::size_t kBeforeFloorClaimsMax = peer_wire::kWireCaps.before_floor;
   // An answer's scratch: per origin, the asker's split claim (INT64_MAX: none).

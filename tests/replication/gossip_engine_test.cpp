@@ -707,8 +707,12 @@ TEST(GossipEngine, AChainSkippedToARestartedOriginsFloorClaimsOnlyWhatItHolds) {
   EXPECT_NE(answer.find(R"("bf":[[1,)" + str(b) + "," + str(f1) + "]]"), std::string::npos) << answer;
   EXPECT_NE(answer.find(R"("af":)" + n3_fl), std::string::npos) << "which life of n3 it answers";
   out.clear();
+  // A whole claim past n1's floor, from a node that may never have seen n1's earlier life (one
+  // restarted after n1): n2 knows of that life, so it answers as if the asker held none of it.
   n2.on_peer_message("n3", R"({"type":"digest","fl":)" + n3_fl + claims + "}", kT0 + 40'000, out);
-  EXPECT_EQ(count_to(out, "n3", R"(["sc",)"), 0u) << "a whole claim: sc is not sent (the hole bf closes)";
+  EXPECT_EQ(count_to(out, "n3", R"(["sa",)"), 1u);
+  EXPECT_EQ(count_to(out, "n3", R"(["sc",)"), 1u);
+  EXPECT_EQ(count_to(out, "n3", R"("bf":[[1,)" + str(b) + "," + str(f1) + "]]"), 1u);
 
   // n3 takes the answer: its claim now reaches b; an answer reaching the floor makes it whole.
   n3.on_peer_message("n2", answer, kT0 + 2'000'000, out);
@@ -816,11 +820,11 @@ TEST(GossipEngine, ARelayForwardsNoChainFarAheadOfItsClock) {
   EXPECT_TRUE(forwarded);
 }
 
-// Fails today (docs/REPLICATION.md, "What it does not do"): a node restarted after n1 did takes
-// n1's new floor for its first life and claims n1's earlier life whole. n2's answer leaves out
-// n1's earlier-life sk, which supersedes n3's sk, and vouches for n3's writes: n4 reports n3's
-// sk held without holding any version of it.
-TEST(GossipEngine, DISABLED_ANodeRestartedAfterAnOriginClaimsNoneOfItsEarlierLife) {
+// A node restarted soon after n1 did takes n1's new floor for its first life and claims n1's
+// earlier life whole. n2, which knows of that life, answers as if it held none of it: it sends
+// n1's earlier-life sk, which supersedes n3's sk, before vouching for n3's writes. (Without that,
+// n4 reported n3's sk held without holding any version of it: a review found it.)
+TEST(GossipEngine, ANodeRestartedAfterAnOriginGetsTheEarlierLifeItNeverSaw) {
   const std::int64_t f0 = kT0 - 1, t0 = kT0 + 1'000, t1 = kT0 + 2'000, f1 = kT0 + 5'000;
   const std::vector<std::string> ids{"n1", "n2", "n3", "n4"};
   std::vector<OutMessage> out;
@@ -848,6 +852,7 @@ TEST(GossipEngine, DISABLED_ANodeRestartedAfterAnOriginClaimsNoneOfItsEarlierLif
   }
   std::string value;
   bool holds_sk = store4.read("sk", 0, &value, nullptr);
+  EXPECT_TRUE(holds_sk) << "n1's earlier-life sk came with the answer";
   d = digest_back(n4, "n3", 3, 4, s4 + 2'000'000);
   ASSERT_TRUE(d.IsObject());
   if (!holds_sk && d.HasMember("a")) {
@@ -856,6 +861,36 @@ TEST(GossipEngine, DISABLED_ANodeRestartedAfterAnOriginClaimsNoneOfItsEarlierLif
           << "n4 reports n3's sk held, holding no version of it";
     }
   }
+  ASSERT_TRUE(d.HasMember("bf")) << "n4 now splits its claim for n1 as n2 does";
+  EXPECT_EQ(d["bf"][0][1].GetInt64(), t1);
+}
+
+// A node whose life began well after an origin's (it restarted later) cannot tell whether
+// that origin had an earlier life, so it claims none of it; a peer that has the origin's life
+// whole says so in its answer, and the claim is whole.
+TEST(GossipEngine, ANodeStartedLaterClaimsNoEarlierLifeUntilAPeerVouches) {
+  const std::int64_t f0 = kT0 - 1, s3 = kT0 + 10'000'000;
+  std::vector<OutMessage> out;
+  Store store3(1), store2(1);
+  GossipEngine n3(GossipConfig{}, "n3", {"n1", "n2", "n3"}, store3, 7, s3);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2", "n3"}, store2, 7, kT0);
+  n3.on_peer_message("n1", push_of(f0, f0, f0 + 100, {{"sa", f0 + 100}}, 1), s3 + 10'000, out);
+  n2.on_peer_message("n1", push_of(f0, f0, f0 + 100, {{"sa", f0 + 100}}, 1), kT0 + 10'000, out);
+  rapidjson::Document d = digest_back(n3, "n2", 2, 3, s3 + 1'000'000);
+  ASSERT_TRUE(d.HasMember("bf"));
+  EXPECT_EQ(d["bf"][0][0].GetInt(), 1);
+  EXPECT_EQ(d["bf"][0][1].GetInt64(), 0) << "nothing of an earlier life it never saw";
+  rapidjson::StringBuffer digest;
+  rapidjson::Writer<rapidjson::StringBuffer> w(digest);
+  d.Accept(w);
+  out.clear();
+  n2.on_peer_message("n3", digest.GetString(), s3 + 1'010'000, out);
+  for (const OutMessage& m : out) {
+    std::vector<OutMessage> ignored;
+    if (m.dest == "n3") n3.on_peer_message("n2", m.body, s3 + 1'020'000, ignored);
+  }
+  d = digest_back(n3, "n2", 2, 3, s3 + 2'000'000);
+  EXPECT_FALSE(d.HasMember("bf")) << "n2 holds n1's life whole (it heard of it from the start)";
 }
 
 }  // namespace
