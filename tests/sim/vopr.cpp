@@ -358,7 +358,7 @@ class Cluster {
   std::int64_t delay_us();
   void kill(int n);
   void misbehave();
-  std::string forge_message(std::uint32_t cls, int target);
+  std::string forge_message(std::uint32_t cls, int target, int src);  // src: the sender
 
   // Truth.
   void observe_keys(int n, const std::vector<std::string>& keys);
@@ -804,7 +804,7 @@ std::string ints(std::initializer_list<std::int64_t> v) {
 }
 
 // One message of a misbehaving peer, of class `cls`. Sets the kind it is delivered as.
-std::string Cluster::forge_message(std::uint32_t cls, int target) {
+std::string Cluster::forge_message(std::uint32_t cls, int target, int src) {
   std::int64_t now = local(target);
   auto any_origin = [&] { return std::uniform_int_distribution<int>(1, mix_.nodes)(rng_); };
   auto key = [&] { return "i" + std::to_string(std::uniform_int_distribution<int>(0, mix_.keys - 1)(rng_)); };
@@ -821,7 +821,9 @@ std::string Cluster::forge_message(std::uint32_t cls, int target) {
     case kForge:
       switch (pick(5)) {
         case 0: return R"({"type":"gossip","from":0,"to":9223372036854775807,"e":[]})";
-        case 1: return R"({"type":"gossip","from":0,"to":)" + std::to_string(now + 10'000'000) + R"(,"e":[]})";
+        case 1:  // with the sender's floor, as its pushes say: a chain of its current life
+          return R"({"type":"gossip","from":0,"to":)" + std::to_string(now + 10'000'000) + R"(,"fl":)" +
+                 std::to_string(node(src).floor_us) + R"(,"e":[]})";
         case 2:  // an answer to the target's current life: its digests tell the floor
           return R"({"type":"gossip","e":[],"wm":)" + wm_all(now + 60'000'000) + R"(,"af":)" +
                  std::to_string(node(target).floor_us) + "}";
@@ -899,7 +901,7 @@ void Cluster::misbehave() {
   if (src >= target) ++src;
   std::size_t known_before = 0;
   for (const auto& [k, s] : known_) known_before += s.size();
-  std::string body = forge_message(cls, target);
+  std::string body = forge_message(cls, target, src);
   std::size_t known_after = 0;
   for (const auto& [k, s] : known_) known_after += s.size();
   InKind kind = cls == kForge ? InKind::kForged
