@@ -152,7 +152,7 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   // Answered as a split claim holding nothing of it; the answer's bf tells the asker how far
   // it now holds it.
   for (std::uint32_t o = 1; o < wm_.size(); ++o) {
-    if (o != peer && split_held_[o] == INT64_MAX && before_floor_[o] != INT64_MAX &&
+    if (o != peer && split_held_[o] == INT64_MAX && knows_earlier_[o] != 0 &&
         their_wm[o] >= floor_[o]) {
       split_held_[o] = 0;
       split_floor_[o] = floor_[o];
@@ -210,11 +210,14 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   writer_.EndArray();
   writer_.Key("af");  // which life of the asker this answers
   writer_.Int64(msg_.has_floor ? msg_.floor : 0);
-  // Split claims: how far the asker now holds the earlier life, as far as this node does.
+  // Split claims: how far the asker now holds the earlier life, as far as this node does
+  // (within the decoder's bound; an origin left out is only not moved on).
   bool any_split = false;
+  std::size_t echo_room = kBeforeFloorClaimsMax;
   for (std::uint32_t o = 1; o < wm_.size(); ++o) {
     if (split_held_[o] == INT64_MAX) continue;
-    if (vouch) {
+    if (vouch && echo_room > 0) {
+      --echo_room;
       if (!any_split) {
         writer_.Key("bf");
         writer_.StartArray();
@@ -257,9 +260,13 @@ void GossipEngine::take_split_answer() {
     std::int64_t held = std::min(b.held, b.floor);
     if (before_floor_[o] == INT64_MAX) {
       // This node claimed it whole, and the answerer knows of an earlier life: split.
-      if (held < floor_[o]) before_floor_[o] = held;
+      if (held < floor_[o]) {
+        before_floor_[o] = held;
+        knows_earlier_[o] = 1;
+      }
       continue;
     }
+    if (held >= floor_[o] && knows_earlier_[o] != 0) continue;  // see knows_earlier_
     before_floor_[o] = std::max(before_floor_[o], held);
     if (before_floor_[o] >= floor_[o]) before_floor_[o] = INT64_MAX;
   }

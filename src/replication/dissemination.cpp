@@ -278,6 +278,7 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   // that this node never saw, and it claims none of it (split, held 0) until answers bring it.
   // (Splitting every first floor would be truthful too, but a split is rarely made whole: see
   // before_floor_.)
+  if (!first_heard) knows_earlier_[origin] = 1;
   if (wm_[origin] < floor) {
     if (!first_heard || floor < own_floor_ - kStartSpreadUs) {
       before_floor_[origin] = std::min(before_floor_[origin], wm_[origin]);

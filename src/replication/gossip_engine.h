@@ -83,6 +83,9 @@ class GossipEngine final : public ReplicationEngine {
   static_assert(kForwardedKeptMax <= peer_wire::kWireCaps.forwarded_acks);
   // Acknowledgements for other origins carried to the relay in one message ("ra").
   static constexpr std::size_t kRelayAcksOutMax = peer_wire::kWireCaps.relay_acks;
+  // Restarted origins a digest splits its claim for, and an answer says how far the asker
+  // now holds ("bf"); beyond, claimed whole, and not moved on.
+  static constexpr std::size_t kBeforeFloorClaimsMax = peer_wire::kWireCaps.before_floor;
   static constexpr std::size_t kHeldStepsMax = 32;  // per origin: re-sent on digests
   static constexpr std::size_t kRecentAcksMax = 256;  // per origin: re-sent on digests
   static constexpr std::int64_t kRecentAckAgeDelays = 8;
@@ -245,12 +248,17 @@ class GossipEngine final : public ReplicationEngine {
   // Per origin: how far this node's chain stood when it skipped to the origin's floor (what it
   // truly holds of the earlier life); INT64_MAX when the chain never skipped.
   std::vector<std::int64_t> before_floor_;
+  // Per origin: 1 when this node knows the origin had a life before its current floor (it
+  // knew an earlier floor or chain, or a peer that knew split its claim). Such a node answers
+  // a whole claim past the floor as split at 0, and takes no answer's word that a split claim
+  // is whole (only a node whose chain crossed the floor could say so; one that took the floor
+  // for a first life says so wrongly).
+  std::vector<std::uint8_t> knows_earlier_;
   // How far apart the nodes of a cluster started together may have taken their floors
   // (start-up, and clocks apart): a first floor heard of within it, or later, is an origin's
   // first life (learn_floor).
   static constexpr std::int64_t kStartSpreadUs = 1'000'000;
-  // Digests list at most this many such origins with both parts of the claim ("bf").
-  static constexpr std::size_t kBeforeFloorClaimsMax = peer_wire::kWireCaps.before_floor;
+
   // An answer's scratch: per origin, the asker's split claim (INT64_MAX: none).
   std::vector<std::int64_t> split_held_, split_floor_;
   // An answer's "bf": the asker now holds the origin's writes up to held.

@@ -162,7 +162,7 @@ inline constexpr WireCaps kWireCaps = {
     .relay_acks = 2048,      // 2,048 x 76 B = 152 KiB
     .relay_spans = 512,      // one push chain per served node per round, with room
     .forwarded_acks = 2048,  // 2,048 x 87 B = 174 KiB (a relay round once reached 2.4 MB)
-    .before_floor = 64,      // restarted origins a digest lists; beyond, wm claims less
+    .before_floor = 64,      // restarted origins a digest lists; beyond, claimed whole
 };
 static_assert(line_bytes_max(kWireCaps, limits::kNodeIdsMax) <= limits::kLineBytesMax,
               "a message at the caps must fit the receiver's line, at the largest cluster");
