@@ -22,8 +22,8 @@ constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag |
 
 // Body members and r's members; one bit each in the seen mask.
 enum class Member : std::uint8_t {
-  kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kAskerFloor, kEntries, kWm, kAcks, kRelayAcks, kRelay,
-  kRelaySpans, kForwardedAcks, kBeforeFloor
+  kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kAskerFloor, kEntries, kWm, kAcks,
+  kRelayAcks, kRelay, kRelaySpans, kForwardedAcks, kBeforeFloor
 };
 
 Member body_member(std::string_view name) {
@@ -462,7 +462,8 @@ bool BodyHandler::finish() {
 
 void PeerMessage::clear() {
   kind = PeerKind::kNone;
-  has_msg_id = has_chain = has_floor = has_own = has_asker_floor = has_entries = has_wm = has_acks = has_relay_acks = false;
+  has_msg_id = has_chain = has_floor = has_own = has_asker_floor = false;
+  has_entries = has_wm = has_acks = has_relay_acks = false;
   floor = own = asker_floor = 0;
   has_relay = has_relay_spans = has_forwarded_acks = has_before_floor = false;
   msg_id = 0;

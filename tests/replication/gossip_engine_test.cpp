@@ -919,8 +919,9 @@ TEST(GossipEngine, AnAnswersSplitClaimsStayWithinTheBound) {
   std::vector<std::string> ids;
   for (std::size_t i = 1; i <= nodes; ++i) ids.push_back("n" + str(static_cast<std::int64_t>(i)));
   std::sort(ids.begin(), ids.end());
-  auto index_of = [&ids](const std::string& id) { return static_cast<std::uint32_t>(
-                                                      std::lower_bound(ids.begin(), ids.end(), id) - ids.begin() + 1); };
+  auto index_of = [&ids](const std::string& id) {
+    return static_cast<std::uint32_t>(std::lower_bound(ids.begin(), ids.end(), id) - ids.begin() + 1);
+  };
   Store store(1);
   GossipEngine n1(GossipConfig{}, "n1", ids, store, 7, kT0);
   const std::int64_t f0 = kT0 - 1, f1 = kT0 + 5'000;
