@@ -176,9 +176,12 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
     // Entries above their watermark: an entry at exactly it is held there already. Of the
     // asker's own, only those of an earlier life (at or below its floor): it holds its writes
     // since it started.
+    // (With lives overlapping in time, the earlier life's may lie above the floor, up to
+    // where this node's chain stood: overlap_top_.)
+    std::int64_t own_top = std::max(floor_[o], overlap_top_[o]);
     auto from = their_wm[o] == INT64_MAX ? idx.end() : idx.lower_bound({their_wm[o] + 1, nullptr});
-    auto end = o == peer ? idx.lower_bound({floor_[o] + 1, nullptr}) : idx.end();
-    if (o == peer && their_wm[o] >= floor_[o]) from = end;
+    auto end = o == peer ? idx.lower_bound({own_top + 1, nullptr}) : idx.end();
+    if (o == peer && their_wm[o] >= own_top) from = end;
     // A split claim: also the earlier life's writes between the two parts.
     if (split_held_[o] != INT64_MAX) {
       std::int64_t top = std::min(split_floor_[o], their_wm[o]);

@@ -254,6 +254,7 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   // A chain above the floor stood in the new life's range, where it holds none of the new
   // life's writes: it holds every write up to the floor (the earlier life's up there, the
   // new life has none), so it goes back to it.
+  if (wm_[origin] > floor) overlap_top_[origin] = std::max(overlap_top_[origin], wm_[origin]);
   wm_[origin] = std::min(wm_[origin], floor);
   // Its reports on my writes came from a store it no longer has. (Charged to the message's
   // acknowledgement work: a hostile peer repeating floors gets no more than that.)

@@ -254,6 +254,11 @@ class GossipEngine final : public ReplicationEngine {
   // is whole (only a node whose chain crossed the floor could say so; one that took the floor
   // for a first life says so wrongly).
   std::vector<std::uint8_t> knows_earlier_;
+  // Per origin: where this node's chain stood when it went back to a floor below it (two lives
+  // overlapping in time), else 0. Up to there, the origin's entries may be of its earlier life
+  // though above its floor: an answer to the origin sends them back too, and an answer's
+  // watermark for the origin is not taken there (its sender may not have learned the floor).
+  std::vector<std::int64_t> overlap_top_;
   // How far apart the nodes of a cluster started together may have taken their floors
   // (start-up, and clocks apart): a first floor heard of within it, or later, is an origin's
   // first life (learn_floor).

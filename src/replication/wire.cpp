@@ -104,7 +104,10 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   // a restart (delayed, or from a paused peer) went by claims this store never had.
   if (msg_.kind == PeerKind::kGossip && msg_.has_wm && msg_.has_asker_floor &&
       msg_.asker_floor == own_floor_) {
-    for (std::uint32_t o = 1; o < msg_.wm.size(); ++o) raise_watermark(o, msg_.wm[o], now_us);
+    for (std::uint32_t o = 1; o < msg_.wm.size(); ++o) {
+      if (wm_[o] < overlap_top_[o]) continue;  // see overlap_top_
+      raise_watermark(o, msg_.wm[o], now_us);
+    }
     // The answer sent every write of mine the asker lacked by my digest: I hold those.
     own_held_ = std::max(own_held_, std::min(msg_.wm[me_], wm_[me_]));
     if (msg_.has_before_floor) take_split_answer();

@@ -953,5 +953,36 @@ TEST(GossipEngine, AnAnswersSplitClaimsStayWithinTheBound) {
   EXPECT_EQ(stat(n2, "gossip_msgs_malformed"), 0u) << "the receiver takes it";
 }
 
+// Two lives of n1 overlapping in time (the VOPR's seed 2724): n1 restarted with its clock
+// behind its earlier life's versions, so an earlier-life entry lies above its new floor. n2's
+// chain for n1 had stood above that floor: its answer to n1 sends n1's entries up to there too
+// (it cannot tell which life each is of), and an answer's watermark for n1 is not taken there
+// (its sender may not have learned the new floor, and vouch for the earlier life's chain).
+TEST(GossipEngine, OverlappingLivesAreAnsweredAcrossTheOverlap) {
+  Store store(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2", "n3"}, store, 7, kT0);
+  const std::int64_t fa = kT0 - 1, t = kT0 + 900'000, fb = kT0 + 500'000;
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", push_of(fa, fa, t, {{"sa", t}}, 1), kT0 + 910'000, out);
+  out.clear();
+  // The new n1's digest: its floor fb, nothing of its earlier life held.
+  n2.on_peer_message("n1", R"({"type":"digest","fl":)" + str(fb) + R"(,"wm":[0,0,0,0]})", kT0 + 920'000, out);
+  EXPECT_EQ(count_to(out, "n1", R"(["sa",)"), 1u) << "sa, above n1's floor, is of its earlier life";
+  // n3 has not learned n1's new floor and vouches for the earlier life's chain.
+  n2.on_peer_message("n3", R"({"type":"gossip","e":[],"wm":[0,)" + str(t) + R"(,0,0],"af":)" + str(kT0 - 1) + "}",
+                     kT0 + 930'000, out);
+  rapidjson::Document d = digest_back(n2, "n1", 1, 3, kT0 + 2'000'000);
+  ASSERT_TRUE(d.IsObject());
+  EXPECT_EQ(d["wm"][1].GetInt64(), fb) << "not taken across the overlap";
+  // The new life's own chain, once past the overlap, is taken again as usual.
+  n2.on_peer_message("n1", push_of(fb, fb, t + 10, {{"sb", t + 10}}, 1), kT0 + 2'100'000, out);
+  n2.on_peer_message("n3", R"({"type":"gossip","e":[],"wm":[0,)" + str(t + 20) + R"(,0,0],"af":)" +
+                               str(kT0 - 1) + "}",
+                     kT0 + 2'200'000, out);
+  d = digest_back(n2, "n1", 1, 3, kT0 + 3'000'000);
+  EXPECT_EQ(d["wm"][1].GetInt64(), t + 20);
+  EXPECT_EQ(stat(n2, "gossip_msgs_malformed"), 0u);
+}
+
 }  // namespace
 }  // namespace gossip_kv
