@@ -661,6 +661,21 @@ rapidjson::Document digest_back(GossipEngine& e, const char* peer, std::size_t p
   return d;
 }
 
+// One anti-entropy exchange: `digest` (from digest_back) goes from the asker to the answerer,
+// and whatever the answerer sends the asker comes back to it.
+void exchange(GossipEngine& asker, const char* asker_id, GossipEngine& answerer, const char* answerer_id,
+              const rapidjson::Document& digest, std::int64_t now) {
+  rapidjson::StringBuffer text;
+  rapidjson::Writer<rapidjson::StringBuffer> w(text);
+  digest.Accept(w);
+  std::vector<OutMessage> out;
+  answerer.on_peer_message(asker_id, text.GetString(), now, out);
+  for (const OutMessage& m : out) {
+    std::vector<OutMessage> ignored;
+    if (m.dest == asker_id) asker.on_peer_message(answerer_id, m.body, now + 10'000, ignored);
+  }
+}
+
 // Seed 968 of the VOPR's restart mix: n3's chain for n1 skipped to n1's new floor, so it no
 // longer holds every write of n1 below its watermark. If its digests still claimed them, an
 // answer would leave out an earlier-life entry of n1 that is the newer version of a third
@@ -844,15 +859,7 @@ TEST(GossipEngine, ANodeRestartedAfterAnOriginGetsTheEarlierLifeItNeverSaw) {
   n4.on_peer_message("n3", push_of(f0, f0, f0, {}, 3), s4 + 11'000, out);
   rapidjson::Document d = digest_back(n4, "n2", 2, 4, s4 + 1'000'000);
   ASSERT_TRUE(d.IsObject());
-  rapidjson::StringBuffer digest;
-  rapidjson::Writer<rapidjson::StringBuffer> w(digest);
-  d.Accept(w);
-  out.clear();
-  n2.on_peer_message("n4", digest.GetString(), s4 + 1'010'000, out);
-  for (const OutMessage& m : out) {
-    std::vector<OutMessage> ignored;
-    if (m.dest == "n4") n4.on_peer_message("n2", m.body, s4 + 1'020'000, ignored);
-  }
+  exchange(n4, "n4", n2, "n2", d, s4 + 1'010'000);
   std::string value;
   bool holds_sk = store4.read("sk", 0, &value, nullptr);
   EXPECT_TRUE(holds_sk) << "n1's earlier-life sk came with the answer";
@@ -883,15 +890,7 @@ TEST(GossipEngine, ANodeStartedLaterClaimsNoEarlierLifeUntilAPeerVouches) {
   ASSERT_TRUE(d.HasMember("bf"));
   EXPECT_EQ(d["bf"][0][0].GetInt(), 1);
   EXPECT_EQ(d["bf"][0][1].GetInt64(), 0) << "nothing of an earlier life it never saw";
-  rapidjson::StringBuffer digest;
-  rapidjson::Writer<rapidjson::StringBuffer> w(digest);
-  d.Accept(w);
-  out.clear();
-  n2.on_peer_message("n3", digest.GetString(), s3 + 1'010'000, out);
-  for (const OutMessage& m : out) {
-    std::vector<OutMessage> ignored;
-    if (m.dest == "n3") n3.on_peer_message("n2", m.body, s3 + 1'020'000, ignored);
-  }
+  exchange(n3, "n3", n2, "n2", d, s3 + 1'010'000);
   d = digest_back(n3, "n2", 2, 3, s3 + 2'000'000);
   EXPECT_FALSE(d.HasMember("bf")) << "n2 holds n1's life whole (it heard of it from the start)";
 }
