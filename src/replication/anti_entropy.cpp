@@ -12,7 +12,13 @@ void GossipEngine::index(const Entry* e, Version v) {
   auto [it, inserted] = indexed_.try_emplace(e, v);
   if (!inserted) {
     if (!(it->second < v)) return;
-    by_origin_[it->second.origin].erase({it->second.ts_us, e});
+    Version old = it->second;
+    by_origin_[old.origin].erase({old.ts_us, e});
+    if (old.origin != 0 && old.origin < superseded_.size()) {
+      auto& replaced = superseded_[old.origin];
+      replaced.insert({old.ts_us, e});
+      if (replaced.size() > kSupersededPerOriginMax) replaced.erase(replaced.begin());
+    }
     it->second = v;
   }
   if (v.origin < by_origin_.size()) by_origin_[v.origin].insert({v.ts_us, e});
@@ -86,7 +92,7 @@ void GossipEngine::write_acks_held_since(std::uint32_t except, std::int64_t sinc
       std::uint32_t o = 1 + (start + i) % n;
       if (o == except || o == me_) continue;
       const std::deque<AckSpan>& spans = (*lists)[o];
-      for (auto a = spans.rbegin(); a != spans.rend() && room > 0 && a->at_us >= since_us; ++a) {
+      for (auto a = spans.rbegin(); a != spans.rend() && room > 0 && a->owed_at() >= since_us; ++a) {
         write_ints(writer_, {o, a->lo, a->hi, a->at_us});
         --room;
       }
@@ -191,6 +197,21 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
       }
     }
     if (!truncated) truncated = !send_range(from, end);
+  }
+  // Writes in the asker's ranges that a newer version of their key replaced here: the entry
+  // goes again listing each (report_older_writes), as room is left; a cut here cuts nothing
+  // the answer vouches for.
+  for (std::uint32_t o = 1; o < wm_.size() && !truncated; ++o) {
+    if (o == peer || their_wm[o] == INT64_MAX) continue;
+    const auto& replaced = superseded_[o];
+    for (auto it = replaced.lower_bound({their_wm[o] + 1, nullptr});
+         it != replaced.end() && it->first <= wm_[o]; ++it) {
+      if (buf_.GetSize() >= config_.batch_bytes_max) break;
+      Version older{it->first, o};
+      Version current = store_.load(*it->second, &scratch_);
+      write_loaded_entry(writer_, *it->second, current, &older, 1);
+      ++sent;
+    }
   }
   writer_.EndArray();
   if (truncated) answers_cut_.fetch_add(1, std::memory_order_relaxed);

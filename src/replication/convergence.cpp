@@ -28,7 +28,7 @@ void GossipEngine::write_acks_for_others(std::uint32_t except) {
 
 bool GossipEngine::owes_acks_older_than(std::int64_t cutoff_us) const {
   for (const auto& owed : owed_acks_) {
-    if (!owed.empty() && owed.front().at_us < cutoff_us) return true;
+    if (!owed.empty() && owed.front().owed_at() < cutoff_us) return true;
   }
   return false;
 }
@@ -36,7 +36,7 @@ bool GossipEngine::owes_acks_older_than(std::int64_t cutoff_us) const {
 void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out) {
   std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
   for (std::deque<AckSpan>& recent : recent_acks_) {
-    while (!recent.empty() && now_us - recent.front().at_us > recent_acks_kept_us()) {
+    while (!recent.empty() && now_us - recent.front().owed_at() > recent_acks_kept_us()) {
       recent.pop_front();
     }
   }
@@ -65,7 +65,7 @@ void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& o
   }
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || owed_acks_[p].empty()) continue;
-    if (now_us - owed_acks_[p].front().at_us < delay_us) continue;
+    if (now_us - owed_acks_[p].front().owed_at() < delay_us) continue;
     begin("ack");
     write_acks_for(p, false);
     send(p, kAck, out);
@@ -153,6 +153,60 @@ void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
     --converged_in_deque_;
   }
   pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
+}
+
+void GossipEngine::record_held(const Entry* e, Version v, std::int64_t now_us) {
+  if (e == nullptr) return;
+  auto& recs = held_recs_[e];
+  if (!recs.empty() && !(recs.back().v < v)) return;  // held since earlier (deltas reorder)
+  recs.push_back({v, now_us});
+  if (recs.size() > kHeldRecsPerEntryMax) recs.erase(recs.begin());
+  held_order_.emplace_back(e, now_us);
+  while (held_order_.size() > kHeldRecsMax) {
+    auto [old, at_us] = held_order_.front();
+    held_order_.pop_front();
+    auto it = held_recs_.find(old);
+    if (it == held_recs_.end()) continue;
+    auto& list = it->second;
+    auto keep = std::find_if(list.begin(), list.end(),
+                             [at_us = at_us](const HeldRec& r) { return r.at_us > at_us; });
+    list.erase(list.begin(), keep);
+    if (list.empty()) held_recs_.erase(it);
+  }
+}
+
+std::pair<std::int64_t, bool> GossipEngine::held_since(const Entry* e, Version v) const {
+  auto it = held_recs_.find(e);
+  if (it == held_recs_.end()) return {INT64_MAX, false};
+  // Versions only grow here: held at one as new as v means held at v or newer ever since.
+  for (const HeldRec& r : it->second) {
+    if (!(r.v < v)) return {r.at_us, r.v == v};
+  }
+  return {INT64_MAX, false};
+}
+
+// An entry stands for its own version's write and for the older writes it lists. This node
+// has held each of them, or a newer version of its key, since it first held a version at
+// least as new (kept by record_held for recent versions). Reported to the write's origin as
+// the one-write span (ts - 1, ts]: an origin's writes have distinct timestamps. Not reported:
+// the entry's own write when this node held that very version before (it was reported when it
+// came), an older write it held as itself, and what the chain of this message reports now.
+void GossipEngine::report_older_writes(const PeerEntry& e, const Store::MergeResult& r,
+                                       std::uint32_t peer, std::int64_t now_us) {
+  if (r.entry == nullptr) return;
+  Version carried{e.ts_us, e.origin};
+  if (!r.applied && carried < r.previous && e.origin != 0) {
+    auto [since, exact] = held_since(r.entry, carried);
+    if (!exact && since < now_us) owe_ack(e.origin, {e.ts_us - 1, e.ts_us, since, now_us});
+  }
+  for (std::uint32_t i = 0; i < e.stands_count; ++i) {
+    Version older{e.stands[i].second, e.stands[i].first};
+    if (!(older < carried)) continue;  // it does not stand for that
+    auto [since, exact] = held_since(r.entry, older);
+    if (exact || since == INT64_MAX) continue;
+    if (since == now_us && msg_.has_chain && older.origin == peer) continue;
+    owe_ack(older.origin, {older.ts_us - 1, older.ts_us, since, now_us});
+  }
 }
 
 void GossipEngine::record_convergence(std::int64_t ms) {

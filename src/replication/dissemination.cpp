@@ -63,7 +63,9 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     // and it goes again with the push whose span covers it (carried_own_, below). Holding it
     // back instead would hold the span below it for as long as the key keeps being written.
     Version current = store_.load(*o.entry, &scratch_);
-    write_loaded_entry(ew, *o.entry, current);  // the value is in scratch_
+    // The value is in scratch_; the writes the entry stands for that it does not carry as
+    // itself are listed with it (report_older_writes).
+    write_loaded_entry(ew, *o.entry, current, o.delta.stands.data(), o.delta.stands_count);
     std::int64_t newest_own = o.delta.newest_own_us;
     if (current.origin == me_) {
       oldest_own = std::min(oldest_own, current.ts_us);
@@ -84,6 +86,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     if (!inserted) p.newest = std::max(p.newest, c.version);
     p.oldest_own_us = std::min(p.oldest_own_us, std::max(c.oldest_own_us, to + 1));
     p.newest_own_us = std::max(p.newest_own_us, c.newest_own_us);
+    p.stand_for({c.newest_own_us, me_});
     held_back_min_ts_ = std::min(held_back_min_ts_, p.oldest_own_us);
   }
   backlog_ = truncated;

@@ -28,6 +28,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       own_floor_(std::max<std::int64_t>(now_us - 1, 0)),
       sent_wm_(ids_.size() + 1, std::max<std::int64_t>(now_us - 1, 0)),  // this life's floor
       by_origin_(ids_.size() + 1),
+      superseded_(ids_.size() + 1),
       owed_acks_(ids_.size() + 1),
       held_steps_(ids_.size() + 1),
       recent_acks_(ids_.size() + 1),
@@ -96,6 +97,7 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
     return;
   }
   index(d.entry, d.version);
+  record_held(d.entry, d.version, now_us);
   // The own watermark moves only with on_local_watermark: deltas from several workers arrive
   // out of timestamp order, and a push must never vouch for a write it has not seen.
   add_pending(d.entry, d.version);
@@ -114,10 +116,23 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
 }
 
+void GossipEngine::PendingDelta::stand_for(Version v) {
+  if (v.origin == 0) return;  // no origin to report to
+  auto* end = stands.begin() + stands_count;
+  if (std::find(stands.begin(), end, v) != end) return;
+  if (stands_count < stands.size()) {
+    stands[stands_count++] = v;
+    return;
+  }
+  auto* oldest = std::min_element(stands.begin(), end);
+  if (*oldest < v) *oldest = v;  // the newest are kept
+}
+
 void GossipEngine::add_pending(const Entry* entry, Version v, bool relayed) {
   auto [it, inserted] = pending_.try_emplace(entry, PendingDelta{v});
   if (!inserted) it->second.newest = std::max(it->second.newest, v);
   it->second.relayed |= relayed;
+  it->second.stand_for(v);
   if (v.origin == me_) {
     it->second.oldest_own_us = std::min(it->second.oldest_own_us, v.ts_us);
     it->second.newest_own_us = std::max(it->second.newest_own_us, v.ts_us);
@@ -153,12 +168,13 @@ void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
 }
 
 bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Version v,
-                               std::int64_t now_us, bool* applied) {
+                               std::int64_t now_us, Store::MergeResult* result) {
   if (key.empty() || key.size() > limits::kKeyBytesMax + 1 ||
       value.size() > limits::kValueBytesMax || v.origin > ids_.size()) {
     return false;
   }
-  Store::MergeResult r = store_.merge(key, value, v, now_us);
+  Store::MergeResult& r = *result;
+  r = store_.merge(key, value, v, now_us);
   if (!r.applied) {
     deltas_ignored_.fetch_add(1, std::memory_order_relaxed);
     // Held here by a newer version whose local delta is still on its way (the index has not
@@ -173,7 +189,6 @@ bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Ver
     }
     return true;
   }
-  *applied = true;
   deltas_applied_.fetch_add(1, std::memory_order_relaxed);
   on_taken(r, v, now_us);
   return true;
@@ -182,6 +197,7 @@ bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Ver
 void GossipEngine::on_taken(const Store::MergeResult& r, Version v, std::int64_t now_us) {
   stale_reads_.fetch_add(r.stale_reads, std::memory_order_relaxed);
   index(r.entry, v);
+  record_held(r.entry, v, now_us);
   if (v.origin != me_) {
     MutexLock lock(stats_mu_);
     lag_.add(ms_between(v.ts_us, now_us));

@@ -13,6 +13,7 @@
 //     are atomics, histograms sit behind stats_mu_.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -27,6 +28,7 @@
 #include <absl/container/btree_set.h>
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
+#include <absl/container/inlined_vector.h>
 #include <rapidjson/document.h>
 
 #include "common/latency_histogram.h"
@@ -80,6 +82,11 @@ class GossipEngine final : public ReplicationEngine {
   // Reports a relay keeps per origin to give again when the origin asks (forwarded_).
   static constexpr std::size_t kForwardedKeptMax = 512;
   static constexpr std::size_t kForwardedTotalMax = 16384;  // over all origins (about 1.5 MB)
+  // held_recs_: versions remembered over all entries, and per entry (the oldest go first).
+  static constexpr std::size_t kHeldRecsMax = 16384;
+  static constexpr std::size_t kHeldRecsPerEntryMax = 8;
+  // superseded_: per origin, its writes lately replaced here by a newer version of their key.
+  static constexpr std::size_t kSupersededPerOriginMax = 64;
   static_assert(kForwardedKeptMax <= peer_wire::kWireCaps.forwarded_acks);
   // Acknowledgements for other origins carried to the relay in one message ("ra").
   static constexpr std::size_t kRelayAcksOutMax = peer_wire::kWireCaps.relay_acks;
@@ -111,6 +118,10 @@ class GossipEngine final : public ReplicationEngine {
     std::int64_t lo = 0;
     std::int64_t hi = 0;
     std::int64_t at_us = 0;
+    // When it was owed (0: at_us). A report on an older write may be owed long after it was
+    // held; it waits for a message to ride on from then, like any other.
+    std::int64_t owed_us = 0;
+    [[nodiscard]] std::int64_t owed_at() const { return owed_us != 0 ? owed_us : at_us; }
   };
   // One of my writes on its way everywhere. Acknowledgements can overtake one another, so each
   // peer's earliest report counts, and the figure is taken a grace period after the last peer
@@ -126,12 +137,25 @@ class GossipEngine final : public ReplicationEngine {
   // The three peer messages, indexing the per-kind counters (docs/REPLICATION.md).
   enum PeerMsgKind { kGossip, kDigest, kAck, kSync, kKinds };
 
-  // Glue (gossip_engine.cpp). False for a malformed entry; *applied tells whether it was
-  // newer and taken.
+  // Glue (gossip_engine.cpp). False for a malformed entry; *result tells whether it was
+  // newer and taken, and the version held.
   bool apply_entry(std::string_view key, std::string_view value, Version v,
-                   std::int64_t now_us, bool* applied);
+                   std::int64_t now_us, Store::MergeResult* result);
   // The bookkeeping of an entry taken from a peer (by a push or by content sync).
   void on_taken(const Store::MergeResult& r, Version v, std::int64_t now_us);
+
+  // When this node first held each entry's recent versions (held_recs_): an entry that stands
+  // for an older write (its own version, or the older writes a sender lists with it) is
+  // reported to that write's origin from when this node held it or a newer version of its
+  // key, which may be long before the origin's chain reaches it (docs/REPLICATION.md,
+  // "Reports for older writes").
+  void record_held(const Entry* e, Version v, std::int64_t now_us);
+  // The earliest time this node is known to have held e at v or newer (INT64_MAX: not known),
+  // and whether that was v itself.
+  [[nodiscard]] std::pair<std::int64_t, bool> held_since(const Entry* e, Version v) const;
+  // Reports, to their origins, the older writes an entry from a peer stands for.
+  void report_older_writes(const PeerEntry& e, const Store::MergeResult& r, std::uint32_t peer,
+                           std::int64_t now_us);
 
   // Content anti-entropy, the safety net (anti_entropy.cpp; the protocol is ContentSync's).
   void sync_round(std::int64_t now_us, std::vector<OutMessage>& out);
@@ -145,8 +169,9 @@ class GossipEngine final : public ReplicationEngine {
   void send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out);
   void write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry);
   // The same, for a version just loaded into scratch_.
+  // With the older writes it stands for (those of `stands` below v).
   void write_loaded_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry,
-                          Version v);
+                          Version v, const Version* stands = nullptr, std::size_t stands_count = 0);
   void take_entries(std::uint32_t peer, std::int64_t now_us);
   void take_chain(std::uint32_t peer, std::int64_t now_us, std::vector<OutMessage>& out);
   void on_digest(std::uint32_t peer, std::int64_t now_us, std::vector<OutMessage>& out);
@@ -230,6 +255,11 @@ class GossipEngine final : public ReplicationEngine {
     std::int64_t oldest_own_us = INT64_MAX;  // INT64_MAX: none of mine
     std::int64_t newest_own_us = INT64_MIN;  // INT64_MIN: none of mine
     bool relayed = false;  // a relay forwards it: a span it forwards may cover it
+    // Writes of the key the push stands for (those older than the version it carries are
+    // listed with the entry): the newest kStandsForMax.
+    std::uint8_t stands_count = 0;
+    std::array<Version, peer_wire::kStandsForMax> stands{};
+    void stand_for(Version v);
   };
   void add_pending(const Entry* entry, Version v, bool relayed = false);
   absl::flat_hash_map<const Entry*, PendingDelta> pending_;
@@ -279,6 +309,19 @@ class GossipEngine final : public ReplicationEngine {
   // The anti-entropy index: per origin, the entries whose current version it wrote, by ts.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;
   absl::flat_hash_map<const Entry*, Version> indexed_;  // the version each entry is indexed at
+  // Per origin, its writes lately replaced in the index by a newer version of their key (ts,
+  // entry), the newest kSupersededPerOriginMax: an answer sends the entry for each one in the
+  // asker's range, listing the write, so that the asker reports it from when it held the newer
+  // version, not from when its chain reaches it.
+  std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> superseded_;
+  struct HeldRec {
+    Version v;
+    std::int64_t at_us;
+  };
+  // Per entry, the versions this node took lately, ascending, with when (record_held); and all
+  // of them in the order taken, to bound the total.
+  absl::flat_hash_map<const Entry*, absl::InlinedVector<HeldRec, 2>> held_recs_;
+  std::deque<std::pair<const Entry*, std::int64_t>> held_order_;
   // Entries holding a version newer than indexed, whose local delta is on its way: a peer's
   // older version was turned down for it. At most one per local delta in flight (the delta
   // queue's bound); each leaves when its delta is indexed.

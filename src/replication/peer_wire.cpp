@@ -298,7 +298,7 @@ bool BodyHandler::String(const char* s, SizeType n, bool) {
   if (at_ != At::kTuple || list_ != Member::kEntries) return shape("a string where none belongs");
   if (n_ == 0) return entry_key(text);
   if (n_ == 3) return entry_value(text);
-  if (n_ >= 4) return shape("an entry with more than 4 members");
+  if (n_ >= 4) return shape("an entry's older writes must be integers");
   return shape("an entry's ts and origin must be integers");
 }
 
@@ -338,9 +338,16 @@ bool BodyHandler::integer(std::int64_t v) {
     } else if (n_ == 2) {
       if (v < 0 || v > b_.node_count) return range("entry origin outside 0..N");
       entry_.origin = static_cast<std::uint32_t>(v);
-    } else {
-      return shape(n_ >= 4 ? "an entry with more than 4 members"
-                           : "an entry's key and value must be strings");
+    } else if (n_ < 4) {
+      return shape("an entry's key and value must be strings");
+    } else if (n_ >= 4 + 2 * peer_wire::kStandsForMax) {
+      return shape("an entry stands for more older writes than the bound allows");
+    } else if (n_ % 2 == 0) {  // the origin of an older write the entry stands for
+      if (v < 1 || v > b_.node_count) return range("an older write's origin outside 1..N");
+      entry_.stands[entry_.stands_count].first = static_cast<std::uint32_t>(v);
+    } else {  // its timestamp
+      if (!in_window(v)) return range("an older write's ts outside the window");
+      entry_.stands[entry_.stands_count++].second = v;
     }
     ++n_;
     return true;
@@ -389,7 +396,7 @@ bool BodyHandler::list_integer(std::int64_t v) {
 }
 
 bool BodyHandler::end_entry() {
-  if (n_ != 4) return shape("an entry is not [key, ts, origin, value]");
+  if (n_ < 4 || n_ % 2 != 0) return shape("an entry is not [key, ts, origin, value, (origin, ts)...]");
   m_->entries.push_back(entry_);
   at_ = At::kList;
   return true;

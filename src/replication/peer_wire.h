@@ -65,6 +65,7 @@
 // point into its decoder's buffer and live until that decoder's next decode().
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -106,12 +107,16 @@ inline constexpr std::size_t kRelaySpanBytesMax = tuple_bytes_max(1, 3);     // 
 inline constexpr std::size_t kForwardedAckBytesMax = tuple_bytes_max(2, 3);  // fa [a,o,lo,hi,at]
 inline constexpr std::size_t kBeforeFloorBytesMax = tuple_bytes_max(1, 2);   // bf [o,held,fl]
 
+// Older writes an entry stands for (its version is a newer one of their key): at most this
+// many (origin, ts) pairs after the value.
+inline constexpr std::size_t kStandsForMax = 4;
 // One entry with its comma: the key as a JSON string (1 + kKeyBytesMax bytes, a control byte
 // escaped to 6), the value's text as a JSON string (it holds no control byte but JSON
-// whitespace, so each byte takes at most 2: '"', '\\', \t, \r, \n).
-inline constexpr std::size_t kEntryBytesMax = 2 + (2 + 6 * (1 + limits::kKeyBytesMax)) + 1 +
-                                              kInt64TextBytesMax + 1 + kUint32TextBytesMax + 1 +
-                                              (2 + 2 * limits::kValueBytesMax) + 1;
+// whitespace, so each byte takes at most 2: '"', '\\', \t, \r, \n), and the writes it stands for.
+inline constexpr std::size_t kEntryBytesMax =
+    2 + (2 + 6 * (1 + limits::kKeyBytesMax)) + 1 + kInt64TextBytesMax + 1 + kUint32TextBytesMax +
+    1 + (2 + 2 * limits::kValueBytesMax) + 1 +
+    kStandsForMax * (1 + kUint32TextBytesMax + 1 + kInt64TextBytesMax);
 // The smallest entry: ["s",0,0,"0"], -- bounds how many entries fit in a byte budget.
 inline constexpr std::size_t kEntryBytesMin = sizeof R"(["s",0,0,"0"],)" - 1;
 
@@ -186,6 +191,10 @@ struct PeerEntry {
   std::int64_t ts_us = 0;  // in the window
   std::uint32_t origin = 0;  // 0..N
   std::string_view value;  // the value's JSON text: one valid single-line JSON value
+  // Older writes of this key the entry stands for: [key, ts, origin, value, o1, ts1, ...].
+  // Origins 1..N, timestamps in the window; not checked to be older (the engine does).
+  std::uint32_t stands_count = 0;
+  std::array<std::pair<std::uint32_t, std::int64_t>, peer_wire::kStandsForMax> stands{};
 };
 struct PeerAckSpan {  // a: "I hold your writes in (lo, hi] since at_us"
   std::int64_t lo = 0, hi = 0, at_us = 0;

@@ -32,13 +32,19 @@ void GossipEngine::write_entry(Writer& w, const Entry& entry) {
   write_loaded_entry(w, entry, store_.load(entry, &scratch_));
 }
 
-void GossipEngine::write_loaded_entry(Writer& w, const Entry& entry, Version v) {
+void GossipEngine::write_loaded_entry(Writer& w, const Entry& entry, Version v,
+                                      const Version* stands, std::size_t stands_count) {
   std::string_view key = Store::key_of(entry);
   w.StartArray();
   w.String(key.data(), static_cast<rapidjson::SizeType>(key.size()));
   w.Int64(v.ts_us);
   w.Uint(v.origin);
   w.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
+  for (std::size_t i = 0; i < std::min(stands_count, peer_wire::kStandsForMax); ++i) {
+    if (!(stands[i] < v) || stands[i].origin == 0) continue;  // only older writes, of an origin
+    w.Uint(stands[i].origin);
+    w.Int64(stands[i].ts_us);
+  }
   w.EndArray();
 }
 
@@ -123,12 +129,13 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
 // was acknowledged when it first arrived.)
 void GossipEngine::take_entries(std::uint32_t peer, std::int64_t now_us) {
   for (const PeerEntry& e : msg_.entries) {
-    bool applied = false;
+    Store::MergeResult r;
     Version v{e.ts_us, e.origin};
-    apply_entry(e.key, e.value, v, now_us, &applied);
-    if (applied && !(msg_.has_chain && e.origin == peer)) {
+    if (!apply_entry(e.key, e.value, v, now_us, &r)) continue;
+    if (r.applied && !(msg_.has_chain && e.origin == peer)) {
       owe_ack(e.origin, {e.ts_us - 1, e.ts_us, now_us});
     }
+    report_older_writes(e, r, peer, now_us);
   }
 }
 
@@ -142,6 +149,10 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
       if (entry == nullptr) continue;
       Version v{e.ts_us, e.origin};
       add_pending(entry, v, /*relayed=*/true);
+      PendingDelta& pending = pending_.find(entry)->second;
+      for (std::uint32_t i = 0; i < e.stands_count; ++i) {
+        pending.stand_for({e.stands[i].second, e.stands[i].first});
+      }
     }
     if (relay_spans_.size() < kRelaySpansMax) {
       // Forwarded no further than half the version window past this node's clock (as

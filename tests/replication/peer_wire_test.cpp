@@ -337,6 +337,23 @@ std::vector<Hostile> hostile_matrix() {
       {"entry of 3", good_gossip("[[\"sk\"," + T + ",2]]"), PeerStatus::kBadShape},
       {"entry of 5", good_gossip("[[\"sk\"," + T + ",2,\"1\",\"1\"]]"), PeerStatus::kBadShape},
       {"entry of 5 (int)", good_gossip("[[\"sk\"," + T + ",2,\"1\",1]]"), PeerStatus::kBadShape},
+      // The older writes an entry stands for: (origin, ts) pairs after the value.
+      {"older write origin 0", good_gossip(R"([["sk",)" + T + R"(,2,"1",0,)" + T + "]]"),
+       PeerStatus::kOutOfRange},
+      {"older write origin N+1", good_gossip(R"([["sk",)" + T + R"(,2,"1",4,)" + T + "]]"),
+       PeerStatus::kOutOfRange},
+      {"older write ts past the window",
+       good_gossip(R"([["sk",)" + T + R"(,2,"1",1,)" + std::to_string(kNow + kAheadUs + 1) + "]]"),
+       PeerStatus::kOutOfRange},
+      {"older write ts negative", good_gossip(R"([["sk",)" + T + R"(,2,"1",1,-5]])"),
+       PeerStatus::kOutOfRange},
+      {"older write ts as string", good_gossip(R"([["sk",)" + T + R"(,2,"1",1,")" + T + "\"]]"),
+       PeerStatus::kBadShape},
+      {"older write nested", good_gossip(R"([["sk",)" + T + R"(,2,"1",[1,)" + T + "]]]"),
+       PeerStatus::kBadShape},
+      {"five older writes", good_gossip(R"([["sk",)" + T + R"(,2,"1",1,)" + T + ",1," + T + ",1," + T +
+                                        ",1," + T + ",1," + T + "]]"),
+       PeerStatus::kBadShape},
       {"entry key as int", good_gossip(entry("7", T, "2", R"("1")")), PeerStatus::kBadShape},
       {"entry ts as string", good_gossip(entry(R"("sk")", "\"" + T + "\"", "2", R"("1")")),
        PeerStatus::kBadShape},
@@ -603,6 +620,27 @@ TEST(PeerWire, SplitClaimsAndTheAnswersLifeAreDecodedAndNotCarriedOver) {
   std::string many = R"({"type":"digest","wm":[0,0,0,0],"bf":[)";
   for (std::size_t i = 0; i <= b.before_floor_max; ++i) many += (i ? "," : "") + std::string("[1,0,0]");
   EXPECT_EQ(decoder.decode(many + "]}", b, &m).status, PeerStatus::kOutOfRange);
+}
+
+// An entry's older writes are decoded in order, up to the bound, and a reused message keeps none.
+TEST(PeerWire, TheOlderWritesAnEntryStandsForAreDecoded) {
+  PeerDecoder decoder;
+  PeerMessage m;
+  PeerBounds b = bounds_at(3, kNow);
+  std::string four;
+  for (int i = 0; i < 4; ++i) four += "," + std::to_string(1 + i % 3) + "," + std::to_string(kNow - 10 + i);
+  ASSERT_TRUE(decoder.decode(good_gossip(R"([["sk",)" + kTs + R"(,2,"1")" + four + R"(],["sj",)" + kTs +
+                                         R"(,2,"1"]])"),
+                             b, &m)
+                  .ok());
+  ASSERT_EQ(m.entries.size(), 2u);
+  ASSERT_EQ(m.entries[0].stands_count, 4u);
+  for (std::uint32_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(m.entries[0].stands[i].first, 1 + i % 3);
+    EXPECT_EQ(m.entries[0].stands[i].second, kNow - 10 + i);
+  }
+  EXPECT_EQ(m.entries[0].value, "1");
+  EXPECT_EQ(m.entries[1].stands_count, 0u) << "the next entry starts with none";
 }
 
 TEST(PeerWire, WindowEdgesAreInclusive) {
