@@ -3,6 +3,8 @@
 #include "replication/gossip_engine.h"
 
 #include <algorithm>
+#include <array>
+#include <tuple>
 
 #include "replication/wire.h"
 
@@ -199,19 +201,32 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
     if (!truncated) truncated = !send_range(from, end);
   }
   // Writes in the asker's ranges that a newer version of their key replaced here: the entry
-  // goes again listing each (report_older_writes), as room is left; a cut here cuts nothing
-  // the answer vouches for.
+  // goes again listing them (report_older_writes), up to kStandsForMax a copy, as room is
+  // left; a cut here cuts nothing the answer vouches for. In key order: the same bytes on
+  // every run.
+  replaced_.clear();
   for (std::uint32_t o = 1; o < wm_.size() && !truncated; ++o) {
     if (o == peer || their_wm[o] == INT64_MAX) continue;
     const auto& replaced = superseded_[o];
     for (auto it = replaced.lower_bound({their_wm[o] + 1, nullptr});
          it != replaced.end() && it->first <= wm_[o]; ++it) {
-      if (buf_.GetSize() >= config_.batch_bytes_max) break;
-      Version older{it->first, o};
-      Version current = store_.load(*it->second, &scratch_);
-      write_loaded_entry(writer_, *it->second, current, &older, 1);
-      ++sent;
+      replaced_.push_back({Store::key_of(*it->second), it->second, Version{it->first, o}});
     }
+  }
+  std::sort(replaced_.begin(), replaced_.end(), [](const Replaced& a, const Replaced& b) {
+    return std::tie(a.key, a.older) < std::tie(b.key, b.older);
+  });
+  std::array<Version, peer_wire::kStandsForMax> listed{};
+  for (std::size_t i = 0; i < replaced_.size() && !truncated;) {
+    if (buf_.GetSize() >= config_.batch_bytes_max) break;
+    const Entry* entry = replaced_[i].entry;
+    std::size_t n = 0;
+    for (; i < replaced_.size() && replaced_[i].entry == entry && n < listed.size(); ++i) {
+      listed[n++] = replaced_[i].older;
+    }
+    Version current = store_.load(*entry, &scratch_);
+    write_loaded_entry(writer_, *entry, current, listed.data(), n);
+    ++sent;
   }
   writer_.EndArray();
   if (truncated) answers_cut_.fetch_add(1, std::memory_order_relaxed);

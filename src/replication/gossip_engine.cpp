@@ -118,13 +118,13 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
 
 void GossipEngine::PendingDelta::stand_for(Version v) {
   if (v.origin == 0) return;  // no origin to report to
-  auto* end = stands.begin() + stands_count;
+  auto end = stands.begin() + stands_count;
   if (std::find(stands.begin(), end, v) != end) return;
   if (stands_count < stands.size()) {
     stands[stands_count++] = v;
     return;
   }
-  auto* oldest = std::min_element(stands.begin(), end);
+  auto oldest = std::min_element(stands.begin(), end);
   if (*oldest < v) *oldest = v;  // the newest are kept
 }
 

@@ -256,9 +256,9 @@ class GossipEngine final : public ReplicationEngine {
     std::int64_t newest_own_us = INT64_MIN;  // INT64_MIN: none of mine
     bool relayed = false;  // a relay forwards it: a span it forwards may cover it
     // Writes of the key the push stands for (those older than the version it carries are
-    // listed with the entry): the newest kStandsForMax.
+    // listed with the entry, at most kStandsForMax): the newest, with room for the carried one.
     std::uint8_t stands_count = 0;
-    std::array<Version, peer_wire::kStandsForMax> stands{};
+    std::array<Version, peer_wire::kStandsForMax + 1> stands{};
     void stand_for(Version v);
   };
   void add_pending(const Entry* entry, Version v, bool relayed = false);
@@ -314,6 +314,12 @@ class GossipEngine final : public ReplicationEngine {
   // asker's range, listing the write, so that the asker reports it from when it held the newer
   // version, not from when its chain reaches it.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> superseded_;
+  struct Replaced {  // answer_digest's scratch: a replaced write in the asker's range
+    std::string_view key;
+    const Entry* entry;
+    Version older;
+  };
+  std::vector<Replaced> replaced_;
   struct HeldRec {
     Version v;
     std::int64_t at_us;

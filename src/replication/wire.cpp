@@ -40,10 +40,12 @@ void GossipEngine::write_loaded_entry(Writer& w, const Entry& entry, Version v,
   w.Int64(v.ts_us);
   w.Uint(v.origin);
   w.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
-  for (std::size_t i = 0; i < std::min(stands_count, peer_wire::kStandsForMax); ++i) {
+  std::size_t listed = 0;
+  for (std::size_t i = 0; i < stands_count && listed < peer_wire::kStandsForMax; ++i) {
     if (!(stands[i] < v) || stands[i].origin == 0) continue;  // only older writes, of an origin
     w.Uint(stands[i].origin);
     w.Int64(stands[i].ts_us);
+    ++listed;
   }
   w.EndArray();
 }

@@ -17,10 +17,10 @@ class GossipThread {
   void run() {
     while (!sh_.stopping.load(std::memory_order_acquire)) {
       ReplicationEngine* engine = sh_.engine.load(std::memory_order_acquire);
-      std::int64_t now_us = wall_clock_us();
-      bool busy = drain_deltas(engine, now_us);
+      bool busy = drain_deltas(engine);
       if (engine != nullptr) publish_own_watermark(*engine);
-      busy |= drain_peers(engine, now_us);
+      busy |= drain_peers(engine);
+      std::int64_t now_us = wall_clock_us();
       std::int64_t wait_us = 50000;
       if (engine != nullptr) {
         if (now_us >= engine->next_deadline_us()) engine->tick(now_us, out_);
@@ -37,10 +37,13 @@ class GossipThread {
  private:
   // Takes at most as many deltas as the engine has room for; the rest wait in the queue (and
   // the workers behind it).
-  bool drain_deltas(ReplicationEngine* engine, std::int64_t now_us) {
+  // The time given is read after the dequeue: every write handed over was in the store by
+  // then (the engine takes it as when this node held it).
+  bool drain_deltas(ReplicationEngine* engine) {
     std::size_t room = engine != nullptr ? std::min(engine->delta_room(), deltas_.size())
                                          : deltas_.size();
     std::size_t n = room == 0 ? 0 : sh_.deltas.try_dequeue_bulk(deltas_.data(), room);
+    std::int64_t now_us = n > 0 ? wall_clock_us() : 0;
     for (std::size_t i = 0; i < n; ++i) {
       ++dequeued_[deltas_[i].worker];
       if (engine != nullptr) engine->on_local_delta(deltas_[i].delta, now_us);
@@ -81,12 +84,14 @@ class GossipThread {
     }
   }
 
-  bool drain_peers(ReplicationEngine* engine, std::int64_t now_us) {
+  // Each message gets the time it is handled, not the loop's: the engine records when it
+  // took each version, and a bulk of messages can take milliseconds.
+  bool drain_peers(ReplicationEngine* engine) {
     std::size_t n = sh_.peer_inbox.try_dequeue_bulk(peers_.data(), peers_.size());
     for (std::size_t i = 0; i < n; ++i) {
       PeerItem* item = peers_[i];
       item->handoff.receive();
-      if (engine != nullptr) engine->on_peer_message(item->src, item->body, now_us, out_);
+      if (engine != nullptr) engine->on_peer_message(item->src, item->body, wall_clock_us(), out_);
       std::size_t queued = sh_.peer_inbox_bytes.fetch_sub(item->charged_bytes,
                                                          std::memory_order_relaxed);
       GOSSIP_KV_ASSERT(queued >= item->charged_bytes);

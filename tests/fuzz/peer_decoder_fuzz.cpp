@@ -101,6 +101,11 @@ void check_entry(const PeerEntry& e, const PeerBounds& b, std::string_view body)
   d.Parse<rapidjson::kParseValidateEncodingFlag>(e.value.data(), e.value.size());
   if (d.HasParseError()) broken("value is not one JSON value", body);
   if (depth_of(d) > b.value_depth_max) broken("value depth or a string in it", body);
+  if (e.stands_count > peer_wire::kStandsForMax) broken("older writes listed", body);
+  for (std::uint32_t i = 0; i < e.stands_count; ++i) {
+    if (e.stands[i].first < 1 || e.stands[i].first > b.node_count) broken("an older write's origin", body);
+    if (!in_window(e.stands[i].second)) broken("an older write's ts", body);
+  }
 }
 
 void check(const PeerMessage& m, const PeerBounds& b, std::string_view body) {

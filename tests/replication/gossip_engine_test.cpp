@@ -1132,5 +1132,68 @@ TEST(GossipEngine, AWriteReplacedEverywhereEarlyHasItsTrueFigure) {
   EXPECT_EQ(convergence_max_ms(n1, &count), 340) << "from n1's taking it (10 ms) to n2's 350 ms";
 }
 
+// A relay forwards the older writes an entry from a served node lists, with those of the
+// entry's own versions that a newer one replaced within the round (the newest four), and
+// nothing that is not older than the version it forwards.
+TEST(GossipEngine, ARelayForwardsTheOlderWritesAnEntryStandsFor) {
+  InRelayedTrio trio("n1");
+  GossipEngine& relay = trio.engine;
+  const std::int64_t fl = kT0 - 1, t = kT0 + 100'000;
+  std::vector<OutMessage> out;
+  // n2's push: sa at t + 50 standing for n3's write at t (and a listed "older" one that is not).
+  relay.on_peer_message("n2", R"({"type":"gossip","from":)" + str(fl) + R"(,"to":)" + str(t + 50) +
+                                  R"(,"fl":)" + str(fl) + R"(,"e":[["sa",)" + str(t + 50) + R"(,2,"1",3,)" +
+                                  str(t) + ",3," + str(t + 60) + "]]}",
+                        kT0 + 200'000, out);
+  // Then writes of sb by n2 and n3, six of them in one round: the newest four older ones go.
+  for (int i = 0; i < 6; ++i) {
+    const char* from = i % 2 ? "n3" : "n2";
+    std::uint32_t origin = i % 2 ? 3 : 2;
+    std::int64_t ts = t + 1'000 + i;
+    relay.on_peer_message(from, push_of(fl, fl, ts, {{"sb", ts}}, origin), kT0 + 210'000 + i, out);
+  }
+  out.clear();
+  relay.tick(kT0 + 400'000, out);  // the relay round
+  auto listed = listing_entries(out, "n3");
+  ASSERT_EQ(listed.size(), 2u);
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed[0].first, "sa");
+  EXPECT_EQ(listed[0].second, (std::vector<std::int64_t>{t + 50, 3, t}))
+      << "n3's write, and not the one listed as older that is newer";
+  EXPECT_EQ(listed[1].first, "sb");
+  ASSERT_EQ(listed[1].second.size(), 9u);
+  std::vector<std::int64_t> older;
+  for (std::size_t i = 2; i < 9; i += 2) older.push_back(listed[1].second[i]);
+  std::sort(older.begin(), older.end());
+  EXPECT_EQ(older, (std::vector<std::int64_t>{t + 1'001, t + 1'002, t + 1'003, t + 1'004}))
+      << "the four newest of the five older versions (the newest, t + 1,005, is the entry's own)";
+}
+
+// A listed write is reported only from when this node held a version at least as new: an
+// entry it does not hold (an older version than its own) reports nothing for it, nor does a
+// listing of a version it never held anything as new as.
+TEST(GossipEngine, NoReportForAWriteNotHeld) {
+  Store store(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2", "n3"}, store, 7, kT0);
+  const std::int64_t fl = kT0 - 1, t = kT0 + 100'000;
+  std::vector<OutMessage> out;
+  // n3's sa at t arrives at 150 ms; then n1's sa at t - 10 listing n3's write at t + 5 (not older
+  // than n1's version: ignored) and at t - 20 (older: held since 150 ms as n3's version at t).
+  n2.on_peer_message("n3", push_of(fl, fl, t, {{"sa", t}}, 3), kT0 + 150'000, out);
+  n2.on_peer_message("n1", R"({"type":"gossip","from":)" + str(fl) + R"(,"to":)" + str(fl) + R"(,"fl":)" +
+                               str(fl) + R"(,"e":[["sa",)" + str(t - 10) + R"(,1,"1",3,)" + str(t + 5) + ",3," +
+                               str(t - 20) + "]]}",
+                     kT0 + 2'000'000, out);
+  out.clear();
+  n2.tick(kT0 + 3'100'000, out);
+  using Span = std::tuple<std::int64_t, std::int64_t, std::int64_t>;
+  auto to_n3 = acks_to(out, "n3");
+  EXPECT_NE(std::find(to_n3.begin(), to_n3.end(), Span{t - 21, t - 20, kT0 + 150'000}), to_n3.end());
+  for (const Span& sp : to_n3) EXPECT_NE(std::get<1>(sp), t + 5) << "not older than the entry";
+  auto to_n1 = acks_to(out, "n1");
+  EXPECT_NE(std::find(to_n1.begin(), to_n1.end(), Span{t - 11, t - 10, kT0 + 150'000}), to_n1.end())
+      << "n1's own write, held as n3's newer version";
+}
+
 }  // namespace
 }  // namespace gossip_kv

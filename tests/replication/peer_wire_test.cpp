@@ -641,6 +641,9 @@ TEST(PeerWire, TheOlderWritesAnEntryStandsForAreDecoded) {
   }
   EXPECT_EQ(m.entries[0].value, "1");
   EXPECT_EQ(m.entries[1].stands_count, 0u) << "the next entry starts with none";
+  ASSERT_TRUE(decoder.decode(good_gossip(), b, &m).ok());
+  ASSERT_EQ(m.entries.size(), 1u);
+  EXPECT_EQ(m.entries[0].stands_count, 0u) << "a reused message keeps none";
 }
 
 TEST(PeerWire, WindowEdgesAreInclusive) {
@@ -761,6 +764,10 @@ std::string body_at_caps(std::size_t nodes, std::int64_t t, std::uint32_t origin
     ew.Int64(t);
     ew.Uint(origin);
     ew.String(value.data(), static_cast<rapidjson::SizeType>(value.size()));
+    for (std::size_t i = 0; i < peer_wire::kStandsForMax; ++i) {  // the older writes it stands for
+      ew.Uint(origin);
+      ew.Int64(t);
+    }
     ew.EndArray();
   }
   ew.EndArray();
