@@ -138,6 +138,17 @@ void GossipEngine::take_entries(std::uint32_t peer, std::int64_t now_us) {
       owe_ack(e.origin, {e.ts_us - 1, e.ts_us, now_us});
     }
     report_older_writes(e, r, peer, now_us);
+    // A relay passes on what an entry stands for, from any message (a digest answer from the
+    // origin after a partition, above all): otherwise a replica that took a newer version
+    // from another side of the cut reports the older write only when its origin's chain
+    // reaches it. (Entries of a served node's push are forwarded anyway: take_chain.)
+    if (is_relay_ && r.entry != nullptr && (e.stands_count > 0 || (!r.applied && v < r.previous))) {
+      add_pending(r.entry, v, /*relayed=*/true);
+      PendingDelta& pending = pending_.find(r.entry)->second;
+      for (std::uint32_t i = 0; i < e.stands_count; ++i) {
+        pending.stand_for({e.stands[i].second, e.stands[i].first});
+      }
+    }
   }
 }
 

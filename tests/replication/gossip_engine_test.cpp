@@ -1195,5 +1195,30 @@ TEST(GossipEngine, NoReportForAWriteNotHeld) {
       << "n1's own write, held as n3's newer version";
 }
 
+// After a partition, an origin's answer to its relay is often the first news of a write that a
+// newer version replaced on the other side: the relay passes what the entries stand for on
+// with its next round, or replicas holding the newer version would report that write only
+// when its origin's chain reaches them.
+TEST(GossipEngine, ARelayPassesOnWhatAnAnswersEntriesStandFor) {
+  InRelayedTrio trio("n1");
+  GossipEngine& relay = trio.engine;
+  const std::int64_t fl = kT0 - 1, w = kT0 + 100'000, v2 = kT0 + 150'000;
+  std::vector<OutMessage> out;
+  // The relay holds n3's sa at v2 (the newer version) already.
+  relay.on_peer_message("n3", push_of(fl, fl, v2, {{"sa", v2}}, 3), kT0 + 200'000, out);
+  relay.tick(kT0 + 300'000, out);
+  out.clear();
+  // n2's answer: sa at its own older write w (the relay keeps v2), and sb listing n2's w + 1.
+  relay.on_peer_message("n2", R"({"type":"gossip","e":[["sa",)" + str(w) + R"(,2,"1"],["sb",)" + str(v2) +
+                                  R"(,3,"2",2,)" + str(w + 1) + R"(]],"wm":[0,0,0,0],"af":)" + str(fl) + "}",
+                        kT0 + 400'000, out);
+  relay.tick(kT0 + 500'000, out);  // the next round
+  auto listed = listing_entries(out, "n3");
+  std::sort(listed.begin(), listed.end());
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0], (std::pair<std::string, std::vector<std::int64_t>>{"sa", {v2, 2, w}}));
+  EXPECT_EQ(listed[1], (std::pair<std::string, std::vector<std::int64_t>>{"sb", {v2, 2, w + 1}}));
+}
+
 }  // namespace
 }  // namespace gossip_kv
