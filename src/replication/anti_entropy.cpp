@@ -6,6 +6,8 @@
 #include <array>
 #include <tuple>
 
+#include "gossip_kv/limits.h"
+#include "replication/content_sync_codec.h"
 #include "replication/wire.h"
 
 namespace gossip_kv {
@@ -346,7 +348,12 @@ void GossipEngine::on_sync_message(std::uint32_t peer, std::string_view body,
     return;
   }
   if (sync_answers_[peer] >= kSyncAnswersMax) {
-    sync_throttled_.fetch_add(1, std::memory_order_relaxed);
+    // Refused unanswered; still counted as malformed when it is no sync message at all (any
+    // unknown type comes here), so the malformed count does not depend on the budget.
+    sync::Message m;
+    sync::DecodeLimits limits{static_cast<std::uint32_t>(ids_.size()), now_us + limits::kVersionAheadMaxUs};
+    bool valid = sync::decode(body, limits, &m).empty();
+    (valid ? sync_throttled_ : malformed_).fetch_add(1, std::memory_order_relaxed);
     return;
   }
   ++sync_answers_[peer];

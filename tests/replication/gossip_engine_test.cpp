@@ -271,6 +271,25 @@ std::uint64_t stat(const GossipEngine& e, const char* name) {
   return stats_of(e)[name].GetUint64();
 }
 
+// A message of no known type goes to content sync: past a peer's sync budget it is refused
+// unanswered, and still counted as malformed unless it is a sync message (the count must not
+// depend on the budget: the VOPR's I4, seed 1154).
+TEST(GossipEngine, GarbageBeyondTheSyncBudgetIsStillCountedMalformed) {
+  Store store(1);
+  GossipEngine e(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, 1'000'000);
+  std::vector<OutMessage> out;
+  const std::string valid = R"({"type":"sync_entries","e":[["sb",5,2,"2"]]})";
+  for (std::uint32_t i = 0; i < GossipEngine::kSyncAnswersMax + 3; ++i) {
+    e.on_peer_message("n2", valid, 1'000'100 + i, out);
+  }
+  EXPECT_EQ(stat(e, "sync_msgs_throttled"), 3u);
+  EXPECT_EQ(stat(e, "gossip_msgs_malformed"), 0u);
+  e.on_peer_message("n2", R"({"type":"zzz"})", 1'000'200, out);
+  e.on_peer_message("n2", R"({"type":"sync_tree","l":0,"n":[0]})", 1'000'201, out);
+  EXPECT_EQ(stat(e, "gossip_msgs_malformed"), 2u);
+  EXPECT_EQ(stat(e, "sync_msgs_throttled"), 3u);
+}
+
 // Every hostile peer input the independent check found: each is counted as malformed, changes
 // nothing stored, and crashes nothing (several were SIGSEGV: an unchecked "e" in a relay push,
 // INT64_MIN timestamps; a value text with a newline forged a whole reply line; untagged keys
