@@ -1188,9 +1188,9 @@ TEST(GossipEngine, ARelayForwardsTheOlderWritesAnEntryStandsFor) {
       << "the four newest of the five older versions (the newest, t + 1,005, is the entry's own)";
 }
 
-// A listed write is reported only from when this node held a version at least as new: an
-// entry it does not hold (an older version than its own) reports nothing for it, nor does a
-// listing of a version it never held anything as new as.
+// A listed write is reported only from when this node held a version at least as new: one it
+// does not hold (listed as older, yet newer than anything here) is not reported; the entry's
+// own older write and an older listed one are, from when the newer version came.
 TEST(GossipEngine, NoReportForAWriteNotHeld) {
   Store store(1);
   GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2", "n3"}, store, 7, kT0);
