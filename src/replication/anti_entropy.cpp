@@ -351,8 +351,8 @@ void GossipEngine::on_sync_message(std::uint32_t peer, std::string_view body,
     // Refused unanswered; still counted as malformed when it is no sync message at all (any
     // unknown type comes here), so the malformed count does not depend on the budget.
     sync::Message m;
-    sync::DecodeLimits limits{static_cast<std::uint32_t>(ids_.size()), now_us + limits::kVersionAheadMaxUs};
-    bool valid = sync::decode(body, limits, &m).empty();
+    sync::DecodeLimits bounds{static_cast<std::uint32_t>(ids_.size()), now_us + limits::kVersionAheadMaxUs};
+    bool valid = sync::decode(body, bounds, &m).empty();
     (valid ? sync_throttled_ : malformed_).fetch_add(1, std::memory_order_relaxed);
     return;
   }

@@ -36,8 +36,12 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   // byte cap then covers what it carried, up to the first write it left out.
   order_.clear();
   for (const auto& [entry, p] : pending_) {
-    bool first = p.relayed || p.oldest_own_us == INT64_MAX;
-    order_.push_back({first ? INT64_MIN : p.oldest_own_us, p, entry});
+    // What a relay forwards, then other entries of none of mine (an entry a relay passes on
+    // for the older writes it stands for: no chain covers it), then mine.
+    std::int64_t sort_us = p.relayed                       ? INT64_MIN
+                           : p.oldest_own_us == INT64_MAX ? INT64_MIN + 1
+                                                          : p.oldest_own_us;
+    order_.push_back({sort_us, p, entry});
   }
   std::sort(order_.begin(), order_.end(), [](const Ordered& a, const Ordered& b) {
     return std::tie(a.sort_us, a.delta.newest, a.entry) < std::tie(b.sort_us, b.delta.newest, b.entry);

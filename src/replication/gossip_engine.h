@@ -153,6 +153,8 @@ class GossipEngine final : public ReplicationEngine {
   // The earliest time this node is known to have held e at v or newer (INT64_MAX: not known),
   // and whether that was v itself.
   [[nodiscard]] std::pair<std::int64_t, bool> held_since(const Entry* e, Version v) const;
+  // A relay's: the older writes an entry from a served node stands for go with its next round.
+  void pass_on_older_writes(const PeerEntry& e, const Store::MergeResult& r, std::uint32_t peer);
   // Reports, to their origins, the older writes an entry from a peer stands for.
   void report_older_writes(const PeerEntry& e, const Store::MergeResult& r, std::uint32_t peer,
                            std::int64_t now_us);

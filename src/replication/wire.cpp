@@ -138,17 +138,38 @@ void GossipEngine::take_entries(std::uint32_t peer, std::int64_t now_us) {
       owe_ack(e.origin, {e.ts_us - 1, e.ts_us, now_us});
     }
     report_older_writes(e, r, peer, now_us);
-    // A relay passes on what an entry stands for, from any message (a digest answer from the
-    // origin after a partition, above all): otherwise a replica that took a newer version
-    // from another side of the cut reports the older write only when its origin's chain
-    // reaches it. (Entries of a served node's push are forwarded anyway: take_chain.)
-    if (is_relay_ && r.entry != nullptr && (e.stands_count > 0 || (!r.applied && v < r.previous))) {
-      add_pending(r.entry, v, /*relayed=*/true);
-      PendingDelta& pending = pending_.find(r.entry)->second;
-      for (std::uint32_t i = 0; i < e.stands_count; ++i) {
-        pending.stand_for({e.stands[i].second, e.stands[i].first});
-      }
+    if (is_relay_) pass_on_older_writes(e, r, peer);
+  }
+}
+
+// A relay passes on what an entry stands for, from a message of a node it serves (a digest
+// answer from the origin after a partition, above all): otherwise a replica that took a newer
+// version from another side of the cut reports the older write only when its origin's chain
+// reaches it. (Entries of a served node's push are forwarded anyway: take_chain.) Not from
+// another relay, which sent the entry to every node itself (two relays would bounce it for
+// good), and not as a relayed entry: no chain covers it, so a round that leaves it out for
+// the byte cap drops no chain. At most up to the bound on pending deltas.
+void GossipEngine::pass_on_older_writes(const PeerEntry& e, const Store::MergeResult& r,
+                                        std::uint32_t peer) {
+  if (r.entry == nullptr || peer <= static_cast<std::uint32_t>(config_.relays) ||
+      pending_.size() >= kPendingHeldMax) {
+    return;
+  }
+  Version carried{e.ts_us, e.origin};
+  bool any = false;
+  auto add = [&](Version older) {
+    if (older.origin == 0 || older.origin == me_ || older.origin > ids_.size()) return;
+    if (!any) {
+      auto [slot, inserted] = pending_.try_emplace(r.entry, PendingDelta{older});
+      if (!inserted) slot->second.newest = std::max(slot->second.newest, older);
+      any = true;
     }
+    pending_.find(r.entry)->second.stand_for(older);
+  };
+  if (!r.applied && carried < r.previous) add(carried);
+  for (std::uint32_t i = 0; i < e.stands_count; ++i) {
+    Version older{e.stands[i].second, e.stands[i].first};
+    if (older < carried) add(older);
   }
 }
 

@@ -1237,6 +1237,28 @@ TEST(GossipEngine, ARelayPassesOnWhatAnAnswersEntriesStandFor) {
   ASSERT_EQ(listed.size(), 2u);
   EXPECT_EQ(listed[0], (std::pair<std::string, std::vector<std::int64_t>>{"sa", {v2, 2, w}}));
   EXPECT_EQ(listed[1], (std::pair<std::string, std::vector<std::int64_t>>{"sb", {v2, 2, w + 1}}));
+  // Nothing more to pass on: the round after is quiet.
+  out.clear();
+  relay.tick(kT0 + 700'000, out);
+  EXPECT_TRUE(listing_entries(out, "n3").empty());
+}
+
+// With two relays, what one relay forwards is not passed on by the other (it went to every
+// node already): otherwise the two would bounce it between them for good.
+TEST(GossipEngine, ARelayDoesNotPassOnAnotherRelaysRound) {
+  GossipConfig c = relay_config();
+  c.relays = 2;
+  Store store(1);
+  GossipEngine n2(c, "n2", {"n1", "n2", "n3", "n4"}, store, 7, kT0);
+  const std::int64_t fl = kT0 - 1, w = kT0 + 100'000, v2 = kT0 + 150'000;
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", R"({"type":"gossip","from":)" + str(fl) + R"(,"to":)" + str(fl) + R"(,"fl":)" +
+                               str(fl) + R"(,"e":[["sa",)" + str(v2) + R"(,3,"1",4,)" + str(w) + "]]}",
+                     kT0 + 200'000, out);
+  out.clear();
+  n2.tick(kT0 + 400'000, out);
+  EXPECT_TRUE(listing_entries(out, "n1").empty());
+  EXPECT_TRUE(listing_entries(out, "n3").empty());
 }
 
 }  // namespace
