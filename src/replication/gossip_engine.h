@@ -170,8 +170,8 @@ class GossipEngine final : public ReplicationEngine {
   void begin(const char* type);
   void send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out);
   void write_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry);
-  // The same, for a version just loaded into scratch_.
-  // With the older writes it stands for (those of `stands` below v).
+  // The same, for a version just loaded into scratch_, listing the older writes it stands for
+  // (those of `stands` below v).
   void write_loaded_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry,
                           Version v, const Version* stands = nullptr, std::size_t stands_count = 0);
   void take_entries(std::uint32_t peer, std::int64_t now_us);
