@@ -21,17 +21,30 @@ ConvergenceObserver::ConvergenceObserver(int nodes)
     : nodes_(nodes), held_(static_cast<std::size_t>(nodes) + 1) {}
 
 void ConvergenceObserver::on_delivered(int to, std::string_view line, std::int64_t t_us) {
-  if (line.find("\"e\":[") == std::string_view::npos) return;  // digests, acks: no entries
+  // Entries ride in "e" (pushes, answers, sync_entries) and as items with a value in content
+  // sync's "k" groups (sync_keys: [bucket, (after, through,) [[key, ts, origin, "value"]...]]).
+  bool has_e = line.find("\"e\":[") != std::string_view::npos;
+  bool has_k = line.find("\"k\":[") != std::string_view::npos;
+  if (!has_e && !has_k) return;  // digests, acks, trees: no entries
   rapidjson::Document d;
   d.Parse(line.data(), line.size());
   if (d.HasParseError() || !d.IsObject() || !d.HasMember("body") || !d["body"].IsObject()) return;
   const rapidjson::Value& body = d["body"];
-  if (!body.HasMember("e") || !body["e"].IsArray()) return;
-  for (const auto& e : body["e"].GetArray()) {
+  auto take = [&](const rapidjson::Value& e, bool needs_value) {
     std::int64_t key = 0;
-    if (!e.IsArray() || e.Size() < 2 || !int_key(e[0], &key) || !e[1].IsInt64()) continue;
+    if (!e.IsArray() || e.Size() < 2 || !int_key(e[0], &key) || !e[1].IsInt64()) return;
+    if (needs_value && (e.Size() < 4 || !e[3].IsString())) return;  // a hash, not the entry
     ++entries_seen_;
     raise(to, key, e[1].GetInt64(), t_us);
+  };
+  if (body.HasMember("e") && body["e"].IsArray()) {
+    for (const auto& e : body["e"].GetArray()) take(e, false);
+  }
+  if (body.HasMember("k") && body["k"].IsArray()) {
+    for (const auto& group : body["k"].GetArray()) {
+      if (!group.IsArray() || group.Empty() || !group[group.Size() - 1].IsArray()) continue;
+      for (const auto& item : group[group.Size() - 1].GetArray()) take(item, true);
+    }
   }
 }
 

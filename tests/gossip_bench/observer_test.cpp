@@ -57,6 +57,21 @@ TEST(Observer, OtherKeysAndOtherMessagesDoNotCount) {
   EXPECT_EQ(o.unconverged(), 1u);
 }
 
+// Content sync's sync_keys replies carry entries too (items with the value); items with a hash
+// only say which version the sender holds, not that the receiver now does.
+TEST(Observer, ContentSyncItemsWithTheirValueCount) {
+  ConvergenceObserver o(2);
+  o.on_write(1, 7, 500, 0, 100);
+  o.on_write(1, 8, 500, 0, 100);
+  o.on_delivered(2, R"({"src":"n1","dest":"n2","body":{"type":"sync_keys","k":[[3,[["i8",900,1,12345]]]]}})", 10'000);
+  EXPECT_TRUE(o.converged_ms().empty()) << "a hash item is not the entry";
+  o.on_delivered(2, R"({"src":"n1","dest":"n2","body":{"type":"sync_keys","k":[[3,null,"i9",[["i7",500,1,"1"]]],)"
+                    R"([4,[["i8",900,1,"2"]]]],"m":1}})", 20'000);
+  ASSERT_EQ(o.converged_ms().size(), 2u);
+  EXPECT_EQ(o.converged_ms()[0], 20);
+  EXPECT_EQ(o.converged_ms()[1], 20);
+}
+
 TEST(Observer, NodesSpeakingAnotherFormatAreNotUnderstood) {
   ConvergenceObserver o(2);
   o.on_write(1, 7, 500, 0, 100);
