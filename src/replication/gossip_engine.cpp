@@ -128,7 +128,7 @@ void GossipEngine::PendingDelta::stand_for(Version v) {
   if (*oldest < v) *oldest = v;  // the newest are kept
 }
 
-void GossipEngine::add_pending(const Entry* entry, Version v, bool relayed) {
+GossipEngine::PendingDelta& GossipEngine::add_pending(const Entry* entry, Version v, bool relayed) {
   auto [it, inserted] = pending_.try_emplace(entry, PendingDelta{v});
   if (!inserted) it->second.newest = std::max(it->second.newest, v);
   it->second.relayed |= relayed;
@@ -137,6 +137,7 @@ void GossipEngine::add_pending(const Entry* entry, Version v, bool relayed) {
     it->second.oldest_own_us = std::min(it->second.oldest_own_us, v.ts_us);
     it->second.newest_own_us = std::max(it->second.newest_own_us, v.ts_us);
   }
+  return it->second;
 }
 
 std::int64_t GossipEngine::next_deadline_us() const {

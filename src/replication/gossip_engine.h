@@ -263,7 +263,8 @@ class GossipEngine final : public ReplicationEngine {
     std::array<Version, peer_wire::kStandsForMax + 1> stands{};
     void stand_for(Version v);
   };
-  void add_pending(const Entry* entry, Version v, bool relayed = false);
+  // The entry's pending delta, with v among what it stands for.
+  PendingDelta& add_pending(const Entry* entry, Version v, bool relayed = false);
   absl::flat_hash_map<const Entry*, PendingDelta> pending_;
   std::vector<std::int64_t> wm_;                        // per origin (index 0 unused)
   // This node holds every write of its own life (versions above own_floor_, the time it

@@ -142,29 +142,24 @@ void GossipEngine::take_entries(std::uint32_t peer, std::int64_t now_us) {
   }
 }
 
-// A relay passes on what an entry stands for, from a message of a node it serves (a digest
-// answer from the origin after a partition, above all): otherwise a replica that took a newer
-// version from another side of the cut reports the older write only when its origin's chain
-// reaches it. (Entries of a served node's push are forwarded anyway: take_chain.) Not from
-// another relay, which sent the entry to every node itself (two relays would bounce it for
-// good), and not as a relayed entry: no chain covers it, so a round that leaves it out for
-// the byte cap drops no chain. At most up to the bound on pending deltas.
+// A relay passes on what an entry stands for, from a chainless message of a node it serves (a
+// digest answer from the origin after a partition, above all): otherwise a replica that took a
+// newer version from another side of the cut reports the older write only when its origin's
+// chain reaches it. (A served node's push is forwarded whole, its listings included:
+// take_chain.) Not from another relay, which sent the entry to every node itself (two relays
+// would bounce it for good), and not as a relayed entry: no chain covers it, so a round that
+// leaves it out for the byte cap drops no chain. At most up to the bound on pending deltas.
 void GossipEngine::pass_on_older_writes(const PeerEntry& e, const Store::MergeResult& r,
                                         std::uint32_t peer) {
-  if (r.entry == nullptr || peer <= static_cast<std::uint32_t>(config_.relays) ||
+  if (r.entry == nullptr || msg_.has_chain || peer <= static_cast<std::uint32_t>(config_.relays) ||
       pending_.size() >= kPendingHeldMax) {
     return;
   }
   Version carried{e.ts_us, e.origin};
-  bool any = false;
-  auto add = [&](Version older) {
-    if (older.origin == 0 || older.origin == me_ || older.origin > ids_.size()) return;
-    if (!any) {
-      auto [slot, inserted] = pending_.try_emplace(r.entry, PendingDelta{older});
-      if (!inserted) slot->second.newest = std::max(slot->second.newest, older);
-      any = true;
+  auto add = [&](Version older) {  // none of mine: add_pending counts no write of mine for it
+    if (older.origin != 0 && older.origin != me_ && older.origin <= ids_.size()) {
+      add_pending(r.entry, older);
     }
-    pending_.find(r.entry)->second.stand_for(older);
   };
   if (!r.applied && carried < r.previous) add(carried);
   for (std::uint32_t i = 0; i < e.stands_count; ++i) {
@@ -182,8 +177,7 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
       const Entry* entry = store_.find(e.key);
       if (entry == nullptr) continue;
       Version v{e.ts_us, e.origin};
-      add_pending(entry, v, /*relayed=*/true);
-      PendingDelta& pending = pending_.find(entry)->second;
+      PendingDelta& pending = add_pending(entry, v, /*relayed=*/true);
       for (std::uint32_t i = 0; i < e.stands_count; ++i) {
         pending.stand_for({e.stands[i].second, e.stands[i].first});
       }
