@@ -2,6 +2,8 @@
 // partitions, drives a read/write workload, and reports convergence time, gossip messages per
 // write and stale reads, normal versus partitioned (docs/BENCHMARK.md).
 //
+// `gossip-bench compare RUN_A RUN_B` prints two runs' figures side by side (compare.h).
+//
 // Exit status: 0 when every check held, 1 when one failed (lost writes, divergent replicas,
 // counts that disagree, nodes that died or hung), 2 when the run could not be made.
 #include <unistd.h>
@@ -10,8 +12,10 @@
 #include <ctime>
 #include <filesystem>
 #include <stdexcept>
+#include <string_view>
 #include <system_error>
 
+#include "compare.h"
 #include "driver.h"
 #include "options.h"
 #include "plots.h"
@@ -50,6 +54,7 @@ void link_latest(const std::string& store, const std::string& name) {
 
 int main(int argc, char** argv) {
   using namespace gossip_bench;
+  if (argc > 1 && std::string_view(argv[1]) == "compare") return compare_main(argc - 1, argv + 1);
   Options o;
   if (int rc = parse_options(argc, argv, &o); rc >= 0) return rc;
   if (::access(o.bin.c_str(), X_OK) != 0) {
