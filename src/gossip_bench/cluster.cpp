@@ -81,7 +81,7 @@ std::string NodeExit::describe() const {
 
 Cluster::Cluster(const ClusterOptions& o)
     : opt_(o), start_us_(steady_us()), procs_(static_cast<std::size_t>(o.nodes) + 1),
-      rng_(o.seed ^ 0x6c6174656e6379ull) {
+      rng_(o.seed ^ 0x6c6174656e6379ull), fault_rng_(o.seed ^ 0x6c6f7373ull) {
   install_signal_handlers();
   try {
     for (int i = 1; i <= o.nodes; ++i) spawn(i);
@@ -163,18 +163,19 @@ void Cluster::send(int node, std::string_view line) {
   enqueue(procs_[static_cast<std::size_t>(node)], line);
 }
 
-void Cluster::enqueue(Proc& p, std::string_view line) {
+bool Cluster::enqueue(Proc& p, std::string_view line) {
   if (p.in_fd < 0) {
     ++undeliverable_;
-    return;
+    return false;
   }
   if (p.outbox.size() - p.outbox_at + line.size() + 1 > kOutboxBytesMax) {
     p.exit.input_stuck = true;  // it stopped reading: drop, never block or grow without bound
     ++undeliverable_;
-    return;
+    return false;
   }
   p.outbox.append(line);
   p.outbox.push_back('\n');  // written by flush_all, once per loop pass: many lines per write()
+  return true;
 }
 
 void Cluster::flush_all() {
@@ -220,6 +221,34 @@ SecondCounts& Cluster::second_at(std::int64_t t_us) {
   return seconds_[s];
 }
 
+void Cluster::set_fault(std::optional<Fault> fault) {
+  std::vector<bool> stop(procs_.size(), false);
+  if (fault) {
+    for (int node : fault->paused) {
+      if (node >= 1 && node <= size()) stop[static_cast<std::size_t>(node)] = true;
+    }
+  }
+  for (int i = 1; i <= size(); ++i) {
+    if (stop[static_cast<std::size_t>(i)] != procs_[static_cast<std::size_t>(i)].paused) pause(i, stop[static_cast<std::size_t>(i)]);
+  }
+  fault_ = std::move(fault);
+}
+
+// Stops or resumes a node's whole process group. On resume, the messages handed to it while
+// it was stopped count as delivered now.
+void Cluster::pause(int node, bool stop) {
+  Proc& p = procs_[static_cast<std::size_t>(node)];
+  p.paused = stop;
+  if (p.pid > 0 && !p.exit.reaped) ::kill(-p.pid, stop ? SIGSTOP : SIGCONT);
+  if (stop) return;
+  std::int64_t now = now_us();
+  std::vector<std::string> lines = std::move(p.delivered_paused);
+  p.delivered_paused.clear();
+  if (on_delivery_) {
+    for (const std::string& line : lines) on_delivery_(node, line, now);
+  }
+}
+
 void Cluster::route(int from, std::string_view line, std::int64_t now, const ReplyFn& on_reply) {
   auto dest = top_level_string(line, "dest");
   if (!dest) {
@@ -244,17 +273,31 @@ void Cluster::route(int from, std::string_view line, std::int64_t now, const Rep
   }
   inflight_bytes_ += line.size();
   inflight_.push({now + delay_us(), seq_++, from, to, std::string(line)});
+  if (fault_ && fault_->duplicate > 0 && inflight_bytes_ + line.size() <= kInflightBytesMax &&
+      std::bernoulli_distribution(fault_->duplicate)(fault_rng_)) {
+    ++duplicated_;
+    inflight_bytes_ += line.size();
+    inflight_.push({now + delay_us(), seq_++, from, to, std::string(line)});
+  }
 }
 
 void Cluster::deliver_due(std::int64_t now) {
   while (!inflight_.empty() && inflight_.top().at_us <= now) {
     const Delivery& d = inflight_.top();
-    if (fault_ && fault_->drops(d.from, d.to)) {
+    bool lost = fault_ && (fault_->drops(d.from, d.to) ||
+                           (fault_->loss > 0 && std::bernoulli_distribution(fault_->loss)(fault_rng_)));
+    if (lost) {
       ++dropped_;
       ++second_at(now).dropped;
     } else {
-      enqueue(procs_[static_cast<std::size_t>(d.to)], d.line);
-      if (on_delivery_) on_delivery_(d.to, d.line, now);
+      Proc& to = procs_[static_cast<std::size_t>(d.to)];
+      if (enqueue(to, d.line)) {  // what a paused node keeps is bounded like its outbox
+        if (to.paused) {
+          to.delivered_paused.push_back(d.line);
+        } else if (on_delivery_) {
+          on_delivery_(d.to, d.line, now);
+        }
+      }
     }
     inflight_bytes_ -= d.line.size();
     inflight_.pop();
@@ -355,7 +398,7 @@ void Cluster::run_until(std::int64_t deadline_us, const ReplyFn& on_reply) {
 void Cluster::shutdown(std::int64_t grace_us) {
   if (shut_down_) return;
   shut_down_ = true;
-  fault_.reset();
+  set_fault(std::nullopt);  // a stopped node would never exit
   for (int i = 1; i <= size(); ++i) close_input(procs_[static_cast<std::size_t>(i)]);
   std::int64_t until = now_us() + grace_us;
   for (;;) {

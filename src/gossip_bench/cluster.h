@@ -2,7 +2,9 @@
 // runs everything: ppoll() over the nodes' pipes plus a timer heap of messages in flight, no
 // thread per message or per node. A node-to-node message is delivered after a latency drawn
 // from the configured distribution, unless the current fault drops its link when it arrives;
-// a message to anyone else (a client) is handed to the caller at once.
+// a message to anyone else (a client) is handed to the caller at once. The fault may also stop
+// node processes (SIGSTOP, resumed with SIGCONT when it ends), drop a share of the messages
+// when they arrive, or deliver a share twice.
 //
 // Bounds: a node's output line is at most kLineBytesMax (longer ones are dropped and counted);
 // a node's unread input is at most kOutboxBytesMax (a node that stops reading is marked stuck
@@ -80,9 +82,12 @@ class Cluster {
   // Runs the loop until deadline_us (since the start), handing client lines to on_reply. Past
   // the deadline the pipes are still served once without waiting.
   void run_until(std::int64_t deadline_us, const ReplyFn& on_reply);
-  // The fault in force from now on (checked when each message arrives); nullopt heals.
-  void set_fault(std::optional<Fault> fault) { fault_ = std::move(fault); }
-  // Called for every peer message delivered (not for those a fault drops).
+  // The fault in force from now on; nullopt heals. Cuts and loss are checked when each message
+  // arrives, duplication when it is sent. Nodes the fault pauses are stopped now, and nodes
+  // the previous fault paused and this one does not are resumed.
+  void set_fault(std::optional<Fault> fault);
+  // Called for every peer message delivered (not for those a fault drops). A message handed
+  // to a paused node is reported when the node resumes: it cannot have taken it before.
   void on_delivery(DeliveryFn fn) { on_delivery_ = std::move(fn); }
   // Closes every node's input and waits up to grace_us for them to exit (their output is read
   // and discarded meanwhile); then kills the rest. Idempotent.
@@ -98,6 +103,8 @@ class Cluster {
     return routed_by_type_;
   }
   [[nodiscard]] std::uint64_t dropped_total() const { return dropped_; }
+  // Extra copies a duplicate fault delivered (not counted as routed: no node sent them).
+  [[nodiscard]] std::uint64_t duplicated_total() const { return duplicated_; }
   // Lines that could not be routed: no `dest`, an unknown node, or over kLineBytesMax.
   [[nodiscard]] std::uint64_t unroutable() const { return unroutable_; }
   // Messages dropped because their receiver had stopped reading (or was gone).
@@ -118,6 +125,8 @@ class Cluster {
     std::size_t outbox_at = 0;
     std::uint64_t routed = 0;
     NodeExit exit;
+    bool paused = false;  // stopped by the nemesis
+    std::vector<std::string> delivered_paused;  // for on_delivery_ when it resumes
   };
   struct Delivery {
     std::int64_t at_us;
@@ -129,7 +138,7 @@ class Cluster {
 
   void spawn(int node);
   void kill_all();
-  void enqueue(Proc& p, std::string_view line);
+  bool enqueue(Proc& p, std::string_view line);  // false: dropped (counted)
   void flush(Proc& p);
   void flush_all();
   void take_lines(int node, const ReplyFn& on_reply);
@@ -137,6 +146,7 @@ class Cluster {
   void read_output(int node, const ReplyFn* on_reply);
   void route(int from, std::string_view line, std::int64_t now, const ReplyFn& on_reply);
   void deliver_due(std::int64_t now);
+  void pause(int node, bool stop);
   void reap(Proc& p, bool wait);
   SecondCounts& second_at(std::int64_t t_us);
   std::int64_t delay_us();
@@ -148,10 +158,11 @@ class Cluster {
   DeliveryFn on_delivery_;
   std::priority_queue<Delivery, std::vector<Delivery>, std::greater<>> inflight_;
   std::map<std::string, std::uint64_t, std::less<>> routed_by_type_;
-  std::uint64_t seq_ = 0, dropped_ = 0, unroutable_ = 0, undeliverable_ = 0, overflowed_ = 0;
+  std::uint64_t seq_ = 0, dropped_ = 0, unroutable_ = 0, undeliverable_ = 0, overflowed_ = 0, duplicated_ = 0;
   std::size_t inflight_bytes_ = 0;
   std::vector<SecondCounts> seconds_;
   std::mt19937_64 rng_;
+  std::mt19937_64 fault_rng_;  // loss and duplication draws, apart from the latencies
   bool shut_down_ = false;
 };
 

@@ -170,7 +170,7 @@ class Driver {
     run_.load_start_s = static_cast<double>(start) / 1e6;
     std::uint64_t msgs_before = cluster_->routed_total();
     auto by_type_before = cluster_->routed_by_type();
-    bool faults = run_.condition == "partition";
+    bool faults = run_.condition != "normal";
     std::int64_t next_op = start, next_toggle = faults ? start + us(o_.nemesis_interval_s) : INT64_MAX;
     std::int64_t next_progress = start;
     for (std::int64_t now = start; now < end; now = cluster_->now_us()) {
@@ -208,7 +208,7 @@ class Driver {
     expire(INT64_MAX);
   }
 
-  // Faults in turn from --nemesis-targets, each on for an interval, then healed for one.
+  // The condition's faults in turn, each on for an interval, then healed for one.
   void toggle_fault(std::int64_t now) {
     double t = static_cast<double>(now) / 1e6;
     if (fault_on_) {
@@ -217,17 +217,26 @@ class Driver {
       fault_on_ = false;
       return;
     }
-    // The next kind that cuts something here (a ring of two nodes cuts nothing; nothing does in
-    // a one-node cluster, which then sees no faults at all).
-    for (std::size_t tries = 0; tries < o_.fault_kinds.size(); ++tries) {
-      FaultKind kind = o_.fault_kinds[next_fault_++ % o_.fault_kinds.size()];
-      Fault f = make_fault(kind, n(), nemesis_rng_);
-      if (!f.cuts_anything()) continue;
-      run_.faults.push_back({t, t, kind, f.description});
+    // The next kind that does something here (a ring of two nodes cuts nothing; nothing does
+    // in a one-node cluster, which then sees no faults at all).
+    for (std::size_t tries = 0; tries < o_.fault_kinds.size() + o_.pause_kinds.size(); ++tries) {
+      Fault f = next_fault();
+      if (!f.does_anything()) continue;
+      run_.faults.push_back({t, t, f.kind, f.description});
       cluster_->set_fault(std::move(f));
       fault_on_ = true;
       return;
     }
+  }
+
+  Fault next_fault() {
+    std::size_t k = next_fault_++;
+    if (run_.condition == "pause") {
+      return make_pause(o_.pause_kinds[k % o_.pause_kinds.size()], n(), nemesis_rng_);
+    }
+    if (run_.condition == "loss") return make_loss(o_.loss, n());
+    if (run_.condition == "duplicate") return make_duplicate(o_.duplicate, n());
+    return make_fault(o_.fault_kinds[k % o_.fault_kinds.size()], n(), nemesis_rng_);
   }
 
   void issue(std::int64_t now) {
@@ -305,6 +314,14 @@ class Driver {
     record_reply(op, b, now);
   }
 
+  // When the node took a write, on the cluster's clock: its version is the node's wall clock
+  // then, so the invocation plus the version's distance from the invocation's wall time, kept
+  // within the request's invocation and reply. A paused node takes a write when it resumes,
+  // not when the client sent it.
+  static std::int64_t taken_us(const Op& op, std::int64_t ts_us, std::int64_t reply_us) {
+    return std::clamp(op.invoke_us + (ts_us - op.invoke_wall_us), op.invoke_us, std::max(op.invoke_us, reply_us));
+  }
+
   void record_reply(Op& op, const rapidjson::Value& b, std::int64_t now) {
     op.complete_us = now;
     op.complete_wall_us = wall_us();
@@ -313,7 +330,7 @@ class Driver {
       op.outcome = Op::Outcome::kOk;
       if (auto ts = ts_member(b)) {
         op.ts_us = *ts;
-        if (op.acked_write()) observer_.on_write(op.node, op.key, *ts, op.invoke_us, now);
+        if (op.acked_write()) observer_.on_write(op.node, op.key, *ts, taken_us(op, *ts, now), now);
       }
       if (op.kind == Op::Kind::kRead) op.value = int_member(b, "value").value_or(kUnknown);
       return;
@@ -462,6 +479,7 @@ class Driver {
   void collect() {
     run_.seconds = cluster_->seconds();
     run_.dropped = cluster_->dropped_total();
+    run_.duplicated = cluster_->duplicated_total();
     run_.unroutable = cluster_->unroutable();
     run_.undeliverable = cluster_->undeliverable();
     run_.overflowed = cluster_->overflowed();

@@ -1,5 +1,5 @@
 // One condition of a gossip-bench run, from the nodes' start to their exit: init, client load
-// (with the nemesis in the partition condition), heal, the quiet period, the final read of every
+// (with the condition's nemesis), heal, the quiet period, the final read of every
 // key on every node and the final bench_stats, then shutdown. Everything it saw is returned.
 #pragma once
 
@@ -16,12 +16,12 @@ namespace gossip_bench {
 
 struct FaultSpan {
   double start_s = 0, end_s = 0;  // since the cluster started
-  FaultKind kind = FaultKind::kOne;
+  std::string kind;               // Fault::kind: "one", "majority", ..., "pause", "loss"
   std::string description;
 };
 
 struct ConditionRun {
-  std::string condition;  // "normal" or "partition"
+  std::string condition;  // "normal" or one of kFaultConditions
   std::vector<Op> history;
   std::vector<NodeReport> nodes;  // n1..nN at index 0..N-1
   std::vector<FaultSpan> faults;
@@ -42,7 +42,7 @@ struct ConditionRun {
   std::uint64_t late_replies = 0;  // replies after their request had timed out
   std::uint64_t load_msgs = 0;  // node-to-node messages the router read during the load
   std::map<std::string, std::uint64_t> load_msgs_by_type;  // the same, by body `type`
-  std::uint64_t dropped = 0, unroutable = 0, undeliverable = 0, overflowed = 0;
+  std::uint64_t dropped = 0, duplicated = 0, unroutable = 0, undeliverable = 0, overflowed = 0;
   WriteType write_type = WriteType::kWrite;
   std::vector<std::string> node_problems;  // nodes that died, hung or stayed silent
 };

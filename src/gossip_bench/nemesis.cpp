@@ -51,8 +51,11 @@ bool Fault::cuts_anything() const {
   return std::any_of(drops_.begin(), drops_.end(), [](std::uint8_t d) { return d != 0; });
 }
 
+bool Fault::does_anything() const { return cuts_anything() || !paused.empty() || loss > 0 || duplicate > 0; }
+
 Fault make_fault(FaultKind kind, int n, std::mt19937_64& rng) {
   Fault f(n);
+  f.kind = to_string(kind);
   std::vector<int> order = shuffled_nodes(n, rng);
   switch (kind) {
     case FaultKind::kOne: {
@@ -75,6 +78,34 @@ Fault make_fault(FaultKind kind, int n, std::mt19937_64& rng) {
       majorities_ring(f, n, rng);
       break;
   }
+  return f;
+}
+
+Fault make_pause(PauseKind kind, int n, std::mt19937_64& rng) {
+  Fault f(n);
+  f.kind = "pause";
+  std::vector<int> order = shuffled_nodes(n, rng);
+  // A one-node cluster has nothing to pause against: its only node would serve no one.
+  int count = n == 1 ? 0 : kind == PauseKind::kOne ? 1 : std::max(1, (n - 1) / 2);
+  f.paused.assign(order.begin(), order.begin() + count);
+  std::sort(f.paused.begin(), f.paused.end());
+  f.description = names(f.paused) + " paused";
+  return f;
+}
+
+Fault make_loss(double probability, int n) {
+  Fault f(n);
+  f.kind = "loss";
+  f.loss = probability;
+  f.description = std::to_string(static_cast<int>(probability * 100 + 0.5)) + "% of messages lost";
+  return f;
+}
+
+Fault make_duplicate(double probability, int n) {
+  Fault f(n);
+  f.kind = "duplicate";
+  f.duplicate = probability;
+  f.description = std::to_string(static_cast<int>(probability * 100 + 0.5)) + "% of messages delivered twice";
   return f;
 }
 

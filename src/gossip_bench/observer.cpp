@@ -48,15 +48,15 @@ void ConvergenceObserver::on_delivered(int to, std::string_view line, std::int64
   }
 }
 
-void ConvergenceObserver::on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t invoke_us,
+void ConvergenceObserver::on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us,
                                    std::int64_t now_us) {
-  Pending p{invoke_us, 0};
+  Pending p{taken_us, 0};
   for (int n = 1; n <= nodes_; ++n) {
     auto it = held_[static_cast<std::size_t>(n)].find(key);
     if (it != held_[static_cast<std::size_t>(n)].end() && it->second >= ts_us) ++p.reached;
   }
   if (p.reached == nodes_) {  // everyone had it before its acknowledgement was read
-    converged_ms_.push_back((now_us - invoke_us) / 1000);
+    converged_ms_.push_back((now_us - taken_us) / 1000);
     return;
   }
   // (A write whose version ties another origin's on the same key and microsecond would be
@@ -78,7 +78,7 @@ void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, 
       ++it;
       continue;
     }
-    converged_ms_.push_back((t_us - it->second.invoke_us) / 1000);
+    converged_ms_.push_back((t_us - it->second.taken_us) / 1000);
     it = by_ts.erase(it);
   }
 }

@@ -24,11 +24,12 @@ class ConvergenceObserver {
 
   // A peer message delivered to node `to` (1-based) at t_us.
   void on_delivered(int to, std::string_view line, std::int64_t t_us);
-  // A write node `origin` took on `key` with version ts_us: invoked at invoke_us, acknowledged
-  // at now_us (when the origin is known to hold it).
-  void on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t invoke_us, std::int64_t now_us);
+  // A write node `origin` took on `key` with version ts_us: taken at taken_us (between its
+  // invocation and its acknowledgement), acknowledged at now_us (when the origin is known to
+  // hold it).
+  void on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t now_us);
 
-  // For each write every replica came to hold: ms from its invocation to the last replica.
+  // For each write every replica came to hold: ms from when it was taken to the last replica.
   [[nodiscard]] const std::vector<std::int64_t>& converged_ms() const { return converged_ms_; }
   // Registered writes some replica never came to hold.
   [[nodiscard]] std::uint64_t unconverged() const;
@@ -37,7 +38,7 @@ class ConvergenceObserver {
 
  private:
   struct Pending {
-    std::int64_t invoke_us = 0;
+    std::int64_t taken_us = 0;
     int reached = 0;  // replicas holding it or newer
   };
   // Node n holds version ts of key (or newer) from t_us on.

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <sstream>
@@ -75,6 +76,8 @@ std::string to_string(LatencyDist d) {
 
 std::string to_string(WriteType t) { return t == WriteType::kBenchWrite ? "bench_write" : "write"; }
 
+std::string to_string(PauseKind k) { return k == PauseKind::kMinority ? "minority" : "one"; }
+
 std::string to_string(FaultKind k) {
   for (const auto& [name, kind] : fault_names()) {
     if (kind == k) return name;
@@ -87,8 +90,10 @@ namespace {
 // Flags whose text is turned into Options after parsing.
 struct RawFlags {
   std::string concurrency, dist = "constant", nemesis = "partition";
-  std::string targets = "one,majority,majorities-ring", compare = "normal,partition", write_type = "write";
+  std::string targets = "one,majority,majorities-ring", pause_targets = "one,minority";
+  std::string compare, write_type = "write";
   bool no_plots = false;
+  bool nemesis_given = false, compare_given = false;  // set after parsing
 };
 
 void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
@@ -104,12 +109,18 @@ void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
       ->capture_default_str()->check(CLI::Range(0.0, 60'000.0));
   app.add_option("--latency-dist", raw.dist, "constant|uniform|exponential")->capture_default_str()
       ->check(CLI::IsMember({"constant", "uniform", "exponential"}));
-  app.add_option("--nemesis", raw.nemesis, "partition|none: the partition condition's faults")
-      ->capture_default_str()->check(CLI::IsMember({"partition", "none"}));
+  app.add_option("--nemesis", raw.nemesis,
+                 "fault conditions to run besides normal: a list of partition,pause,loss,duplicate; all; none")
+      ->capture_default_str();
   app.add_option("--nemesis-interval", o.nemesis_interval_s, "seconds a fault lasts, and a heal")
       ->capture_default_str()->check(CLI::Range(0.05, 3'600.0));
-  app.add_option("--nemesis-targets", raw.targets, "faults in turn: one,majority,majorities-ring")
+  app.add_option("--nemesis-targets", raw.targets, "partitions in turn: one,majority,majorities-ring")
       ->capture_default_str();
+  app.add_option("--pause-targets", raw.pause_targets, "pauses in turn: one,minority")->capture_default_str();
+  app.add_option("--loss", o.loss, "share of node-to-node messages lost while a loss fault is on")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--duplicate", o.duplicate, "share of node-to-node messages delivered twice while a duplicate fault is on")
+      ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--seed", o.seed, "seed of the workload, latencies and faults")->capture_default_str();
   app.add_option("--key-count", o.key_count, "integer keys 0..K-1")->capture_default_str()
       ->check(CLI::Range(1, 1'000'000));
@@ -123,10 +134,17 @@ void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
       ->capture_default_str()->check(CLI::Range(0.0, 3'600.0));
   app.add_option("--request-timeout", o.request_timeout_s, "seconds before a request times out")
       ->capture_default_str()->check(CLI::Range(0.01, 600.0));
-  app.add_option("--compare", raw.compare, "conditions to run, in order: normal,partition")->capture_default_str();
+  app.add_option("--compare", raw.compare,
+                 "conditions to run, in order (default: normal and the --nemesis conditions)");
   app.add_option("--store-dir", o.store_dir, "where run folders go")->capture_default_str();
   app.add_flag("--no-plots", raw.no_plots, "skip the gnuplot PNGs (data and scripts are still written)");
 }
+
+bool is_fault_condition(const std::string& c) {
+  return std::find(kFaultConditions.begin(), kFaultConditions.end(), c) != kFaultConditions.end();
+}
+
+int apply_conditions(const RawFlags& raw, Options& o);
 
 // Turns the text flags into Options. Returns -1, or 2 after printing what is wrong.
 int apply(const RawFlags& raw, Options& o) {
@@ -140,7 +158,6 @@ int apply(const RawFlags& raw, Options& o) {
   o.latency_dist = raw.dist == "uniform"       ? LatencyDist::kUniform
                    : raw.dist == "exponential" ? LatencyDist::kExponential
                                                : LatencyDist::kConstant;
-  o.nemesis_partition = raw.nemesis == "partition";
   o.write_type = raw.write_type == "bench_write" ? WriteType::kBenchWrite : WriteType::kWrite;
   o.plots = !raw.no_plots;
   o.fault_kinds.clear();
@@ -150,11 +167,37 @@ int apply(const RawFlags& raw, Options& o) {
     o.fault_kinds.push_back(it->second);
   }
   if (o.fault_kinds.empty()) return usage_error("--nemesis-targets is empty");
+  o.pause_kinds.clear();
+  for (const std::string& t : split(raw.pause_targets, ',')) {
+    if (t != "one" && t != "minority") return usage_error("unknown --pause-targets entry '" + t + "'");
+    o.pause_kinds.push_back(t == "one" ? PauseKind::kOne : PauseKind::kMinority);
+  }
+  if (o.pause_kinds.empty()) return usage_error("--pause-targets is empty");
+  return apply_conditions(raw, o);
+}
+
+// --nemesis names the fault conditions; --compare, when given, the conditions and their order.
+// Given both, a fault condition runs only if --nemesis names it (`--nemesis none` keeps normal).
+int apply_conditions(const RawFlags& raw, Options& o) {
+  std::vector<std::string> nemeses;
+  for (const std::string& c : split(raw.nemesis, ',')) {
+    if (c == "all") {
+      nemeses = kFaultConditions;
+    } else if (c != "none") {
+      if (!is_fault_condition(c)) return usage_error("unknown --nemesis entry '" + c + "'");
+      if (std::find(nemeses.begin(), nemeses.end(), c) == nemeses.end()) nemeses.push_back(c);
+    }
+  }
   o.conditions.clear();
+  if (!raw.compare_given) {
+    o.conditions.emplace_back("normal");
+    o.conditions.insert(o.conditions.end(), nemeses.begin(), nemeses.end());
+    return -1;
+  }
   for (const std::string& c : split(raw.compare, ',')) {
-    if (c != "normal" && c != "partition") return usage_error("unknown condition '" + c + "'");
-    if (c == "partition" && !o.nemesis_partition) continue;  // --nemesis none: no faults to run
-    o.conditions.push_back(c);
+    if (c != "normal" && !is_fault_condition(c)) return usage_error("unknown condition '" + c + "'");
+    bool dropped = c != "normal" && raw.nemesis_given && std::find(nemeses.begin(), nemeses.end(), c) == nemeses.end();
+    if (!dropped) o.conditions.push_back(c);
   }
   if (o.conditions.empty()) return usage_error("no condition to run (--compare, --nemesis)");
   return -1;
@@ -170,6 +213,8 @@ int parse_options(int argc, char** argv, Options* out) {
   add_flags(app, *out, raw);
   try {
     app.parse(argc, argv);
+    raw.nemesis_given = app.count("--nemesis") > 0;
+    raw.compare_given = app.count("--compare") > 0;
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);  // prints help, or the error
     return rc == 0 ? 0 : 2;

@@ -15,6 +15,8 @@ enum class WriteType { kWrite, kBenchWrite };
 // Jepsen's partition targets (jepsen.nemesis.combined): isolate one node, split into a
 // majority and a minority, or a ring in which every node hears a different majority.
 enum class FaultKind { kOne, kMajority, kMajoritiesRing };
+// The pause nemesis's targets: one node, or a minority (Jepsen's :one and :minority).
+enum class PauseKind { kOne, kMinority };
 
 struct Options {
   // The node binary; empty means the gossip-kv next to gossip-bench.
@@ -33,12 +35,17 @@ struct Options {
   // Mean one-way node-to-node latency in ms; client messages are not delayed.
   double latency_ms = 100;
   LatencyDist latency_dist = LatencyDist::kConstant;
-  // The partition condition's nemesis: faults on for an interval, then healed for one.
-  bool nemesis_partition = true;
-  // 1.5 s: the default 10 s of load sees each of the three fault kinds once.
+  // Every fault condition (kFaultConditions) runs its nemesis on one schedule: a fault on for
+  // an interval, then healed for one. 1.5 s: the default 10 s of load sees each of the three
+  // partition kinds once.
   double nemesis_interval_s = 1.5;
   std::vector<FaultKind> fault_kinds = {FaultKind::kOne, FaultKind::kMajority,
                                         FaultKind::kMajoritiesRing};
+  std::vector<PauseKind> pause_kinds = {PauseKind::kOne, PauseKind::kMinority};
+  // The loss and duplicate conditions: the share of node-to-node messages dropped, or
+  // delivered twice, while a fault is on.
+  double loss = 0.3;
+  double duplicate = 0.3;
   std::uint64_t seed = 1;
   int key_count = 20;
   double read_fraction = 0.5;
@@ -48,10 +55,14 @@ struct Options {
   double quiet_period_s = 15;
   // A request unanswered for this long counts as a timeout and frees its client.
   double request_timeout_s = 1;
+  // Conditions to run, in order: "normal" or one of kFaultConditions.
   std::vector<std::string> conditions = {"normal", "partition"};
   std::string store_dir = "store";
   bool plots = true;
 };
+
+// The conditions with a nemesis, in the order `--nemesis all` runs them.
+inline const std::vector<std::string> kFaultConditions = {"partition", "pause", "loss", "duplicate"};
 
 // Parses argv into *out. Returns -1 to go on, or an exit code (0 after --help, 2 on a usage
 // error, with the message already printed).
@@ -60,5 +71,6 @@ int parse_options(int argc, char** argv, Options* out);
 std::string to_string(LatencyDist d);
 std::string to_string(WriteType t);
 std::string to_string(FaultKind k);
+std::string to_string(PauseKind k);
 
 }  // namespace gossip_bench

@@ -106,13 +106,11 @@ CdfPresent write_convergence_data(const ConditionRun& r, const std::string& dir)
 }
 
 // Fault labels short enough for a 1.5 s band.
-const char* short_name(FaultKind k) {
-  switch (k) {
-    case FaultKind::kMajority: return "maj";
-    case FaultKind::kMajoritiesRing: return "ring";
-    case FaultKind::kOne: break;
-  }
-  return "one";
+std::string short_name(const std::string& kind) {
+  if (kind == "majority") return "maj";
+  if (kind == "majorities-ring") return "ring";
+  if (kind == "duplicate") return "dup";
+  return kind;
 }
 
 // Shades each fault and marks the end of the load, in a panel whose x axis is the run's time

@@ -26,7 +26,7 @@ std::string faults_cell(const ConditionRun& r) {
   if (r.faults.empty()) return "none";
   std::vector<std::string> kinds;
   for (const FaultSpan& f : r.faults) {
-    std::string k = to_string(f.kind);
+    const std::string& k = f.kind;
     if (std::find(kinds.begin(), kinds.end(), k) == kinds.end()) kinds.push_back(k);
   }
   std::string s = count(r.faults.size()) + ":";
@@ -74,7 +74,8 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          return after_quiet(r.identical_after_ms, o.quiet_period_s);
        }},
       {"node-to-node messages: load / in all (dropped)", [](const ConditionRun& r) {
-         return count(r.load_msgs) + " / " + count(r.checks.routed) + " (" + count(r.dropped) + ")";
+         std::string extra = r.duplicated > 0 ? ", " + count(r.duplicated) + " duplicated" : "";
+         return count(r.load_msgs) + " / " + count(r.checks.routed) + " (" + count(r.dropped) + extra + ")";
        }},
       {"messages per write: load / in all", [](const ConditionRun& r) {
          return fmt("%.2f", ratio(r.load_msgs, r.checks.writes_ok)) + " / " + fmt("%.2f", ratio(r.checks.routed, r.checks.writes_ok));
@@ -154,7 +155,7 @@ void print_table(const Options& o, const std::vector<ConditionRun>& runs, std::F
   }
   for (const ConditionRun& r : runs) {
     for (const FaultSpan& f : r.faults) {
-      std::fprintf(out, "\n%s: %s %.1f-%.1f s: %s", r.condition.c_str(), to_string(f.kind).c_str(), f.start_s, f.end_s,
+      std::fprintf(out, "\n%s: %s %.1f-%.1f s: %s", r.condition.c_str(), f.kind.c_str(), f.start_s, f.end_s,
                    f.description.c_str());
     }
     for (const std::string& p : r.node_problems) std::fprintf(out, "\n%s: %s", r.condition.c_str(), p.c_str());

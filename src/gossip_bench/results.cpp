@@ -77,6 +77,16 @@ void options(Json& w, const Options& o) {
   w.StartArray();
   for (FaultKind k : o.fault_kinds) w.String(to_string(k).c_str());
   w.EndArray();
+  w.Key("pause_targets");
+  w.StartArray();
+  for (PauseKind k : o.pause_kinds) w.String(to_string(k).c_str());
+  w.EndArray();
+  key_d(w, "loss", o.loss);
+  key_d(w, "duplicate", o.duplicate);
+  w.Key("conditions");
+  w.StartArray();
+  for (const std::string& c : o.conditions) w.String(c.c_str());
+  w.EndArray();
   key_u(w, "seed", o.seed);
   key_i(w, "key_count", o.key_count);
   key_d(w, "read_fraction", o.read_fraction);
@@ -118,6 +128,7 @@ void messages(Json& w, const ConditionRun& r) {
   for (const auto& [type, n] : r.load_msgs_by_type) key_u(w, type.c_str(), n);
   w.EndObject();
   key_u(w, "dropped_by_faults", r.dropped);
+  key_u(w, "duplicated_by_faults", r.duplicated);
   key_u(w, "undeliverable", r.undeliverable);
   key_u(w, "overflowed", r.overflowed);
   key_u(w, "unroutable_lines", r.unroutable);
@@ -202,7 +213,7 @@ void condition(Json& w, const ConditionRun& r) {
   w.StartArray();
   for (const FaultSpan& f : r.faults) {
     w.StartObject();
-    key_s(w, "kind", to_string(f.kind));
+    key_s(w, "kind", f.kind);
     key_s(w, "description", f.description);
     key_d(w, "start_s", f.start_s);
     key_d(w, "end_s", f.end_s);

@@ -107,6 +107,51 @@ TEST(GossipBench, ShortThreeNodeComparisonKeepsItsInvariants) {
   EXPECT_NE(r.output.find("messages per write"), std::string::npos) << r.output;
 }
 
+std::uint64_t repair_messages(const rapidjson::Value& condition) {
+  std::uint64_t n = 0;
+  for (const auto& [type, count] : condition["messages"]["during_load_by_type"].GetObject()) {
+    std::string t = type.GetString();
+    if (t == "digest" || t.rfind("sync_", 0) == 0) n += count.GetUint64();
+  }
+  return n;
+}
+
+TEST(GossipBench, PauseLossAndDuplicateFaultsShowAndLoseNothing) {
+  // 1 s faults at 1-2 s and 3-4 s; a 10 s request timeout, so requests to a paused node wait.
+  BenchRun r = bench("faults", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 4 --nemesis-interval 1"
+                               " --nemesis pause,loss,duplicate --loss 0.5 --duplicate 0.5 --quiet-period 60"
+                               " --request-timeout 10 --rate 40 --no-plots");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError()) << slurp(r.folder + "/results.json");
+  const auto& conditions = d["conditions"];
+  for (const char* condition : {"normal", "pause", "loss", "duplicate"}) {
+    SCOPED_TRACE(condition);
+    ASSERT_TRUE(conditions.HasMember(condition)) << r.output;
+    const auto& c = conditions[condition];
+    EXPECT_EQ(c["lost_writes"].GetUint64(), 0u);
+    EXPECT_EQ(c["divergent_nodes"].GetInt(), 0);
+    EXPECT_TRUE(c["messages"]["count_matches"].GetBool()) << "copies a fault made are not counted as sent";
+    EXPECT_EQ(c["operations"]["answered"].GetUint64(), c["operations"]["invoked"].GetUint64());
+    EXPECT_EQ(c["convergence"]["observed_never"].GetUint64(), 0u);
+    EXPECT_EQ(c["convergence"]["writes_not_yet_measured"].GetUint64(), 0u);
+    if (std::string(condition) != "normal") {
+      ASSERT_EQ(c["faults"].Size(), 2u);
+      EXPECT_STREQ(c["faults"][0]["kind"].GetString(), condition);
+    }
+  }
+  // A write taken by a running node early in a pause reaches the paused node only when it
+  // resumes, half the pause later or more; writes are taken every 75 ms or so.
+  EXPECT_GE(conditions["pause"]["convergence"]["observed_ms"]["max"].GetDouble(), 500.0);
+  EXPECT_GE(conditions["pause"]["convergence"]["nodes_ms"]["max"].GetInt64(), 500);
+  EXPECT_EQ(conditions["pause"]["messages"]["dropped_by_faults"].GetUint64(), 0u) << "a pause loses nothing";
+  // Lost pushes are found and asked for: more digests than on the normal network.
+  EXPECT_GT(conditions["loss"]["messages"]["dropped_by_faults"].GetUint64(), 0u);
+  EXPECT_GT(repair_messages(conditions["loss"]), repair_messages(conditions["normal"]));
+  EXPECT_GT(conditions["duplicate"]["messages"]["duplicated_by_faults"].GetUint64(), 0u);
+  EXPECT_EQ(conditions["duplicate"]["messages"]["dropped_by_faults"].GetUint64(), 0u);
+}
+
 TEST(GossipBench, BenchWriteWorkloadLearnsVersionsFromReads) {
   BenchRun r = bench("bench-write", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 2 --rate 60"
                                " --key-count 5 --write-type bench_write --compare normal --no-plots");

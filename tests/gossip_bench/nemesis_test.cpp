@@ -1,4 +1,5 @@
 // The nemesis's faults have the shapes Jepsen gives them, for every cluster size.
+#include <algorithm>
 #include <set>
 
 #include <gtest/gtest.h>
@@ -87,6 +88,42 @@ TEST(Nemesis, TheSameSeedGivesTheSameFaults) {
   for (FaultKind k : {FaultKind::kOne, FaultKind::kMajority, FaultKind::kMajoritiesRing}) {
     EXPECT_EQ(make_fault(k, 7, a).description, make_fault(k, 7, b).description);
   }
+}
+
+TEST(Nemesis, PausesStopOneNodeOrAMinorityAndCutNothing) {
+  std::mt19937_64 rng(7);
+  for (int n = 2; n <= 9; ++n) {
+    Fault one = make_pause(PauseKind::kOne, n, rng);
+    Fault minority = make_pause(PauseKind::kMinority, n, rng);
+    EXPECT_EQ(one.paused.size(), 1u) << "n=" << n;
+    EXPECT_EQ(minority.paused.size(), static_cast<std::size_t>(std::max(1, (n - 1) / 2))) << "n=" << n;
+    EXPECT_LT(2 * minority.paused.size(), static_cast<std::size_t>(n) + (n == 2 ? 1u : 0u))
+        << "a majority keeps running, n=" << n;
+    for (const Fault* f : {&one, &minority}) {
+      EXPECT_TRUE(std::is_sorted(f->paused.begin(), f->paused.end()));
+      EXPECT_EQ(std::set<int>(f->paused.begin(), f->paused.end()).size(), f->paused.size()) << "distinct";
+      for (int node : f->paused) EXPECT_TRUE(node >= 1 && node <= n);
+      EXPECT_FALSE(f->cuts_anything());
+      EXPECT_TRUE(f->does_anything());
+      EXPECT_EQ(f->kind, "pause");
+    }
+  }
+  EXPECT_FALSE(make_pause(PauseKind::kOne, 1, rng).does_anything()) << "the only node is never paused";
+}
+
+TEST(Nemesis, LossAndDuplicationTouchEveryLinkAndCutNone) {
+  Fault loss = make_loss(0.25, 5), dup = make_duplicate(0.5, 5);
+  EXPECT_EQ(loss.loss, 0.25);
+  EXPECT_EQ(loss.duplicate, 0.0);
+  EXPECT_EQ(dup.duplicate, 0.5);
+  EXPECT_EQ(dup.loss, 0.0);
+  for (const Fault* f : {&loss, &dup}) {
+    EXPECT_FALSE(f->cuts_anything());
+    EXPECT_TRUE(f->paused.empty());
+    EXPECT_TRUE(f->does_anything());
+  }
+  EXPECT_EQ(loss.description, "25% of messages lost");
+  EXPECT_FALSE(make_loss(0.0, 5).does_anything()) << "a loss of 0 is no fault";
 }
 
 }  // namespace

@@ -32,10 +32,30 @@ TEST(Options, NemesisNoneRunsOnlyTheNormalCondition) {
   EXPECT_EQ(parse({"--nemesis", "none", "--compare", "partition"}, &p), 2) << "nothing left to run";
 }
 
+TEST(Options, NemesisListsTheFaultConditionsBesidesNormal) {
+  Options o;
+  ASSERT_EQ(parse({"--nemesis", "pause,loss"}, &o), -1);
+  EXPECT_EQ(o.conditions, (std::vector<std::string>{"normal", "pause", "loss"}));
+  Options all;
+  ASSERT_EQ(parse({"--nemesis", "all"}, &all), -1);
+  std::vector<std::string> every{"normal"};
+  every.insert(every.end(), kFaultConditions.begin(), kFaultConditions.end());
+  EXPECT_EQ(all.conditions, every);
+  Options compare;
+  ASSERT_EQ(parse({"--compare", "duplicate,normal", "--loss", "0.5", "--pause-targets", "minority"}, &compare), -1);
+  EXPECT_EQ(compare.conditions, (std::vector<std::string>{"duplicate", "normal"})) << "--compare alone sets the order";
+  EXPECT_EQ(compare.loss, 0.5);
+  EXPECT_EQ(compare.pause_kinds, std::vector<PauseKind>{PauseKind::kMinority});
+  Options both;
+  ASSERT_EQ(parse({"--nemesis", "pause", "--compare", "pause,normal,partition"}, &both), -1);
+  EXPECT_EQ(both.conditions, (std::vector<std::string>{"pause", "normal"})) << "--nemesis filters --compare";
+}
+
 TEST(Options, BadValuesAreUsageErrors) {
   for (std::vector<std::string> bad : {std::vector<std::string>{"--concurrency", "x"}, {"--concurrency", "0"},
                                        {"--nemesis-targets", "bridge"}, {"--compare", "normal,chaos"},
-                                       {"--node-count", "0"}, {"--read-fraction", "1.5"}}) {
+                                       {"--node-count", "0"}, {"--read-fraction", "1.5"}, {"--nemesis", "chaos"},
+                                       {"--pause-targets", "majority"}, {"--loss", "2"}, {"--duplicate", "-0.1"}}) {
     Options o;
     testing::internal::CaptureStderr();
     int rc = parse(bad, &o);
