@@ -91,7 +91,7 @@ Cluster::Cluster(const ClusterOptions& o)
   }
 }
 
-void Cluster::spawn(int node) {
+void Cluster::spawn(int node, bool append_log) {
   int in[2], out[2];
   if (::pipe2(in, O_CLOEXEC) != 0) throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
   if (::pipe2(out, O_CLOEXEC) != 0) {
@@ -100,7 +100,7 @@ void Cluster::spawn(int node) {
     throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
   }
   std::string log = opt_.log_dir + "/n" + std::to_string(node) + ".stderr.log";
-  int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err = ::open(log.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC | (append_log ? O_APPEND : O_TRUNC), 0644);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
@@ -234,6 +234,42 @@ void Cluster::set_fault(std::optional<Fault> fault) {
   fault_ = std::move(fault);
 }
 
+void Cluster::kill_node(int node) {
+  Proc& p = procs_[static_cast<std::size_t>(node)];
+  if (p.down) return;
+  if (p.pid > 0 && !p.exit.reaped) {
+    ::kill(-p.pid, SIGKILL);
+    reap(p, true);
+  }
+  close_input(p);
+  if (p.out_fd >= 0) ::close(p.out_fd);
+  p.out_fd = -1;
+  p.inbuf.clear();  // a partial line dies with the process
+  p.discarding = false;
+  p.paused = false;
+  p.delivered_paused.clear();
+  p.routed_earlier += p.routed;
+  p.routed = 0;
+  p.down = true;
+  p.exit.output_ended = true;  // not alive: nothing is sent to it, and nothing read from it
+  p.exit.output_ended_us = now_us();
+}
+
+void Cluster::restart_node(int node) {
+  Proc& p = procs_[static_cast<std::size_t>(node)];
+  if (!p.down) return;
+  p.exit = NodeExit{};
+  p.pid = -1;
+  spawn(node, true);
+  p.down = false;
+}
+
+std::uint64_t Cluster::routed_by_earlier_lives() const {
+  std::uint64_t n = 0;
+  for (const Proc& p : procs_) n += p.routed_earlier;
+  return n;
+}
+
 // Stops or resumes a node's whole process group. On resume, the messages handed to it while
 // it was stopped count as delivered now.
 void Cluster::pause(int node, bool stop) {
@@ -284,8 +320,9 @@ void Cluster::route(int from, std::string_view line, std::int64_t now, const Rep
 void Cluster::deliver_due(std::int64_t now) {
   while (!inflight_.empty() && inflight_.top().at_us <= now) {
     const Delivery& d = inflight_.top();
-    bool lost = fault_ && (fault_->drops(d.from, d.to) ||
-                           (fault_->loss > 0 && std::bernoulli_distribution(fault_->loss)(fault_rng_)));
+    bool lost = procs_[static_cast<std::size_t>(d.to)].down ||
+                (fault_ && (fault_->drops(d.from, d.to) ||
+                            (fault_->loss > 0 && std::bernoulli_distribution(fault_->loss)(fault_rng_))));
     if (lost) {
       ++dropped_;
       ++second_at(now).dropped;
@@ -423,7 +460,7 @@ void Cluster::shutdown(std::int64_t grace_us) {
 
 std::uint64_t Cluster::routed_total() const {
   std::uint64_t n = 0;
-  for (const Proc& p : procs_) n += p.routed;
+  for (const Proc& p : procs_) n += p.routed + p.routed_earlier;
   return n;
 }
 

@@ -86,6 +86,13 @@ class Cluster {
   // arrives, duplication when it is sent. Nodes the fault pauses are stopped now, and nodes
   // the previous fault paused and this one does not are resumed.
   void set_fault(std::optional<Fault> fault);
+  // The kill nemesis. kill_node SIGKILLs a node's process group and reaps it; messages for it
+  // are dropped (counted as dropped by faults) until restart_node starts a fresh, empty
+  // process in its place, whose stderr goes on in the same log. The dead life's exit is not a
+  // node problem, and its routed messages move to routed_by_earlier_lives().
+  void kill_node(int node);
+  void restart_node(int node);
+  [[nodiscard]] bool down(int node) const { return procs_[static_cast<std::size_t>(node)].down; }
   // Called for every peer message delivered (not for those a fault drops). A message handed
   // to a paused node is reported when the node resumes: it cannot have taken it before.
   void on_delivery(DeliveryFn fn) { on_delivery_ = std::move(fn); }
@@ -96,7 +103,10 @@ class Cluster {
   // Microseconds since the cluster started (steady clock).
   [[nodiscard]] std::int64_t now_us() const;
   [[nodiscard]] int size() const { return static_cast<int>(procs_.size()) - 1; }
+  // Peer lines read from the node's current life (what its own total_gossip_msgs counts).
   [[nodiscard]] std::uint64_t routed_from(int node) const { return procs_[static_cast<std::size_t>(node)].routed; }
+  // ... and from lives the kill nemesis ended.
+  [[nodiscard]] std::uint64_t routed_by_earlier_lives() const;
   [[nodiscard]] std::uint64_t routed_total() const;
   // Node-to-node messages routed so far, by their body's `type` ("?" when it has none).
   [[nodiscard]] const std::map<std::string, std::uint64_t, std::less<>>& routed_by_type() const {
@@ -126,6 +136,8 @@ class Cluster {
     std::uint64_t routed = 0;
     NodeExit exit;
     bool paused = false;  // stopped by the nemesis
+    bool down = false;    // killed by the nemesis, not yet restarted
+    std::uint64_t routed_earlier = 0;  // routed from lives the nemesis killed
     std::vector<std::string> delivered_paused;  // for on_delivery_ when it resumes
   };
   struct Delivery {
@@ -136,7 +148,7 @@ class Cluster {
     bool operator>(const Delivery& o) const { return at_us != o.at_us ? at_us > o.at_us : seq > o.seq; }
   };
 
-  void spawn(int node);
+  void spawn(int node, bool append_log = false);
   void kill_all();
   bool enqueue(Proc& p, std::string_view line);  // false: dropped (counted)
   void flush(Proc& p);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include <rapidjson/document.h>
@@ -143,15 +144,17 @@ class Driver {
   }
   bool alive(int i) const { return !cluster_->exit_of(i).output_ended; }
 
-  void init() {
+  void send_init(int i) {
     std::string ids;
-    for (int i = 1; i <= n(); ++i) ids += (i > 1 ? ",\"n" : "\"n") + std::to_string(i) + "\"";
-    for (int i = 1; i <= n(); ++i) {
-      cluster_->send(i, envelope("c0", i, R"({"type":"init","msg_id":)" + std::to_string(kInitMsgId) +
-                                              R"(,"node_id":"n)" + std::to_string(i) +
-                                              R"(","node_ids":[)" + ids + "]}"));
-    }
+    for (int j = 1; j <= n(); ++j) ids += (j > 1 ? ",\"n" : "\"n") + std::to_string(j) + "\"";
+    init_ok_[static_cast<std::size_t>(i)] = false;
+    cluster_->send(i, envelope("c0", i, R"({"type":"init","msg_id":)" + std::to_string(kInitMsgId) +
+                                            R"(,"node_id":"n)" + std::to_string(i) + R"(","node_ids":[)" + ids + "]}"));
+  }
+
+  void init() {
     init_ok_.assign(static_cast<std::size_t>(n()) + 1, false);
+    for (int i = 1; i <= n(); ++i) send_init(i);
     std::int64_t until = cluster_->now_us() + kInitWaitUs;
     auto waiting = [&] {
       for (int i = 1; i <= n(); ++i) {
@@ -213,16 +216,28 @@ class Driver {
     double t = static_cast<double>(now) / 1e6;
     if (fault_on_) {
       cluster_->set_fault(std::nullopt);
+      for (int k : killed_) {  // back, empty: gossip-kv keeps nothing on disk
+        cluster_->restart_node(k);
+        send_init(k);
+        ++run_.restarts;
+      }
+      killed_.clear();
       run_.faults.back().end_s = t;
       fault_on_ = false;
       return;
     }
     // The next kind that does something here (a ring of two nodes cuts nothing; nothing does
     // in a one-node cluster, which then sees no faults at all).
-    for (std::size_t tries = 0; tries < o_.fault_kinds.size() + o_.pause_kinds.size(); ++tries) {
+    for (std::size_t tries = 0; tries < o_.fault_kinds.size() + o_.pause_kinds.size() + o_.kill_kinds.size(); ++tries) {
       Fault f = next_fault();
       if (!f.does_anything()) continue;
       run_.faults.push_back({t, t, f.kind, f.description});
+      for (int k : f.killed) {
+        cluster_->kill_node(k);
+        observer_.on_killed(k, wall_us());
+        release_clients_of(k);
+      }
+      killed_ = f.killed;
       cluster_->set_fault(std::move(f));
       fault_on_ = true;
       return;
@@ -234,6 +249,7 @@ class Driver {
     if (run_.condition == "pause") {
       return make_pause(o_.pause_kinds[k % o_.pause_kinds.size()], n(), nemesis_rng_);
     }
+    if (run_.condition == "kill") return make_kill(o_.kill_kinds[k % o_.kill_kinds.size()], n(), nemesis_rng_);
     if (run_.condition == "loss") return make_loss(o_.loss, n());
     if (run_.condition == "duplicate") return make_duplicate(o_.duplicate, n());
     return make_fault(o_.fault_kinds[k % o_.fault_kinds.size()], n(), nemesis_rng_);
@@ -267,9 +283,19 @@ class Driver {
     op.invoke_wall_us = wall_us();
     run_.history.push_back(op);
     op_of_msg_.push_back(run_.history.size() - 1);  // msg_ids run 1, 2, ... in issue order
+    // A killed node refuses at once, as a closed connection would: unanswered, client free.
+    if (cluster_->down(op.node)) return;
     clients_[static_cast<std::size_t>(client)] = {true, msg_id, run_.history.size() - 1,
                                                   now + us(o_.request_timeout_s)};
     cluster_->send(op.node, envelope("c" + std::to_string(client), op.node, body));
+  }
+
+  // A killed node answers nothing more: its clients give up at once, as a Jepsen client whose
+  // connection broke would, and their requests stay unanswered (indeterminate).
+  void release_clients_of(int node) {
+    for (Client& c : clients_) {
+      if (c.busy && run_.history[c.op].node == node) c.busy = false;
+    }
   }
 
   void expire(std::int64_t now) {
@@ -488,8 +514,20 @@ class Driver {
     run_.observed = observer_.understood() && o_.write_type == WriteType::kWrite;
     run_.observed_ms = observer_.converged_ms();
     run_.observed_never = observer_.unconverged();
+    run_.routed_by_earlier_lives = cluster_->routed_by_earlier_lives();
+    mark_lost_with_crash();
     learn_versions(run_.history, run_.nodes);
     run_.checks = check(run_.history, run_.nodes);
+  }
+
+  // Flags the acknowledged writes the router saw die with a killed node (observer.h).
+  void mark_lost_with_crash() {
+    std::set<std::array<std::int64_t, 3>> lost;
+    for (const auto& w : observer_.lost_with_crash()) lost.insert(w);
+    if (lost.empty()) return;
+    for (Op& op : run_.history) {
+      if (op.acked_write() && lost.count({op.node, op.key, op.ts_us}) > 0) op.lost_with_crash = true;
+    }
   }
 
   void note_problems(int i) {
@@ -553,6 +591,7 @@ class Driver {
   std::int64_t next_value_ = 1;
   std::size_t next_fault_ = 0;
   bool fault_on_ = false;
+  std::vector<int> killed_;  // by the fault in force, restarted when it heals
   std::int64_t shutdown_us_ = INT64_MAX;
   std::int64_t load_end_us_ = 0;
 };

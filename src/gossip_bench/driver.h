@@ -42,6 +42,11 @@ struct ConditionRun {
   std::uint64_t late_replies = 0;  // replies after their request had timed out
   std::uint64_t load_msgs = 0;  // node-to-node messages the router read during the load
   std::map<std::string, std::uint64_t> load_msgs_by_type;  // the same, by body `type`
+  std::uint64_t restarts = 0;  // nodes the kill nemesis restarted
+  // Node-to-node messages read from lives the kill nemesis ended: in no node's final count.
+  std::uint64_t routed_by_earlier_lives = 0;
+  // Every node-to-node message the router read, up to the final bench_stats.
+  [[nodiscard]] std::uint64_t msgs_in_all() const { return checks.routed + routed_by_earlier_lives; }
   std::uint64_t dropped = 0, duplicated = 0, unroutable = 0, undeliverable = 0, overflowed = 0;
   WriteType write_type = WriteType::kWrite;
   std::vector<std::string> node_problems;  // nodes that died, hung or stayed silent

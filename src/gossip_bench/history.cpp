@@ -129,6 +129,7 @@ std::uint64_t node_stale_possible(const KeyOps& k, std::int64_t key, const std::
 std::uint64_t lost_writes(const KeyOps& k, std::int64_t key, const std::vector<NodeReport>& nodes) {
   std::uint64_t lost = 0;
   for (const Op* w : k.acked) {
+    if (w->lost_with_crash) continue;  // counted apart
     for (const NodeReport& node : nodes) {
       if (!node.final_reads_complete) continue;  // a silent node is reported, not judged
       auto it = node.held.find(key);
@@ -155,6 +156,7 @@ void count_workload(const std::vector<Op>& history, Checks& c) {
     if (op.outcome == Op::Outcome::kError) ++c.errors;
     if (op.acked_write()) ++c.writes_ok;
     if (op.acked_write() && op.ts_us == kUnknown) ++c.writes_unversioned;
+    if (op.acked_write() && op.lost_with_crash) ++c.lost_with_crash;
     if (op.kind == Op::Kind::kRead && op.outcome == Op::Outcome::kOk) ++c.reads_ok;
     if (op.outcome == Op::Outcome::kNotFound) ++c.reads_not_found;
   }

@@ -40,6 +40,10 @@ struct Op {
   // The reply came after the request had timed out: the op counts as unanswered (its client
   // had given up), but what the reply says is kept, since the node did serve it.
   bool late = false;
+  // An acknowledged write whose node was killed before any other replica held it (the router
+  // saw it, ConvergenceObserver::lost_with_crash): gone with the node's memory, which gossip-kv
+  // does not keep on disk, and reported apart from writes the protocol lost.
+  bool lost_with_crash = false;
 
   [[nodiscard]] bool answered() const { return outcome != Outcome::kTimeout && !late; }
   [[nodiscard]] bool acked_write() const { return kind == Kind::kWrite && outcome == Outcome::kOk && !late; }
@@ -94,7 +98,9 @@ struct Checks {
   bool nodes_stale_beyond_history = false;
   // Safety after the quiet period.
   std::uint64_t lost_writes = 0;  // acknowledged writes some replica ended older than (replicas
-                                  // that answered every final read)
+                                  // that answered every final read), those lost with a crashed
+                                  // node aside
+  std::uint64_t lost_with_crash = 0;  // acknowledged writes marked Op::lost_with_crash
   int divergent_nodes = 0;        // answering nodes whose digest differs from the most common one
   int silent_nodes = 0;           // nodes that did not answer the final bench_stats
   // Messages.

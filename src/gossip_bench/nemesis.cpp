@@ -51,7 +51,9 @@ bool Fault::cuts_anything() const {
   return std::any_of(drops_.begin(), drops_.end(), [](std::uint8_t d) { return d != 0; });
 }
 
-bool Fault::does_anything() const { return cuts_anything() || !paused.empty() || loss > 0 || duplicate > 0; }
+bool Fault::does_anything() const {
+  return cuts_anything() || !paused.empty() || !killed.empty() || loss > 0 || duplicate > 0;
+}
 
 Fault make_fault(FaultKind kind, int n, std::mt19937_64& rng) {
   Fault f(n);
@@ -90,6 +92,15 @@ Fault make_pause(PauseKind kind, int n, std::mt19937_64& rng) {
   f.paused.assign(order.begin(), order.begin() + count);
   std::sort(f.paused.begin(), f.paused.end());
   f.description = names(f.paused) + " paused";
+  return f;
+}
+
+Fault make_kill(PauseKind kind, int n, std::mt19937_64& rng) {
+  Fault f = make_pause(kind, n, rng);
+  f.kind = "kill";
+  f.killed = std::move(f.paused);
+  f.paused.clear();
+  f.description = names(f.killed) + " killed, restarted empty on heal";
   return f;
 }
 

@@ -35,6 +35,8 @@ class Fault {
   std::string description;
   // Nodes (1-based) stopped with SIGSTOP while the fault lasts, resumed with SIGCONT.
   std::vector<int> paused;
+  // Nodes killed (SIGKILL) when the fault starts and restarted empty when it heals.
+  std::vector<int> killed;
   // Probability that a node-to-node message is dropped when it arrives, and that one is
   // delivered twice (the copy after a latency of its own) when it is sent.
   double loss = 0;
@@ -56,6 +58,8 @@ Fault make_fault(FaultKind kind, int nodes, std::mt19937_64& rng);
 // REQUIRES: nodes >= 1. kOne stops a random node; kMinority a random floor((n-1)/2) of them
 // (at least one), so that a majority always runs. Nothing is paused in a one-node cluster.
 Fault make_pause(PauseKind kind, int nodes, std::mt19937_64& rng);
+// The same targets for the kill nemesis: the nodes are killed instead of paused.
+Fault make_kill(PauseKind kind, int nodes, std::mt19937_64& rng);
 // REQUIRES: 0 <= probability <= 1. Every link loses (or duplicates) that share of messages.
 Fault make_loss(double probability, int nodes);
 Fault make_duplicate(double probability, int nodes);

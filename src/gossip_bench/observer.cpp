@@ -1,6 +1,8 @@
 #include "observer.h"
 
+#include <algorithm>
 #include <charconv>
+#include <string>
 
 #include <rapidjson/document.h>
 
@@ -18,7 +20,13 @@ bool int_key(const rapidjson::Value& v, std::int64_t* key) {
 }  // namespace
 
 ConvergenceObserver::ConvergenceObserver(int nodes)
-    : nodes_(nodes), held_(static_cast<std::size_t>(nodes) + 1) {}
+    : nodes_(nodes), held_(static_cast<std::size_t>(nodes) + 1), node_of_origin_(static_cast<std::size_t>(nodes) + 1, 0) {
+  // gossip-kv numbers origins by the sorted node ids: n1, n10, n11, ..., n2, ...
+  std::vector<std::string> ids;
+  for (int n = 1; n <= nodes; ++n) ids.push_back("n" + std::to_string(n));
+  std::sort(ids.begin(), ids.end());
+  for (std::size_t i = 0; i < ids.size(); ++i) node_of_origin_[i + 1] = std::stoi(ids[i].substr(1));
+}
 
 void ConvergenceObserver::on_delivered(int to, std::string_view line, std::int64_t t_us) {
   // Entries ride in "e" (pushes, answers, sync_entries) and as items with a value in content
@@ -35,6 +43,7 @@ void ConvergenceObserver::on_delivered(int to, std::string_view line, std::int64
     if (!e.IsArray() || e.Size() < 2 || !int_key(e[0], &key) || !e[1].IsInt64()) return;
     if (needs_value && (e.Size() < 4 || !e[3].IsString())) return;  // a hash, not the entry
     ++entries_seen_;
+    if (crash_candidates_ > 0 && e.Size() >= 3 && e[2].IsInt64()) rescue(key, e[1].GetInt64(), e[2].GetInt64());
     raise(to, key, e[1].GetInt64(), t_us);
   };
   if (body.HasMember("e") && body["e"].IsArray()) {
@@ -50,7 +59,7 @@ void ConvergenceObserver::on_delivered(int to, std::string_view line, std::int64
 
 void ConvergenceObserver::on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us,
                                    std::int64_t now_us) {
-  Pending p{taken_us, 0};
+  Pending p{taken_us, 0, origin, 0};
   for (int n = 1; n <= nodes_; ++n) {
     auto it = held_[static_cast<std::size_t>(n)].find(key);
     if (it != held_[static_cast<std::size_t>(n)].end() && it->second >= ts_us) ++p.reached;
@@ -78,15 +87,67 @@ void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, 
       ++it;
       continue;
     }
-    converged_ms_.push_back((t_us - it->second.taken_us) / 1000);
+    if (it->second.crashed_wall_us != 0) {  // held everywhere only as a newer version
+      lost_with_crash_.push_back({it->second.origin, key, it->first});
+      --crash_candidates_;
+    } else {
+      converged_ms_.push_back((t_us - it->second.taken_us) / 1000);
+    }
     it = by_ts.erase(it);
   }
+}
+
+void ConvergenceObserver::rescue(std::int64_t key, std::int64_t ts_us, std::int64_t origin) {
+  if (origin < 1 || origin > nodes_) return;
+  int node = node_of_origin_[static_cast<std::size_t>(origin)];
+  auto writes = pending_.find(key);
+  if (writes == pending_.end()) return;
+  for (auto& [ts, p] : writes->second) {
+    if (ts > ts_us) break;
+    if (p.origin == node && p.crashed_wall_us != 0 && ts_us < p.crashed_wall_us) {
+      p.crashed_wall_us = 0;  // an entry of its earlier life, still in flight at the kill
+      --crash_candidates_;
+    }
+  }
+}
+
+void ConvergenceObserver::on_killed(int node, std::int64_t wall_us) {
+  auto& gone = held_[static_cast<std::size_t>(node)];
+  for (auto& [key, by_ts] : pending_) {
+    auto held = gone.find(key);
+    std::int64_t newest = held == gone.end() ? 0 : held->second;
+    for (auto& [ts, p] : by_ts) {
+      if (ts <= newest) --p.reached;
+      if (p.origin != node || p.crashed_wall_us != 0) continue;
+      bool elsewhere = false;
+      for (int n = 1; n <= nodes_ && !elsewhere; ++n) {
+        if (n == node) continue;
+        auto it = held_[static_cast<std::size_t>(n)].find(key);
+        elsewhere = it != held_[static_cast<std::size_t>(n)].end() && it->second >= ts;
+      }
+      if (!elsewhere) {
+        p.crashed_wall_us = wall_us;
+        ++crash_candidates_;
+      }
+    }
+  }
+  gone.clear();
 }
 
 std::uint64_t ConvergenceObserver::unconverged() const {
   std::uint64_t n = 0;
   for (const auto& [key, writes] : pending_) n += writes.size();
-  return n;
+  return n - crash_candidates_;
+}
+
+std::vector<std::array<std::int64_t, 3>> ConvergenceObserver::lost_with_crash() const {
+  std::vector<std::array<std::int64_t, 3>> lost = lost_with_crash_;
+  for (const auto& [key, writes] : pending_) {
+    for (const auto& [ts, p] : writes) {
+      if (p.crashed_wall_us != 0) lost.push_back({p.origin, key, ts});
+    }
+  }
+  return lost;
 }
 
 }  // namespace gossip_bench

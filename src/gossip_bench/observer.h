@@ -8,6 +8,7 @@
 // workload); `bench_write` replies carry none, so those writes are not observed.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <string_view>
@@ -29,10 +30,19 @@ class ConvergenceObserver {
   // hold it).
   void on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t now_us);
 
+  // Node `node` (1-based) was killed at wall time wall_us: it holds nothing from now on. Its
+  // acknowledged writes that no other replica held then (not even as a newer version of the
+  // key) are lost with it, unless one of its messages still in flight carries them (or a newer
+  // write of its key from the same life) to a replica.
+  void on_killed(int node, std::int64_t wall_us);
+
   // For each write every replica came to hold: ms from when it was taken to the last replica.
   [[nodiscard]] const std::vector<std::int64_t>& converged_ms() const { return converged_ms_; }
-  // Registered writes some replica never came to hold.
+  // Registered writes some replica never came to hold, those lost with a crashed node aside.
   [[nodiscard]] std::uint64_t unconverged() const;
+  // Acknowledged writes lost with a crashed node, as (node, key, version): their node was
+  // killed before any other replica held them. Such a write may since be superseded.
+  [[nodiscard]] std::vector<std::array<std::int64_t, 3>> lost_with_crash() const;
   // Whether any gossip-kv entry was seen (false: the nodes speak another format).
   [[nodiscard]] bool understood() const { return entries_seen_ > 0; }
 
@@ -40,14 +50,22 @@ class ConvergenceObserver {
   struct Pending {
     std::int64_t taken_us = 0;
     int reached = 0;  // replicas holding it or newer
+    int origin = 0;   // the node that took it
+    std::int64_t crashed_wall_us = 0;  // its node was killed then with no other replica holding it
   };
   // Node n holds version ts of key (or newer) from t_us on.
   void raise(int node, std::int64_t key, std::int64_t ts_us, std::int64_t t_us);
+  // An entry of origin index `origin` reached a replica: it saves the writes of that node's
+  // earlier life it carries (same key, not newer) from being lost with the crash.
+  void rescue(std::int64_t key, std::int64_t ts_us, std::int64_t origin);
 
   int nodes_;
   std::vector<absl::flat_hash_map<std::int64_t, std::int64_t>> held_;  // [node] key -> newest ts
   absl::flat_hash_map<std::int64_t, std::map<std::int64_t, Pending>> pending_;  // key -> ts -> write
   std::vector<std::int64_t> converged_ms_;
+  std::vector<int> node_of_origin_;  // origin index (sorted node ids, 1-based) -> node number
+  std::vector<std::array<std::int64_t, 3>> lost_with_crash_;  // (node, key, ts), superseded since
+  std::uint64_t crash_candidates_ = 0;  // pending writes with crashed_wall_us set
   std::uint64_t entries_seen_ = 0;
 };
 

@@ -90,7 +90,7 @@ namespace {
 // Flags whose text is turned into Options after parsing.
 struct RawFlags {
   std::string concurrency, dist = "constant", nemesis = "partition";
-  std::string targets = "one,majority,majorities-ring", pause_targets = "one,minority";
+  std::string targets = "one,majority,majorities-ring", pause_targets = "one,minority", kill_targets = "one";
   std::string compare, write_type = "write";
   bool no_plots = false;
   bool nemesis_given = false, compare_given = false;  // set after parsing
@@ -110,13 +110,14 @@ void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
   app.add_option("--latency-dist", raw.dist, "constant|uniform|exponential")->capture_default_str()
       ->check(CLI::IsMember({"constant", "uniform", "exponential"}));
   app.add_option("--nemesis", raw.nemesis,
-                 "fault conditions to run besides normal: a list of partition,pause,loss,duplicate; all; none")
+                 "fault conditions to run besides normal: a list of partition,pause,kill,loss,duplicate; all; none")
       ->capture_default_str();
   app.add_option("--nemesis-interval", o.nemesis_interval_s, "seconds a fault lasts, and a heal")
       ->capture_default_str()->check(CLI::Range(0.05, 3'600.0));
   app.add_option("--nemesis-targets", raw.targets, "partitions in turn: one,majority,majorities-ring")
       ->capture_default_str();
   app.add_option("--pause-targets", raw.pause_targets, "pauses in turn: one,minority")->capture_default_str();
+  app.add_option("--kill-targets", raw.kill_targets, "kills in turn: one,minority")->capture_default_str();
   app.add_option("--loss", o.loss, "share of node-to-node messages lost while a loss fault is on")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
   app.add_option("--duplicate", o.duplicate, "share of node-to-node messages delivered twice while a duplicate fault is on")
@@ -138,6 +139,20 @@ void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
                  "conditions to run, in order (default: normal and the --nemesis conditions)");
   app.add_option("--store-dir", o.store_dir, "where run folders go")->capture_default_str();
   app.add_flag("--no-plots", raw.no_plots, "skip the gnuplot PNGs (data and scripts are still written)");
+}
+
+// "one,minority" -> the kinds; false after printing what is wrong.
+bool parse_node_targets(const std::string& text, const std::string& flag, std::vector<PauseKind>* out) {
+  out->clear();
+  for (const std::string& t : split(text, ',')) {
+    if (t != "one" && t != "minority") {
+      usage_error("unknown " + flag + " entry '" + t + "'");
+      return false;
+    }
+    out->push_back(t == "one" ? PauseKind::kOne : PauseKind::kMinority);
+  }
+  if (out->empty()) usage_error(flag + " is empty");
+  return !out->empty();
 }
 
 bool is_fault_condition(const std::string& c) {
@@ -167,12 +182,10 @@ int apply(const RawFlags& raw, Options& o) {
     o.fault_kinds.push_back(it->second);
   }
   if (o.fault_kinds.empty()) return usage_error("--nemesis-targets is empty");
-  o.pause_kinds.clear();
-  for (const std::string& t : split(raw.pause_targets, ',')) {
-    if (t != "one" && t != "minority") return usage_error("unknown --pause-targets entry '" + t + "'");
-    o.pause_kinds.push_back(t == "one" ? PauseKind::kOne : PauseKind::kMinority);
+  if (!parse_node_targets(raw.pause_targets, "--pause-targets", &o.pause_kinds) ||
+      !parse_node_targets(raw.kill_targets, "--kill-targets", &o.kill_kinds)) {
+    return 2;
   }
-  if (o.pause_kinds.empty()) return usage_error("--pause-targets is empty");
   return apply_conditions(raw, o);
 }
 

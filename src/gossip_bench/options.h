@@ -42,6 +42,8 @@ struct Options {
   std::vector<FaultKind> fault_kinds = {FaultKind::kOne, FaultKind::kMajority,
                                         FaultKind::kMajoritiesRing};
   std::vector<PauseKind> pause_kinds = {PauseKind::kOne, PauseKind::kMinority};
+  // The kill condition's targets, in turn (the same shapes as pauses).
+  std::vector<PauseKind> kill_kinds = {PauseKind::kOne};
   // The loss and duplicate conditions: the share of node-to-node messages dropped, or
   // delivered twice, while a fault is on.
   double loss = 0.3;
@@ -62,7 +64,7 @@ struct Options {
 };
 
 // The conditions with a nemesis, in the order `--nemesis all` runs them.
-inline const std::vector<std::string> kFaultConditions = {"partition", "pause", "loss", "duplicate"};
+inline const std::vector<std::string> kFaultConditions = {"partition", "pause", "kill", "loss", "duplicate"};
 
 // Parses argv into *out. Returns -1 to go on, or an exit code (0 after --help, 2 on a usage
 // error, with the message already printed).

@@ -75,13 +75,13 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
        }},
       {"node-to-node messages: load / in all (dropped)", [](const ConditionRun& r) {
          std::string extra = r.duplicated > 0 ? ", " + count(r.duplicated) + " duplicated" : "";
-         return count(r.load_msgs) + " / " + count(r.checks.routed) + " (" + count(r.dropped) + extra + ")";
+         return count(r.load_msgs) + " / " + count(r.msgs_in_all()) + " (" + count(r.dropped) + extra + ")";
        }},
       {"messages per write: load / in all", [](const ConditionRun& r) {
-         return fmt("%.2f", ratio(r.load_msgs, r.checks.writes_ok)) + " / " + fmt("%.2f", ratio(r.checks.routed, r.checks.writes_ok));
+         return fmt("%.2f", ratio(r.load_msgs, r.checks.writes_ok)) + " / " + fmt("%.2f", ratio(r.msgs_in_all(), r.checks.writes_ok));
        }},
       {"messages per operation (msgs-per-op): load / in all", [](const ConditionRun& r) {
-         return fmt("%.2f", ratio(r.load_msgs, r.checks.ops)) + " / " + fmt("%.2f", ratio(r.checks.routed, r.checks.ops));
+         return fmt("%.2f", ratio(r.load_msgs, r.checks.ops)) + " / " + fmt("%.2f", ratio(r.msgs_in_all(), r.checks.ops));
        }},
       {"  during the load: gossip / digest / ack / sync", [](const ConditionRun& r) {
          // Content sync's three types as one; any other type at the end (results.json has each).
@@ -104,6 +104,9 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          return r.checks.nodes_stale_beyond_history ? "TOO MANY: " + s : s;
        }},
       {"lost writes", [](const ConditionRun& r) { return count(r.checks.lost_writes); }},
+      {"  lost with a crashed node (nodes restarted)", [](const ConditionRun& r) {
+         return count(r.checks.lost_with_crash) + " (" + count(r.restarts) + ")";
+       }},
       {"divergent replicas after the quiet period", [](const ConditionRun& r) { return count(static_cast<std::uint64_t>(r.checks.divergent_nodes)); }},
       {"router count = nodes' total_gossip_msgs", [](const ConditionRun& r) {
          return r.checks.msg_count_mismatch ? "NO: " + count(r.checks.routed) + " vs " + count(r.checks.reported_msgs)

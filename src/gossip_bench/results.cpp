@@ -119,7 +119,8 @@ void messages(Json& w, const ConditionRun& r) {
   const Checks& c = r.checks;
   w.Key("messages");
   w.StartObject();
-  key_u(w, "node_to_node", c.routed);
+  key_u(w, "node_to_node", r.msgs_in_all());
+  key_u(w, "from_killed_lives", r.routed_by_earlier_lives);
   key_u(w, "during_load", r.load_msgs);
   key_d(w, "per_write_during_load", ratio(r.load_msgs, c.writes_ok));
   key_d(w, "per_operation_during_load", ratio(r.load_msgs, c.ops));
@@ -132,9 +133,11 @@ void messages(Json& w, const ConditionRun& r) {
   key_u(w, "undeliverable", r.undeliverable);
   key_u(w, "overflowed", r.overflowed);
   key_u(w, "unroutable_lines", r.unroutable);
-  key_d(w, "per_write", ratio(c.routed, c.writes_ok));
-  key_d(w, "per_operation", ratio(c.routed, c.ops));
+  key_d(w, "per_write", ratio(r.msgs_in_all(), c.writes_ok));
+  key_d(w, "per_operation", ratio(r.msgs_in_all(), c.ops));
+  // The nodes' own counts cover their current lives: what the router read from those.
   key_u(w, "nodes_total_gossip_msgs", c.reported_msgs);
+  key_u(w, "routed_from_current_lives", c.routed);
   key_b(w, "count_matches", !c.msg_count_mismatch);
   w.Key("per_second");
   w.StartArray();
@@ -159,6 +162,8 @@ void safety(Json& w, const ConditionRun& r) {
   key_b(w, "nodes_within_history", !c.nodes_stale_beyond_history);
   w.EndObject();
   key_u(w, "lost_writes", c.lost_writes);
+  key_u(w, "lost_with_crash", c.lost_with_crash);
+  key_u(w, "restarts", r.restarts);
   key_i(w, "divergent_nodes", c.divergent_nodes);
   key_i(w, "silent_nodes", c.silent_nodes);
 }
@@ -287,6 +292,10 @@ void write_history_jsonl(const ConditionRun& run, const std::string& path) {
     }
     if (op.late) {
       w.Key("late");
+      w.Bool(true);
+    }
+    if (op.lost_with_crash) {
+      w.Key("lost_with_crash");
       w.Bool(true);
     }
     w.Key("invoke_us");

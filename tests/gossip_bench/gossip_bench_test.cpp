@@ -152,6 +152,44 @@ TEST(GossipBench, PauseLossAndDuplicateFaultsShowAndLoseNothing) {
   EXPECT_EQ(conditions["duplicate"]["messages"]["dropped_by_faults"].GetUint64(), 0u);
 }
 
+TEST(GossipBench, KilledNodesComeBackRefilledAndCrashLossesAreAttributed) {
+  // Kills at 1 s and 3 s, each restarted empty a second later. Pushes only every 1.5 s, so a
+  // killed node has taken writes no one else holds yet (3 to 5 in a run).
+  BenchRun r = bench("kill", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 4 --nemesis-interval 1"
+                             " --nemesis kill --quiet-period 60 --rate 60 --no-plots"
+                             " --node-args '--gossip-interval-ms 1500'");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError()) << slurp(r.folder + "/results.json");
+  const auto& c = d["conditions"]["kill"];
+  EXPECT_EQ(c["restarts"].GetUint64(), 2u);
+  // The restarted nodes answer every final read and end identical to the others: refilled.
+  EXPECT_TRUE(c["node_problems"].Empty()) << r.output;
+  EXPECT_EQ(c["divergent_nodes"].GetInt(), 0);
+  EXPECT_EQ(c["lost_writes"].GetUint64(), 0u) << "writes the protocol lost";
+  EXPECT_TRUE(c["messages"]["count_matches"].GetBool());
+  EXPECT_GT(c["messages"]["from_killed_lives"].GetUint64(), 0u);
+  // Every write counted lost with a crash was acknowledged by a node killed after that.
+  std::ifstream history(r.folder + "/kill/history.jsonl");
+  std::uint64_t flagged = 0;
+  for (std::string line; std::getline(history, line);) {
+    rapidjson::Document op;
+    op.Parse(line.c_str());
+    if (!op.HasMember("lost_with_crash")) continue;
+    ++flagged;
+    EXPECT_STREQ(op["outcome"].GetString(), "ok");
+    bool killed_after = false;
+    for (const auto& f : c["faults"].GetArray()) {
+      std::string killed = f["description"].GetString();
+      killed_after |= killed.rfind(std::string(op["node"].GetString()) + " ", 0) == 0 &&
+                      f["start_s"].GetDouble() * 1e6 >= static_cast<double>(op["complete_us"].GetInt64());
+    }
+    EXPECT_TRUE(killed_after) << line;
+  }
+  EXPECT_EQ(flagged, c["lost_with_crash"].GetUint64());
+  EXPECT_GT(flagged, 0u) << "the case this test is about did not occur";
+}
+
 TEST(GossipBench, BenchWriteWorkloadLearnsVersionsFromReads) {
   BenchRun r = bench("bench-write", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 2 --rate 60"
                                " --key-count 5 --write-type bench_write --compare normal --no-plots");

@@ -111,6 +111,19 @@ TEST(Nemesis, PausesStopOneNodeOrAMinorityAndCutNothing) {
   EXPECT_FALSE(make_pause(PauseKind::kOne, 1, rng).does_anything()) << "the only node is never paused";
 }
 
+TEST(Nemesis, KillsTakeThePauseTargetsAndPauseNothing) {
+  std::mt19937_64 a(9), b(9);
+  Fault kill = make_kill(PauseKind::kMinority, 7, a);
+  Fault pause = make_pause(PauseKind::kMinority, 7, b);
+  EXPECT_EQ(kill.killed, pause.paused) << "the same seed picks the same nodes";
+  EXPECT_EQ(kill.killed.size(), 3u);
+  EXPECT_TRUE(kill.paused.empty());
+  EXPECT_FALSE(kill.cuts_anything());
+  EXPECT_TRUE(kill.does_anything());
+  EXPECT_EQ(kill.kind, "kill");
+  EXPECT_FALSE(make_kill(PauseKind::kOne, 1, a).does_anything()) << "the only node is never killed";
+}
+
 TEST(Nemesis, LossAndDuplicationTouchEveryLinkAndCutNone) {
   Fault loss = make_loss(0.25, 5), dup = make_duplicate(0.5, 5);
   EXPECT_EQ(loss.loss, 0.25);

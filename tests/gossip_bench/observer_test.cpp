@@ -1,4 +1,6 @@
 // The router's convergence observer follows gossip-kv's entries to each replica.
+#include <array>
+
 #include <gtest/gtest.h>
 
 #include "observer.h"
@@ -77,6 +79,62 @@ TEST(Observer, NodesSpeakingAnotherFormatAreNotUnderstood) {
   o.on_write(1, 7, 500, 0, 100);
   o.on_delivered(2, R"({"src":"n1","dest":"n2","body":{"type":"broadcast","message":7}})", 10'000);
   EXPECT_FALSE(o.understood());
+}
+
+// An entry [key, ts, origin] delivered to a node: origin is gossip-kv's index in the sorted ids.
+std::string entry_to(int to, std::int64_t key, std::int64_t ts, int origin) {
+  return R"({"src":"n1","dest":"n)" + std::to_string(to) + R"(","body":{"type":"gossip","e":[["i)" +
+         std::to_string(key) + "\"," + std::to_string(ts) + "," + std::to_string(origin) + R"(,"7"]]}})";
+}
+
+TEST(Observer, AWriteOnlyItsKilledNodeHeldIsLostWithTheCrash) {
+  ConvergenceObserver o(3);
+  o.on_write(1, 7, 500, 0, 1'000);    // n1 takes it; no one else ever hears of it
+  o.on_write(2, 8, 600, 0, 1'000);    // n2's write of another key, not yet spread
+  o.on_delivered(3, gossip(3, {{7, 400}}), 1'500);  // an older version elsewhere saves nothing
+  o.on_killed(1, 2'000);
+  auto lost = o.lost_with_crash();
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0], (std::array<std::int64_t, 3>{1, 7, 500}));
+  EXPECT_EQ(o.unconverged(), 1u) << "n2's write is pending, not lost";
+  // Superseded everywhere later, it is still a write the crash lost, and gets no figure.
+  for (int n = 1; n <= 3; ++n) o.on_delivered(n, entry_to(n, 7, 900, 2), 3'000);  // n2's newer write
+  EXPECT_EQ(o.lost_with_crash().size(), 1u);
+  EXPECT_TRUE(o.converged_ms().empty());
+  EXPECT_EQ(o.unconverged(), 1u);
+}
+
+TEST(Observer, AWriteAnotherReplicaHeldSurvivesTheCrash) {
+  ConvergenceObserver o(3);
+  o.on_write(1, 7, 500, 0, 1'000);
+  o.on_delivered(2, gossip(2, {{7, 500}}), 1'500);
+  o.on_killed(1, 2'000);
+  EXPECT_TRUE(o.lost_with_crash().empty());
+  o.on_delivered(3, gossip(3, {{7, 500}}), 2'500);
+  EXPECT_TRUE(o.converged_ms().empty()) << "the restarted n1 holds nothing yet";
+  o.on_delivered(1, gossip(1, {{7, 500}}), 3'000);
+  ASSERT_EQ(o.converged_ms().size(), 1u);
+  EXPECT_EQ(o.converged_ms()[0], 3);
+}
+
+TEST(Observer, AMessageInFlightAtTheKillSavesTheWritesItCarries) {
+  ConvergenceObserver o(12);  // n10 and n11 sort before n2: n2 is origin 5
+  o.on_write(2, 7, 500, 0, 1'000);
+  o.on_killed(2, 2'000'000);
+  EXPECT_EQ(o.lost_with_crash().size(), 1u);
+  o.on_delivered(3, entry_to(3, 7, 500, 2), 2'100);  // origin 2 is n10: not n2's
+  EXPECT_EQ(o.lost_with_crash().size(), 1u);
+  o.on_delivered(3, entry_to(3, 7, 500, 5), 2'100);  // n2's push, sent before it died
+  EXPECT_TRUE(o.lost_with_crash().empty());
+  EXPECT_EQ(o.unconverged(), 1u);
+}
+
+TEST(Observer, AnEntryOfTheRestartedLifeSavesNothing) {
+  ConvergenceObserver o(3);
+  o.on_write(1, 7, 500, 0, 1'000);
+  o.on_killed(1, 2'000);
+  o.on_delivered(2, entry_to(2, 7, 2'500, 1), 3'000);  // versioned after the kill: a new write
+  EXPECT_EQ(o.lost_with_crash().size(), 1u);
 }
 
 }  // namespace

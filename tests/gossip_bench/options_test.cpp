@@ -46,6 +46,7 @@ TEST(Options, NemesisListsTheFaultConditionsBesidesNormal) {
   EXPECT_EQ(compare.conditions, (std::vector<std::string>{"duplicate", "normal"})) << "--compare alone sets the order";
   EXPECT_EQ(compare.loss, 0.5);
   EXPECT_EQ(compare.pause_kinds, std::vector<PauseKind>{PauseKind::kMinority});
+  EXPECT_EQ(compare.kill_kinds, std::vector<PauseKind>{PauseKind::kOne}) << "kills take one node by default";
   Options both;
   ASSERT_EQ(parse({"--nemesis", "pause", "--compare", "pause,normal,partition"}, &both), -1);
   EXPECT_EQ(both.conditions, (std::vector<std::string>{"pause", "normal"})) << "--nemesis filters --compare";
@@ -55,7 +56,7 @@ TEST(Options, BadValuesAreUsageErrors) {
   for (std::vector<std::string> bad : {std::vector<std::string>{"--concurrency", "x"}, {"--concurrency", "0"},
                                        {"--nemesis-targets", "bridge"}, {"--compare", "normal,chaos"},
                                        {"--node-count", "0"}, {"--read-fraction", "1.5"}, {"--nemesis", "chaos"},
-                                       {"--pause-targets", "majority"}, {"--loss", "2"}, {"--duplicate", "-0.1"}}) {
+                                       {"--pause-targets", "majority"}, {"--kill-targets", ""}, {"--loss", "2"}, {"--duplicate", "-0.1"}}) {
     Options o;
     testing::internal::CaptureStderr();
     int rc = parse(bad, &o);
