@@ -54,7 +54,12 @@ class HybridClock {
   std::atomic<std::int64_t> last_us_{0};
 };
 
-// Wall-clock microseconds since the Unix epoch (the node's only clock read for versions).
+// Wall-clock microseconds since the Unix epoch (the node's only clock read for versions), plus
+// the offset below.
 std::int64_t wall_clock_us();
+// Shifts every later wall_clock_us() reading by offset_us: a node whose clock runs ahead or
+// behind, for tests and gossip-bench's clock-skew condition (`gossip-kv --clock-offset-ms`).
+// Set it before the node starts; changing it while the node runs makes its clock jump.
+void set_wall_clock_offset_us(std::int64_t offset_us);
 
 }  // namespace gossip_kv

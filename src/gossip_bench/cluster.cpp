@@ -117,6 +117,10 @@ void Cluster::spawn(int node, bool append_log) {
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
   std::vector<std::string> args{opt_.bin};
   args.insert(args.end(), opt_.node_args.begin(), opt_.node_args.end());
+  if (static_cast<std::size_t>(node) < opt_.args_of_node.size()) {
+    const auto& own = opt_.args_of_node[static_cast<std::size_t>(node)];
+    args.insert(args.end(), own.begin(), own.end());
+  }
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);

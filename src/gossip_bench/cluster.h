@@ -35,6 +35,9 @@ namespace gossip_bench {
 struct ClusterOptions {
   std::string bin;
   std::vector<std::string> node_args;
+  // More arguments for single nodes: [node] (1-based; missing or empty: none). The clock-skew
+  // condition gives each node its --clock-offset-ms here.
+  std::vector<std::vector<std::string>> args_of_node;
   int nodes = 5;
   double latency_ms = 100;
   LatencyDist dist = LatencyDist::kConstant;

@@ -102,12 +102,25 @@ class Driver {
     co.dist = o.latency_dist;
     co.log_dir = dir;
     co.seed = o.seed;
+    if (condition == "clock-skew") skew_clocks(co);
     cluster_ = std::make_unique<Cluster>(co);
     cluster_->on_delivery([this](int to, std::string_view line, std::int64_t now) {
       observer_.on_delivered(to, line, now);
     });
     clients_.resize(static_cast<std::size_t>(o.concurrency) + 1);
     run_.nodes.resize(static_cast<std::size_t>(n()));
+  }
+
+  // Every node's clock offset for the whole condition, uniform in [-skew, +skew] ms.
+  void skew_clocks(ClusterOptions& co) {
+    auto skew = std::llround(o_.clock_skew_ms);
+    std::uniform_int_distribution<std::int64_t> offset(-skew, skew);
+    co.args_of_node.resize(static_cast<std::size_t>(n()) + 1);
+    for (int i = 1; i <= n(); ++i) {
+      std::int64_t ms = offset(nemesis_rng_);
+      co.args_of_node[static_cast<std::size_t>(i)] = {"--clock-offset-ms", std::to_string(ms)};
+      skew_description_ += (i > 1 ? ", n" : "n") + std::to_string(i) + (ms >= 0 ? " +" : " ") + std::to_string(ms) + " ms";
+    }
   }
 
   ConditionRun run() {
@@ -173,7 +186,9 @@ class Driver {
     run_.load_start_s = static_cast<double>(start) / 1e6;
     std::uint64_t msgs_before = cluster_->routed_total();
     auto by_type_before = cluster_->routed_by_type();
-    bool faults = run_.condition != "normal";
+    // Clock skew is in force for the whole condition: one span over the load, no schedule.
+    bool faults = run_.condition != "normal" && run_.condition != "clock-skew";
+    if (run_.condition == "clock-skew") run_.faults.push_back({static_cast<double>(start) / 1e6, 0, "clock-skew", skew_description_});
     std::int64_t next_op = start, next_toggle = faults ? start + us(o_.nemesis_interval_s) : INT64_MAX;
     std::int64_t next_progress = start;
     for (std::int64_t now = start; now < end; now = cluster_->now_us()) {
@@ -194,6 +209,7 @@ class Driver {
     }
     if (fault_on_) toggle_fault(cluster_->now_us());
     std::int64_t stop = cluster_->now_us();
+    if (run_.condition == "clock-skew") run_.faults.back().end_s = static_cast<double>(stop) / 1e6;
     run_.load_end_s = static_cast<double>(stop) / 1e6;
     run_.load_msgs = cluster_->routed_total() - msgs_before;
     for (const auto& [type, n] : cluster_->routed_by_type()) {
@@ -592,6 +608,7 @@ class Driver {
   std::size_t next_fault_ = 0;
   bool fault_on_ = false;
   std::vector<int> killed_;  // by the fault in force, restarted when it heals
+  std::string skew_description_;  // "n1 +120 ms, n2 -45 ms, ..." in the clock-skew condition
   std::int64_t shutdown_us_ = INT64_MAX;
   std::int64_t load_end_us_ = 0;
 };

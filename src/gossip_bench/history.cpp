@@ -64,6 +64,26 @@ std::uint64_t stale_reads(const KeyOps& k) {
   return stale;
 }
 
+// Acknowledged writes whose version is below that of a write acknowledged before they were
+// invoked: last-writer-wins keeps the older write (a node whose clock runs behind).
+std::uint64_t overwritten_by_older(const KeyOps& k) {
+  std::vector<const Op*> acked = k.acked;
+  std::sort(acked.begin(), acked.end(), [](const Op* a, const Op* b) { return a->complete_us < b->complete_us; });
+  std::vector<std::int64_t> newest(acked.size());  // newest version among the first i+1 acks
+  for (std::size_t i = 0; i < acked.size(); ++i) {
+    newest[i] = std::max(i ? newest[i - 1] : INT64_MIN, version_floor(*acked[i]));
+  }
+  std::uint64_t hidden = 0;
+  for (const Op* w : k.acked) {
+    if (w->ts_us == kUnknown) continue;  // an unversioned write's version has no upper bound
+    auto before = std::partition_point(acked.begin(), acked.end(),
+                                       [&](const Op* o) { return o->complete_us < w->invoke_us; });
+    auto n = static_cast<std::size_t>(before - acked.begin());
+    if (n > 0 && newest[n - 1] > w->ts_us) ++hidden;
+  }
+  return hidden;
+}
+
 // For each acknowledged write, the last completion of a read that began after the
 // acknowledgement and still returned an older version: offline, reads entered by version into
 // a Fenwick tree of suffix maxima over their invocation order.
@@ -250,6 +270,7 @@ Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& node
     stable_latencies(k, &c.stable_per_write_ms);
     c.node_stale_possible += node_stale_possible(k, key, nodes);
     c.lost_writes += lost_writes(k, key, nodes);
+    c.overwritten_by_older += overwritten_by_older(k);
   }
   c.stable_ms = summarize(c.stable_per_write_ms);
   check_nodes(nodes, c);

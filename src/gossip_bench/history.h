@@ -101,6 +101,9 @@ struct Checks {
                                   // that answered every final read), those lost with a crashed
                                   // node aside
   std::uint64_t lost_with_crash = 0;  // acknowledged writes marked Op::lost_with_crash
+  // Acknowledged writes whose version is below a write acknowledged before they were invoked:
+  // last-writer-wins keeps the older one (clock skew). Not a failure: the store's contract.
+  std::uint64_t overwritten_by_older = 0;
   int divergent_nodes = 0;        // answering nodes whose digest differs from the most common one
   int silent_nodes = 0;           // nodes that did not answer the final bench_stats
   // Messages.

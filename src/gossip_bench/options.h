@@ -48,6 +48,10 @@ struct Options {
   // delivered twice, while a fault is on.
   double loss = 0.3;
   double duplicate = 0.3;
+  // The clock-skew condition: each node's clock runs ahead or behind by an offset drawn
+  // uniformly from [-clock_skew_ms, +clock_skew_ms], for the whole condition (the node needs
+  // gossip-kv's --clock-offset-ms).
+  double clock_skew_ms = 500;
   std::uint64_t seed = 1;
   int key_count = 20;
   double read_fraction = 0.5;
@@ -64,7 +68,8 @@ struct Options {
 };
 
 // The conditions with a nemesis, in the order `--nemesis all` runs them.
-inline const std::vector<std::string> kFaultConditions = {"partition", "pause", "kill", "loss", "duplicate"};
+inline const std::vector<std::string> kFaultConditions = {"partition", "pause", "kill", "loss", "duplicate",
+                                                           "clock-skew"};
 
 // Parses argv into *out. Returns -1 to go on, or an exit code (0 after --help, 2 on a usage
 // error, with the message already printed).

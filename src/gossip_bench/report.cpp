@@ -104,6 +104,9 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          return r.checks.nodes_stale_beyond_history ? "TOO MANY: " + s : s;
        }},
       {"lost writes", [](const ConditionRun& r) { return count(r.checks.lost_writes); }},
+      {"  acknowledged writes hidden by an older write (clock skew)", [](const ConditionRun& r) {
+         return count(r.checks.overwritten_by_older);
+       }},
       {"  lost with a crashed node (nodes restarted)", [](const ConditionRun& r) {
          return count(r.checks.lost_with_crash) + " (" + count(r.restarts) + ")";
        }},

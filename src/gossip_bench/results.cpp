@@ -83,6 +83,7 @@ void options(Json& w, const Options& o) {
   w.EndArray();
   key_d(w, "loss", o.loss);
   key_d(w, "duplicate", o.duplicate);
+  key_d(w, "clock_skew_ms", o.clock_skew_ms);
   w.Key("conditions");
   w.StartArray();
   for (const std::string& c : o.conditions) w.String(c.c_str());
@@ -163,6 +164,7 @@ void safety(Json& w, const ConditionRun& r) {
   w.EndObject();
   key_u(w, "lost_writes", c.lost_writes);
   key_u(w, "lost_with_crash", c.lost_with_crash);
+  key_u(w, "overwritten_by_older", c.overwritten_by_older);
   key_u(w, "restarts", r.restarts);
   key_i(w, "divergent_nodes", c.divergent_nodes);
   key_i(w, "silent_nodes", c.silent_nodes);

@@ -1,6 +1,7 @@
 // gossip-kv: a Maelstrom node. Flags are parsed here (node/flags.h); everything else lives in
 // gossip_kv_core, reached through its public headers only.
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 
 #include <CLI/CLI.hpp>
@@ -18,7 +19,13 @@ int main(int argc, char** argv) {
   gossip_kv::add_node_flags(app, options);
   gossip_kv::GossipConfig gossip;
   gossip_kv::add_gossip_flags(app, gossip);
+  std::int64_t clock_offset_ms = 0;
+  app.add_option("--clock-offset-ms", clock_offset_ms,
+                 "run this node's clock ahead (or, negative, behind) the machine's, ms: for testing "
+                 "last-writer-wins under clock skew")
+      ->capture_default_str()->check(CLI::Range(std::int64_t{-3'600'000}, std::int64_t{3'600'000}));
   CLI11_PARSE(app, argc, argv);
+  gossip_kv::set_wall_clock_offset_us(clock_offset_ms * 1000);
 
   std::signal(SIGPIPE, SIG_IGN);  // a closed stdout is reported by write(), not fatal
   auto make_engine = [&gossip](const std::string& self, const std::vector<std::string>& ids,

@@ -1,5 +1,6 @@
 #include "gossip_kv/version.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 
@@ -41,9 +42,18 @@ void HybridClock::observe(std::int64_t ts_us, std::int64_t now_us) {
   }
 }
 
+namespace {
+std::atomic<std::int64_t> g_wall_clock_offset_us{0};
+}  // namespace
+
 std::int64_t wall_clock_us() {
   using namespace std::chrono;
-  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+  return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count() +
+         g_wall_clock_offset_us.load(std::memory_order_relaxed);
+}
+
+void set_wall_clock_offset_us(std::int64_t offset_us) {
+  g_wall_clock_offset_us.store(offset_us, std::memory_order_relaxed);
 }
 
 }  // namespace gossip_kv

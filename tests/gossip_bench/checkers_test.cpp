@@ -215,5 +215,29 @@ TEST(Checkers, PercentilesUseTheNearestRank) {
   EXPECT_EQ(s.max, 40);
 }
 
+TEST(Checkers, AWriteBelowOneAcknowledgedBeforeItIsHiddenByIt) {
+  // Write 10 (version 5000, a clock ahead) was acknowledged at 1000; write 20, invoked at 2000,
+  // got version 3000 (a clock behind): last-writer-wins keeps 10. Write 30, invoked while 10
+  // was in flight, is concurrent with it and hidden by nothing.
+  std::vector<Op> h = {write_op(1, 10, 5000, 0, 1000), write_op(1, 20, 3000, 2000, 2100),
+                       write_op(1, 30, 4000, 500, 600)};
+  Checks c = check(h, {holding(1, 10, 5000, "d")});
+  EXPECT_EQ(c.overwritten_by_older, 1u);
+  EXPECT_EQ(c.lost_writes, 0u) << "a replica holding a newer version has lost nothing";
+  std::vector<Op> ordered = {write_op(1, 10, 100, 0, 1000), write_op(1, 20, 3000, 2000, 2100)};
+  EXPECT_EQ(check(ordered, {holding(1, 20, 3000, "d")}).overwritten_by_older, 0u);
+}
+
+TEST(Checkers, WritesLostWithACrashedNodeAreNotProtocolLosses) {
+  Op lost = write_op(1, 20, 3000, 2000, 2100);
+  lost.lost_with_crash = true;
+  std::vector<Op> h = {write_op(1, 10, 100, 0, 1000), lost};
+  Checks c = check(h, {holding(1, 10, 100, "d")});
+  EXPECT_EQ(c.lost_writes, 0u);
+  EXPECT_EQ(c.lost_with_crash, 1u);
+  h[1].lost_with_crash = false;
+  EXPECT_EQ(check(h, {holding(1, 10, 100, "d")}).lost_writes, 1u) << "unmarked, the same write is lost";
+}
+
 }  // namespace
 }  // namespace gossip_bench

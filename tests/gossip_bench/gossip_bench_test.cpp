@@ -190,6 +190,23 @@ TEST(GossipBench, KilledNodesComeBackRefilledAndCrashLossesAreAttributed) {
   EXPECT_GT(flagged, 0u) << "the case this test is about did not occur";
 }
 
+TEST(GossipBench, ClockSkewShowsAsWritesHiddenByOlderOnes) {
+  BenchRun r = bench("skew", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 3 --nemesis clock-skew"
+                             " --clock-skew 2000 --quiet-period 60 --rate 60 --no-plots");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError()) << slurp(r.folder + "/results.json");
+  const auto& normal = d["conditions"]["normal"];
+  const auto& skew = d["conditions"]["clock-skew"];
+  EXPECT_EQ(normal["overwritten_by_older"].GetUint64(), 0u) << "one clock: versions follow real time";
+  EXPECT_GT(skew["overwritten_by_older"].GetUint64(), 0u) << r.output;
+  EXPECT_EQ(skew["lost_writes"].GetUint64(), 0u);
+  EXPECT_EQ(skew["divergent_nodes"].GetInt(), 0);
+  ASSERT_EQ(skew["faults"].Size(), 1u);
+  std::string offsets = skew["faults"][0]["description"].GetString();
+  EXPECT_NE(offsets.find("n3 "), std::string::npos) << offsets;
+}
+
 TEST(GossipBench, BenchWriteWorkloadLearnsVersionsFromReads) {
   BenchRun r = bench("bench-write", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 2 --rate 60"
                                " --key-count 5 --write-type bench_write --compare normal --no-plots");
