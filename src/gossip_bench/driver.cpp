@@ -25,6 +25,7 @@ namespace {
 constexpr std::int64_t kInitMsgId = 1;
 constexpr std::int64_t kFinalReadBase = 1'000'000'000;  // + key
 constexpr std::int64_t kStatsBase = 2'000'000'000;      // + round
+constexpr std::int64_t kBurstBase = 3'000'000'000;      // + the burst write's index
 // How long the nodes get to answer init, a stats round, and to exit once their input closes.
 constexpr std::int64_t kInitWaitUs = 5'000'000;
 constexpr std::int64_t kStatsWaitUs = 2'000'000;
@@ -103,6 +104,8 @@ class Driver {
     co.log_dir = dir;
     co.seed = o.seed;
     if (condition == "clock-skew") skew_clocks(co);
+    next_burst_key_ = o.key_count;  // burst keys follow the load's
+    if (condition == "burst") observer_.track_from_key(o.key_count);
     cluster_ = std::make_unique<Cluster>(co);
     cluster_->on_delivery([this](int to, std::string_view line, std::int64_t now) {
       observer_.on_delivered(to, line, now);
@@ -146,6 +149,8 @@ class Driver {
   };
 
   int n() const { return o_.node_count; }
+  // Keys read at the end: the load's, and every burst's.
+  int final_keys() const { return std::max<int>(o_.key_count, static_cast<int>(next_burst_key_)); }
   NodeReport& node(int i) { return run_.nodes[static_cast<std::size_t>(i - 1)]; }
   static std::string envelope(const std::string& src, int node, const std::string& body) {
     return R"({"src":")" + src + R"(","dest":"n)" + std::to_string(node) + R"(","body":)" + body + "}";
@@ -230,6 +235,7 @@ class Driver {
   // The condition's faults in turn, each on for an interval, then healed for one.
   void toggle_fault(std::int64_t now) {
     double t = static_cast<double>(now) / 1e6;
+    if (run_.condition == "burst") return toggle_burst(now);
     if (fault_on_) {
       cluster_->set_fault(std::nullopt);
       for (int k : killed_) {  // back, empty: gossip-kv keeps nothing on disk
@@ -257,6 +263,57 @@ class Driver {
       cluster_->set_fault(std::move(f));
       fault_on_ = true;
       return;
+    }
+  }
+
+  // A burst at each fault time, shaded for the interval that follows.
+  void toggle_burst(std::int64_t now) {
+    double t = static_cast<double>(now) / 1e6;
+    if (fault_on_) {
+      run_.faults.back().end_s = t;
+      fault_on_ = false;
+      return;
+    }
+    int node = std::uniform_int_distribution<int>(1, n())(nemesis_rng_);
+    if (cluster_->down(node)) return;
+    BurstSpan b;
+    b.start_s = t;
+    b.node = node;
+    b.writes = static_cast<std::uint64_t>(o_.burst_writes);
+    run_.bursts.push_back(b);
+    run_.faults.push_back({t, t, "burst", std::to_string(o_.burst_writes) + " writes to n" + std::to_string(node)});
+    fault_on_ = true;
+    for (int i = 0; i < o_.burst_writes; ++i) {
+      Op op;
+      op.node = node;
+      op.key = next_burst_key_++;
+      op.value = next_value_++;
+      op.invoke_us = now;
+      op.invoke_wall_us = wall_us();
+      std::int64_t msg_id = kBurstBase + static_cast<std::int64_t>(burst_ops_.size());
+      run_.history.push_back(op);
+      burst_ops_.push_back(run_.history.size() - 1);
+      cluster_->send(node, envelope("c0", node, R"({"type":"write","msg_id":)" + std::to_string(msg_id) +
+                                                    R"(,"key":)" + std::to_string(op.key) + R"(,"value":)" +
+                                                    std::to_string(op.value) + "}"));
+    }
+  }
+
+  // Per burst: how many writes were acknowledged, and when the last of them was everywhere.
+  void measure_bursts() {
+    std::size_t next = 0;
+    for (BurstSpan& b : run_.bursts) {
+      std::int64_t last = 0;
+      bool everywhere = true;
+      for (std::uint64_t i = 0; i < b.writes; ++i) {
+        const Op& op = run_.history[burst_ops_[next++]];
+        if (!op.acked_write()) continue;
+        ++b.acked;
+        std::int64_t at = observer_.converged_at(op.key, op.ts_us);
+        everywhere &= at >= 0;
+        last = std::max(last, at);
+      }
+      b.spread_ms = everywhere ? (last - std::llround(b.start_s * 1e6)) / 1000 : kUnknown;
     }
   }
 
@@ -382,8 +439,13 @@ class Driver {
     op.outcome = missing ? Op::Outcome::kNotFound : Op::Outcome::kError;
   }
 
-  void on_admin_reply(int node, const rapidjson::Value& b, std::int64_t irt, std::int64_t /*now*/) {
-    if (irt == kInitMsgId) {
+  void on_admin_reply(int node, const rapidjson::Value& b, std::int64_t irt, std::int64_t now) {
+    if (irt >= kBurstBase) {
+      auto i = static_cast<std::size_t>(irt - kBurstBase);
+      if (i < burst_ops_.size() && run_.history[burst_ops_[i]].complete_us == kUnknown) {
+        record_reply(run_.history[burst_ops_[i]], b, now);
+      }
+    } else if (irt == kInitMsgId) {
       init_ok_[static_cast<std::size_t>(node)] = string_member(b, "type") == "init_ok";
     } else if (irt >= kStatsBase) {
       if (irt == kStatsBase + stats_round_) on_stats(node, b);
@@ -491,9 +553,9 @@ class Driver {
         int answered = final_answers_[k] + final_errors_[k];
         if (answered != seen[k]) progress_us[k] = now;
         seen[k] = answered;
-        if (!alive(i) || answered >= o_.key_count || now - progress_us[k] > kFinalReadsStallUs) continue;
+        if (!alive(i) || answered >= final_keys() || now - progress_us[k] > kFinalReadsStallUs) continue;
         done = false;
-        for (; sent[k] < o_.key_count && sent[k] - answered < kFinalReadsInFlightMax; ++sent[k]) {
+        for (; sent[k] < final_keys() && sent[k] - answered < kFinalReadsInFlightMax; ++sent[k]) {
           cluster_->send(i, envelope("c0", i, R"({"type":"kv_read","msg_id":)" +
                                                   std::to_string(kFinalReadBase + sent[k]) + R"(,"key":)" +
                                                   std::to_string(sent[k]) + "}"));
@@ -503,7 +565,7 @@ class Driver {
       pump(now + 5'000);
     }
     for (int i = 1; i <= n(); ++i) {
-      node(i).final_reads_complete = final_answers_[static_cast<std::size_t>(i)] >= o_.key_count;
+      node(i).final_reads_complete = final_answers_[static_cast<std::size_t>(i)] >= final_keys();
     }
   }
 
@@ -532,6 +594,7 @@ class Driver {
     run_.observed_never = observer_.unconverged();
     run_.routed_by_earlier_lives = cluster_->routed_by_earlier_lives();
     mark_lost_with_crash();
+    measure_bursts();
     learn_versions(run_.history, run_.nodes);
     run_.checks = check(run_.history, run_.nodes);
   }
@@ -566,7 +629,7 @@ class Driver {
       auto k = static_cast<std::size_t>(i);
       std::string errors = final_errors_[k] > 0 ? " (" + std::to_string(final_errors_[k]) + " answered with an error)" : "";
       run_.node_problems.push_back(id + "answered " + std::to_string(final_answers_[k]) + " of " +
-                                   std::to_string(o_.key_count) + " final reads" + errors);
+                                   std::to_string(final_keys()) + " final reads" + errors);
     }
   }
 
@@ -608,6 +671,8 @@ class Driver {
   std::size_t next_fault_ = 0;
   bool fault_on_ = false;
   std::vector<int> killed_;  // by the fault in force, restarted when it heals
+  std::vector<std::size_t> burst_ops_;  // [msg_id - kBurstBase] -> index in the history
+  std::int64_t next_burst_key_ = 0;      // from key_count on: every burst key is new
   std::string skew_description_;  // "n1 +120 ms, n2 -45 ms, ..." in the clock-skew condition
   std::int64_t shutdown_us_ = INT64_MAX;
   std::int64_t load_end_us_ = 0;

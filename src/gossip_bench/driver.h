@@ -20,11 +20,22 @@ struct FaultSpan {
   std::string description;
 };
 
+// One burst of the burst condition: writes to distinct new keys sent to one node at once.
+struct BurstSpan {
+  double start_s = 0;  // since the cluster started
+  int node = 0;
+  std::uint64_t writes = 0, acked = 0;
+  // From the burst until every replica held every acknowledged write of it (the router's
+  // view); kUnknown when some write never got everywhere.
+  std::int64_t spread_ms = -1;
+};
+
 struct ConditionRun {
   std::string condition;  // "normal" or one of kFaultConditions
   std::vector<Op> history;
   std::vector<NodeReport> nodes;  // n1..nN at index 0..N-1
   std::vector<FaultSpan> faults;
+  std::vector<BurstSpan> bursts;
   std::vector<SecondCounts> seconds;  // node-to-node messages per second
   Checks checks;
   // Convergence as the router saw it (observer.h): per write, ms from its invocation until

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <map>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
@@ -35,6 +36,13 @@ class ConvergenceObserver {
   // key) are lost with it, unless one of its messages still in flight carries them (or a newer
   // write of its key from the same life) to a replica.
   void on_killed(int node, std::int64_t wall_us);
+
+  // Keeps, for writes of keys >= key, when every replica came to hold them (converged_at): the
+  // burst condition's writes, whose spread is measured per burst.
+  void track_from_key(std::int64_t key) { track_from_key_ = key; }
+  // When every replica held the tracked write (key, ts_us), on the router's clock; kUnknown
+  // (-1) if they never did.
+  [[nodiscard]] std::int64_t converged_at(std::int64_t key, std::int64_t ts_us) const;
 
   // For each write every replica came to hold: ms from when it was taken to the last replica.
   [[nodiscard]] const std::vector<std::int64_t>& converged_ms() const { return converged_ms_; }
@@ -66,6 +74,9 @@ class ConvergenceObserver {
   std::vector<int> node_of_origin_;  // origin index (sorted node ids, 1-based) -> node number
   std::vector<std::array<std::int64_t, 3>> lost_with_crash_;  // (node, key, ts), superseded since
   std::uint64_t crash_candidates_ = 0;  // pending writes with crashed_wall_us set
+  std::int64_t track_from_key_ = INT64_MAX;
+  absl::flat_hash_map<std::pair<std::int64_t, std::int64_t>, std::int64_t> converged_at_;  // tracked
+  void converged(std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t t_us);
   std::uint64_t entries_seen_ = 0;
 };
 

@@ -110,7 +110,7 @@ void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
   app.add_option("--latency-dist", raw.dist, "constant|uniform|exponential")->capture_default_str()
       ->check(CLI::IsMember({"constant", "uniform", "exponential"}));
   app.add_option("--nemesis", raw.nemesis,
-                 "fault conditions to run besides normal: a list of partition,pause,kill,loss,duplicate,clock-skew; all; none")
+                 "fault conditions to run besides normal: a list of partition,pause,kill,loss,duplicate,clock-skew,burst; all; none")
       ->capture_default_str();
   app.add_option("--nemesis-interval", o.nemesis_interval_s, "seconds a fault lasts, and a heal")
       ->capture_default_str()->check(CLI::Range(0.05, 3'600.0));
@@ -120,6 +120,8 @@ void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
   app.add_option("--kill-targets", raw.kill_targets, "kills in turn: one,minority")->capture_default_str();
   app.add_option("--loss", o.loss, "share of node-to-node messages lost while a loss fault is on")
       ->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  app.add_option("--burst-writes", o.burst_writes, "writes to distinct new keys in each burst of the burst condition")
+      ->capture_default_str()->check(CLI::Range(1, 1'000'000));
   app.add_option("--clock-skew", o.clock_skew_ms, "largest clock offset of a node in the clock-skew condition, ms")
       ->capture_default_str()->check(CLI::Range(0.0, 3'600'000.0));
   app.add_option("--duplicate", o.duplicate, "share of node-to-node messages delivered twice while a duplicate fault is on")

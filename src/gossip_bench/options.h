@@ -52,6 +52,9 @@ struct Options {
   // uniformly from [-clock_skew_ms, +clock_skew_ms], for the whole condition (the node needs
   // gossip-kv's --clock-offset-ms).
   double clock_skew_ms = 500;
+  // The burst condition: at each fault time, this many writes to distinct new keys go to one
+  // random node at once, on top of the load.
+  int burst_writes = 2000;
   std::uint64_t seed = 1;
   int key_count = 20;
   double read_fraction = 0.5;
@@ -69,7 +72,7 @@ struct Options {
 
 // The conditions with a nemesis, in the order `--nemesis all` runs them.
 inline const std::vector<std::string> kFaultConditions = {"partition", "pause", "kill", "loss", "duplicate",
-                                                           "clock-skew"};
+                                                           "clock-skew", "burst"};
 
 // Parses argv into *out. Returns -1 to go on, or an exit code (0 after --help, 2 on a usage
 // error, with the message already printed).

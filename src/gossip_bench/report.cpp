@@ -34,6 +34,18 @@ std::string faults_cell(const ConditionRun& r) {
   return s;
 }
 
+std::string bursts_cell(const ConditionRun& r) {
+  if (r.bursts.empty()) return "none";
+  std::uint64_t writes = 0, acked = 0;
+  std::string spreads;
+  for (const BurstSpan& b : r.bursts) {
+    writes += b.writes;
+    acked += b.acked;
+    spreads += (spreads.empty() ? "" : ", ") + (b.spread_ms == kUnknown ? std::string("never") : count(static_cast<std::uint64_t>(b.spread_ms)));
+  }
+  return count(acked) + " of " + count(writes) + " / " + spreads;
+}
+
 std::string after_quiet(std::int64_t ms, double quiet_s) {
   return ms == kUnknown ? "not within " + fmt("%g", quiet_s) + " s" : fmt("%.1f s", static_cast<double>(ms) / 1000.0);
 }
@@ -103,6 +115,7 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          std::string s = count(r.checks.nodes_stale_reads) + " (<= " + count(r.checks.node_stale_possible) + ")";
          return r.checks.nodes_stale_beyond_history ? "TOO MANY: " + s : s;
        }},
+      {"bursts: writes acknowledged / each spread everywhere (ms)", bursts_cell},
       {"lost writes", [](const ConditionRun& r) { return count(r.checks.lost_writes); }},
       {"  acknowledged writes hidden by an older write (clock skew)", [](const ConditionRun& r) {
          return count(r.checks.overwritten_by_older);

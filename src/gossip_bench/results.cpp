@@ -84,6 +84,7 @@ void options(Json& w, const Options& o) {
   key_d(w, "loss", o.loss);
   key_d(w, "duplicate", o.duplicate);
   key_d(w, "clock_skew_ms", o.clock_skew_ms);
+  key_i(w, "burst_writes", o.burst_writes);
   w.Key("conditions");
   w.StartArray();
   for (const std::string& c : o.conditions) w.String(c.c_str());
@@ -224,6 +225,18 @@ void condition(Json& w, const ConditionRun& r) {
     key_s(w, "description", f.description);
     key_d(w, "start_s", f.start_s);
     key_d(w, "end_s", f.end_s);
+    w.EndObject();
+  }
+  w.EndArray();
+  w.Key("bursts");
+  w.StartArray();
+  for (const BurstSpan& b : r.bursts) {
+    w.StartObject();
+    key_d(w, "start_s", b.start_s);
+    key_s(w, "node", "n" + std::to_string(b.node));
+    key_u(w, "writes", b.writes);
+    key_u(w, "acked", b.acked);
+    key_opt(w, "spread_ms", b.spread_ms);
     w.EndObject();
   }
   w.EndArray();

@@ -207,6 +207,28 @@ TEST(GossipBench, ClockSkewShowsAsWritesHiddenByOlderOnes) {
   EXPECT_NE(offsets.find("n3 "), std::string::npos) << offsets;
 }
 
+TEST(GossipBench, BurstsReachEveryReplicaAndAreMeasuredEach) {
+  // Bursts of 3,000 writes to new keys at 1 s and 3 s; the final reads cover those keys too.
+  BenchRun r = bench("burst", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 4 --nemesis-interval 1"
+                              " --nemesis burst --burst-writes 3000 --quiet-period 60 --rate 40 --no-plots");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError()) << slurp(r.folder + "/results.json");
+  const auto& c = d["conditions"]["burst"];
+  ASSERT_EQ(c["bursts"].Size(), 2u);
+  for (const auto& b : c["bursts"].GetArray()) {
+    EXPECT_EQ(b["writes"].GetUint64(), 3000u);
+    EXPECT_EQ(b["acked"].GetUint64(), 3000u);
+    EXPECT_FALSE(b["spread_ms"].IsNull()) << "every acknowledged write of the burst got everywhere";
+  }
+  EXPECT_GE(c["operations"]["writes_ok"].GetUint64(), 6000u);
+  EXPECT_EQ(c["lost_writes"].GetUint64(), 0u);
+  EXPECT_EQ(c["divergent_nodes"].GetInt(), 0);
+  EXPECT_TRUE(c["node_problems"].Empty()) << "every node answered the final reads of 6,020 keys";
+  EXPECT_EQ(c["convergence"]["observed_never"].GetUint64(), 0u);
+  EXPECT_TRUE(d["conditions"]["normal"]["bursts"].Empty());
+}
+
 TEST(GossipBench, BenchWriteWorkloadLearnsVersionsFromReads) {
   BenchRun r = bench("bench-write", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 2 --rate 60"
                                " --key-count 5 --write-type bench_write --compare normal --no-plots");
