@@ -591,6 +591,7 @@ class Driver {
     for (int i = 1; i <= n(); ++i) note_problems(i);
     run_.observed = observer_.understood() && o_.write_type == WriteType::kWrite;
     run_.observed_ms = observer_.converged_ms();
+    run_.observed_taken_us = observer_.converged_taken_us();
     run_.observed_never = observer_.unconverged();
     run_.routed_by_earlier_lives = cluster_->routed_by_earlier_lives();
     mark_lost_with_crash();

@@ -42,6 +42,7 @@ struct ConditionRun {
   // every replica held it; writes some replica never held; false when the nodes' messages
   // were not understood (or the workload was bench_write).
   std::vector<std::int64_t> observed_ms;
+  std::vector<std::int64_t> observed_taken_us;  // when each write of observed_ms was taken
   std::uint64_t observed_never = 0;
   bool observed = false;
   double load_start_s = 0, load_end_s = 0, total_s = 0;

@@ -47,7 +47,7 @@ std::map<std::int64_t, KeyOps> by_key(const std::vector<Op>& h) {
 }
 
 // Reads that returned an older version than a write acknowledged before they began.
-std::uint64_t stale_reads(const KeyOps& k) {
+std::uint64_t stale_reads(const KeyOps& k, std::vector<std::int64_t>* invoked_us) {
   std::vector<const Op*> acked = k.acked;
   std::sort(acked.begin(), acked.end(), [](const Op* a, const Op* b) { return a->complete_us < b->complete_us; });
   std::vector<std::int64_t> newest(acked.size());  // newest version among the first i+1 acks
@@ -59,7 +59,10 @@ std::uint64_t stale_reads(const KeyOps& k) {
     auto before = std::partition_point(acked.begin(), acked.end(),
                                        [&](const Op* w) { return w->complete_us < r->invoke_us; });
     auto n = static_cast<std::size_t>(before - acked.begin());
-    if (n > 0 && newest[n - 1] > read_version(*r)) ++stale;
+    if (n > 0 && newest[n - 1] > read_version(*r)) {
+      ++stale;
+      invoked_us->push_back(r->invoke_us);
+    }
   }
   return stale;
 }
@@ -266,7 +269,7 @@ Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& node
   Checks c;
   count_workload(history, c);
   for (const auto& [key, k] : by_key(history)) {
-    c.stale_reads += stale_reads(k);
+    c.stale_reads += stale_reads(k, &c.stale_read_invoke_us);
     stable_latencies(k, &c.stable_per_write_ms);
     c.node_stale_possible += node_stale_possible(k, key, nodes);
     c.lost_writes += lost_writes(k, key, nodes);

@@ -93,6 +93,7 @@ struct Checks {
   Summary latency_us;                    // answered client requests
   // Stale reads.
   std::uint64_t stale_reads = 0;           // older than a write acknowledged before the read began
+  std::vector<std::int64_t> stale_read_invoke_us;  // when each of them was invoked (timeline)
   std::uint64_t nodes_stale_reads = 0;     // the sum of the nodes' own counts
   std::uint64_t node_stale_possible = 0;   // the most the nodes' definition allows, from the history
   bool nodes_stale_beyond_history = false;

@@ -99,6 +99,7 @@ void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, 
 
 void ConvergenceObserver::converged(std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t t_us) {
   converged_ms_.push_back((t_us - taken_us) / 1000);
+  converged_taken_us_.push_back(taken_us);
   if (key >= track_from_key_) converged_at_[{key, ts_us}] = t_us;
 }
 

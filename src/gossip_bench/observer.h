@@ -46,6 +46,8 @@ class ConvergenceObserver {
 
   // For each write every replica came to hold: ms from when it was taken to the last replica.
   [[nodiscard]] const std::vector<std::int64_t>& converged_ms() const { return converged_ms_; }
+  // When each of them was taken, in the same order.
+  [[nodiscard]] const std::vector<std::int64_t>& converged_taken_us() const { return converged_taken_us_; }
   // Registered writes some replica never came to hold, those lost with a crashed node aside.
   [[nodiscard]] std::uint64_t unconverged() const;
   // Acknowledged writes lost with a crashed node, as (node, key, version): their node was
@@ -71,6 +73,7 @@ class ConvergenceObserver {
   std::vector<absl::flat_hash_map<std::int64_t, std::int64_t>> held_;  // [node] key -> newest ts
   absl::flat_hash_map<std::int64_t, std::map<std::int64_t, Pending>> pending_;  // key -> ts -> write
   std::vector<std::int64_t> converged_ms_;
+  std::vector<std::int64_t> converged_taken_us_;
   std::vector<int> node_of_origin_;  // origin index (sorted node ids, 1-based) -> node number
   std::vector<std::array<std::int64_t, 3>> lost_with_crash_;  // (node, key, ts), superseded since
   std::uint64_t crash_candidates_ = 0;  // pending writes with crashed_wall_us set

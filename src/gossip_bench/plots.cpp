@@ -70,6 +70,25 @@ void write_message_data(const ConditionRun& r, const std::string& path) {
   if (!r.seconds.empty()) out << r.seconds.size() << ' ' << r.seconds.back().sent << ' ' << r.seconds.back().dropped << '\n';
 }
 
+// Each write's convergence (router) at the time it was taken, and stale reads per second.
+bool write_timeline_data(const ConditionRun& r, const std::string& dir) {
+  std::ofstream points(dir + "timeline_convergence.dat");
+  points << "# taken_s convergence_ms (observed by the router)\n";
+  for (std::size_t i = 0; i < r.observed_ms.size() && i < r.observed_taken_us.size(); ++i) {
+    points << static_cast<double>(r.observed_taken_us[i]) / 1e6 << ' ' << r.observed_ms[i] << '\n';
+  }
+  std::vector<std::uint64_t> per_second(static_cast<std::size_t>(std::max(1.0, r.total_s)) + 1, 0);
+  for (std::int64_t t : r.checks.stale_read_invoke_us) {
+    auto s = static_cast<std::size_t>(std::max<std::int64_t>(t, 0) / 1'000'000);
+    if (s < per_second.size()) ++per_second[s];
+  }
+  std::ofstream stale(dir + "timeline_stale.dat");
+  stale << "# second stale_reads (history, by invocation)\n";
+  for (std::size_t s = 0; s < per_second.size(); ++s) stale << s << ' ' << per_second[s] << '\n';
+  stale << per_second.size() << ' ' << per_second.back() << '\n';
+  return r.observed && !r.observed_ms.empty();
+}
+
 // A sample's cumulative distribution; 0 ms is drawn at 1 ms on the log axis. False when empty.
 bool write_cdf(std::vector<std::int64_t> v, const std::string& path, const char* what) {
   std::sort(v.begin(), v.end());
@@ -168,6 +187,27 @@ std::string messages_script(const Options& o, const std::vector<ConditionRun>& r
   return s + "unset multiplot\n";
 }
 
+std::string timeline_script(const Options& o, const std::vector<ConditionRun>& runs, const std::vector<bool>& points) {
+  std::string s = terminal("timeline.png", 1100, 300 * static_cast<int>(runs.size()) + 40);
+  s += "set multiplot layout " + std::to_string(runs.size()) + ",1 title " +
+       quote("each write's convergence when it was taken, and stale reads: " + describe_run(o)) + " font ',9'\n";
+  s += "set xlabel 'time (s)'\nset ylabel 'convergence (ms)'\nset y2label 'stale reads / s'\n";
+  s += "set ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\nset key outside right top\n";
+  s += "set grid ytics lc rgb '#dddddd'\n";
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    const ConditionRun& r = runs[i];
+    std::string stale = quote(r.condition + "/timeline_stale.dat");
+    s += shading(r) + "set title " + quote(r.condition) + "\n";
+    std::string plot = "plot ";
+    if (points[i]) {
+      plot += quote(r.condition + "/timeline_convergence.dat") +
+              " using 1:2 axes x1y1 with points pt 7 ps 0.4 lc rgb '#1f77b4' title 'write: convergence, router', \\\n     ";
+    }
+    s += plot + stale + " using 1:2 axes x1y2 with steps lw 2 lc rgb '#d62728' title 'stale reads / s'\n";
+  }
+  return s + "unset multiplot\n";
+}
+
 std::string convergence_script(const Options& o, const std::vector<ConditionRun>& runs,
                                const std::vector<CdfPresent>& present) {
   static const std::array<const char*, 4> kColors = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd"};
@@ -230,16 +270,19 @@ PlotResult write_plots(const Options& o, const std::vector<ConditionRun>& runs, 
   PlotResult result;
   std::vector<Present> latency_present;
   std::vector<CdfPresent> convergence_present;
+  std::vector<bool> timeline_points;
   for (const ConditionRun& r : runs) {
     std::string dir = run_dir + "/" + r.condition + "/";
     latency_present.push_back(write_latency_data(r, o.request_timeout_s, dir + "latency.dat"));
     write_message_data(r, dir + "messages.dat");
     convergence_present.push_back(write_convergence_data(r, dir));
+    timeline_points.push_back(write_timeline_data(r, dir));
   }
   write_file(run_dir + "/latency.gp", latency_script(o, runs, latency_present));
   write_file(run_dir + "/messages.gp", messages_script(o, runs));
   write_file(run_dir + "/convergence.gp", convergence_script(o, runs, convergence_present));
-  result.scripts = {"latency.gp", "messages.gp", "convergence.gp"};
+  write_file(run_dir + "/timeline.gp", timeline_script(o, runs, timeline_points));
+  result.scripts = {"latency.gp", "messages.gp", "convergence.gp", "timeline.gp"};
   if (!render_pngs) return result;
   for (const std::string& script : result.scripts) {
     std::string png = script.substr(0, script.size() - 3) + ".png";

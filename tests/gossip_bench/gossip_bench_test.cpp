@@ -101,7 +101,7 @@ TEST(GossipBench, ShortThreeNodeComparisonKeepsItsInvariants) {
   ASSERT_GE(partition["faults"].Size(), 3u) << "faults at 0.5, 1.5 and 2.5 s";
   EXPECT_STREQ(partition["faults"][2]["kind"].GetString(), "majorities-ring");
   EXPECT_GT(partition["messages"]["dropped_by_faults"].GetUint64(), 0u);
-  for (const char* png : {"latency.png", "messages.png", "convergence.png"}) {
+  for (const char* png : {"latency.png", "messages.png", "convergence.png", "timeline.png"}) {
     EXPECT_TRUE(is_png(r.folder + "/" + png)) << png << "\n" << slurp(r.folder + "/gnuplot.log");
   }
   EXPECT_NE(r.output.find("messages per write"), std::string::npos) << r.output;
