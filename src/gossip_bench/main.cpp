@@ -20,6 +20,7 @@
 #include "options.h"
 #include "plots.h"
 #include "report.h"
+#include "sweep.h"
 
 namespace {
 
@@ -50,6 +51,78 @@ void link_latest(const std::string& store, const std::string& name) {
   std::filesystem::create_directory_symlink(name, store + "/latest", ec);
 }
 
+// Runs every condition of o into dir, and writes what a run leaves there (README of the run
+// folder: docs/BENCHMARK.md). Throws std::runtime_error when a condition cannot be run.
+std::vector<gossip_bench::ConditionRun> run_and_write(const gossip_bench::Options& o, const std::string& dir,
+                                                      const std::string& started, bool print) {
+  using namespace gossip_bench;
+  std::vector<ConditionRun> runs;
+  for (const std::string& condition : o.conditions) {
+    std::filesystem::create_directories(dir + "/" + condition);
+    try {
+      runs.push_back(run_condition(o, condition, dir + "/" + condition));
+    } catch (const std::exception& e) {
+      throw std::runtime_error(condition + ": " + e.what());
+    }
+    write_history_jsonl(runs.back(), dir + "/" + condition + "/history.jsonl");
+  }
+  PlotResult plots = write_plots(o, runs, dir, o.plots);
+  write_results_json(o, runs, started, plots.pngs, dir + "/results.json");
+  if (print) print_table(o, runs, stdout);
+  if (std::FILE* table = std::fopen((dir + "/table.txt").c_str(), "w")) {
+    print_table(o, runs, table);
+    std::fclose(table);
+  }
+  if (!print) return runs;
+  std::printf("\nrun folder: %s (results.json, table.txt, per condition: history.jsonl and the nodes' stderr logs)\n",
+              dir.c_str());
+  if (!plots.pngs.empty()) {
+    std::printf("plots:");
+    for (const std::string& p : plots.pngs) std::printf(" %s/%s", dir.c_str(), p.c_str());
+    std::printf("\n");
+  }
+  if (!plots.problem.empty()) std::printf("plots: %s\n", plots.problem.c_str());
+  return runs;
+}
+
+int report_problems(const std::vector<std::string>& problems) {
+  if (problems.empty()) {
+    std::printf("checks: all held (no lost write, identical replicas, message counts agree, no node failed)\n");
+    return 0;
+  }
+  std::printf("checks FAILED:\n");
+  for (const std::string& p : problems) std::printf("  %s\n", p.c_str());
+  return 1;
+}
+
+// One run per value (and profile), each in dir/<point>/, then the sweep's summary and plots.
+int run_sweep(const gossip_bench::Options& o, const std::string& dir, const std::string& started) {
+  using namespace gossip_bench;
+  std::vector<std::string> profiles = o.sweep_profiles.empty() ? std::vector<std::string>{""} : o.sweep_profiles;
+  std::vector<SweepPoint> points;
+  std::vector<std::string> problems;
+  for (const std::string& profile : profiles) {
+    for (const std::string& value : o.sweep_values) {
+      Options point = sweep_point_options(o, profile, value);
+      std::string folder = sweep_point_folder(o, profile, value);
+      std::fprintf(stderr, "gossip-bench sweep: %s (%s)\n", folder.c_str(), describe_run(point).c_str());
+      std::filesystem::create_directories(dir + "/" + folder);
+      std::vector<ConditionRun> runs = run_and_write(point, dir + "/" + folder, started, false);
+      for (SweepPoint& p : summarize_sweep_point(point, profile, value, folder, runs)) points.push_back(p);
+      for (const std::string& p : run_problems(runs)) problems.push_back(folder + ": " + p);
+    }
+  }
+  PlotResult plots = write_sweep(o, points, dir, o.plots, stdout);
+  std::printf("\nsweep folder: %s (sweep.json, sweep.txt, one run folder per point)\n", dir.c_str());
+  if (!plots.pngs.empty()) {
+    std::printf("plots:");
+    for (const std::string& p : plots.pngs) std::printf(" %s/%s", dir.c_str(), p.c_str());
+    std::printf("\n");
+  }
+  if (!plots.problem.empty()) std::printf("plots: %s\n", plots.problem.c_str());
+  return report_problems(problems);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -71,42 +144,17 @@ int main(int argc, char** argv) {
   }
   std::string started = utc_now("%Y-%m-%dT%H:%M:%SZ");
   std::fprintf(stderr, "gossip-bench: %s\ngossip-bench: run folder %s\n", describe_run(o).c_str(), dir.c_str());
-
-  std::vector<ConditionRun> runs;
-  for (const std::string& condition : o.conditions) {
-    std::filesystem::create_directories(dir + "/" + condition);
-    try {
-      runs.push_back(run_condition(o, condition, dir + "/" + condition));
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "gossip-bench: %s: %s\n", condition.c_str(), e.what());
-      return 2;
+  try {
+    if (!o.sweep_name.empty()) {
+      int rc = run_sweep(o, dir, started);
+      link_latest(o.store_dir, name);
+      return rc;
     }
-    write_history_jsonl(runs.back(), dir + "/" + condition + "/history.jsonl");
+    std::vector<ConditionRun> runs = run_and_write(o, dir, started, true);
+    link_latest(o.store_dir, name);
+    return report_problems(run_problems(runs));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gossip-bench: %s\n", e.what());
+    return 2;
   }
-
-  PlotResult plots = write_plots(o, runs, dir, o.plots);
-  write_results_json(o, runs, started, plots.pngs, dir + "/results.json");
-  print_table(o, runs, stdout);
-  if (std::FILE* table = std::fopen((dir + "/table.txt").c_str(), "w")) {
-    print_table(o, runs, table);
-    std::fclose(table);
-  }
-  link_latest(o.store_dir, name);
-
-  std::printf("\nrun folder: %s (results.json, table.txt, per condition: history.jsonl and the nodes' stderr logs)\n",
-              dir.c_str());
-  if (!plots.pngs.empty()) {
-    std::printf("plots:");
-    for (const std::string& p : plots.pngs) std::printf(" %s/%s", dir.c_str(), p.c_str());
-    std::printf("\n");
-  }
-  if (!plots.problem.empty()) std::printf("plots: %s\n", plots.problem.c_str());
-  std::vector<std::string> problems = run_problems(runs);
-  if (problems.empty()) {
-    std::printf("checks: all held (no lost write, identical replicas, message counts agree, no node failed)\n");
-    return 0;
-  }
-  std::printf("checks FAILED:\n");
-  for (const std::string& p : problems) std::printf("  %s\n", p.c_str());
-  return 1;
 }

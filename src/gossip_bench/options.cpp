@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <sstream>
 
@@ -92,6 +93,7 @@ struct RawFlags {
   std::string concurrency, dist = "constant", nemesis = "partition";
   std::string targets = "one,majority,majorities-ring", pause_targets = "one,minority", kill_targets = "one";
   std::string compare, write_type = "write";
+  std::string sweep, sweep_profiles;
   bool no_plots = false;
   bool nemesis_given = false, compare_given = false;  // set after parsing
 };
@@ -142,6 +144,9 @@ void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
   app.add_option("--compare", raw.compare,
                  "conditions to run, in order (default: normal and the --nemesis conditions)");
   app.add_option("--store-dir", o.store_dir, "where run folders go")->capture_default_str();
+  app.add_option("--sweep", raw.sweep,
+                 "NAME=v1,v2,...: one run per value of node-count, rate, latency or a node flag (without --)");
+  app.add_option("--sweep-profiles", raw.sweep_profiles, "with --sweep: run every value with each of these profiles");
   app.add_flag("--no-plots", raw.no_plots, "skip the gnuplot PNGs (data and scripts are still written)");
 }
 
@@ -164,6 +169,7 @@ bool is_fault_condition(const std::string& c) {
 }
 
 int apply_conditions(const RawFlags& raw, Options& o);
+int apply_sweep(const RawFlags& raw, Options& o);
 
 // Turns the text flags into Options. Returns -1, or 2 after printing what is wrong.
 int apply(const RawFlags& raw, Options& o) {
@@ -190,7 +196,36 @@ int apply(const RawFlags& raw, Options& o) {
       !parse_node_targets(raw.kill_targets, "--kill-targets", &o.kill_kinds)) {
     return 2;
   }
+  if (int rc = apply_sweep(raw, o); rc >= 0) return rc;
   return apply_conditions(raw, o);
+}
+
+// "gossip-interval-ms=25,50" -> name and values; numbers checked for the runner's own flags.
+int apply_sweep(const RawFlags& raw, Options& o) {
+  if (raw.sweep.empty()) {
+    if (!raw.sweep_profiles.empty()) return usage_error("--sweep-profiles needs --sweep");
+    return -1;
+  }
+  auto eq = raw.sweep.find('=');
+  if (eq == std::string::npos || eq == 0) return usage_error("--sweep takes NAME=v1,v2,..., not '" + raw.sweep + "'");
+  o.sweep_name = raw.sweep.substr(0, eq);
+  if (o.sweep_name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+    return usage_error("--sweep: '" + o.sweep_name + "' is not a flag name");
+  }
+  o.sweep_values = split(raw.sweep.substr(eq + 1), ',');
+  if (o.sweep_values.empty()) return usage_error("--sweep " + o.sweep_name + " has no values");
+  bool runner = o.sweep_name == "node-count" || o.sweep_name == "rate" || o.sweep_name == "latency";
+  for (const std::string& v : o.sweep_values) {
+    char* end = nullptr;
+    double x = std::strtod(v.c_str(), &end);
+    bool number = end != v.c_str() && *end == '\0';
+    bool ok = !runner || (number && x >= 0 && (o.sweep_name != "node-count" || (x >= 1 && x <= 100 && x == static_cast<int>(x))));
+    if (!ok || v.find_first_of(" \t'\"") != std::string::npos) {
+      return usage_error("--sweep " + o.sweep_name + ": bad value '" + v + "'");
+    }
+  }
+  o.sweep_profiles = split(raw.sweep_profiles, ',');
+  return -1;
 }
 
 // --nemesis names the fault conditions; --compare, when given, the conditions and their order.

@@ -67,6 +67,12 @@ struct Options {
   // Conditions to run, in order: "normal" or one of kFaultConditions.
   std::vector<std::string> conditions = {"normal", "partition"};
   std::string store_dir = "store";
+  // A sweep (`--sweep NAME=v1,v2,...`): one run per value of NAME, which is node-count, rate,
+  // latency, or a node flag without its dashes (passed to every node as --NAME v), and per
+  // profile of sweep_profiles (empty: the node args as given). sweep.h.
+  std::string sweep_name;
+  std::vector<std::string> sweep_values;
+  std::vector<std::string> sweep_profiles;
   bool plots = true;
 };
 

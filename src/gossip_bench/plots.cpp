@@ -265,6 +265,12 @@ void write_file(const std::string& path, const std::string& text) { std::ofstrea
 
 }  // namespace
 
+bool render_script(const std::string& run_dir, const std::string& script, std::string* problem) {
+  return render(run_dir, script, problem);
+}
+std::string gnuplot_quote(const std::string& s) { return quote(s); }
+std::string gnuplot_terminal(const std::string& png, int width, int height) { return terminal(png, width, height); }
+
 PlotResult write_plots(const Options& o, const std::vector<ConditionRun>& runs, const std::string& run_dir,
                        bool render_pngs) {
   PlotResult result;

@@ -23,4 +23,12 @@ struct PlotResult {
 PlotResult write_plots(const Options& o, const std::vector<ConditionRun>& runs,
                        const std::string& run_dir, bool render);
 
+// Runs gnuplot on script (relative to run_dir) in run_dir, its messages to gnuplot.log there.
+// False with *problem set when it could not, or when gnuplot is missing.
+bool render_script(const std::string& run_dir, const std::string& script, std::string* problem);
+
+// A gnuplot single-quoted string, and the PNG terminal preamble the plots share.
+std::string gnuplot_quote(const std::string& s);
+std::string gnuplot_terminal(const std::string& png, int width, int height);
+
 }  // namespace gossip_bench

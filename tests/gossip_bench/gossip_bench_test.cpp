@@ -229,6 +229,31 @@ TEST(GossipBench, BurstsReachEveryReplicaAndAreMeasuredEach) {
   EXPECT_TRUE(d["conditions"]["normal"]["bursts"].Empty());
 }
 
+TEST(GossipBench, ASweepRunsEachPointAndDrawsTheTradeOff) {
+  BenchRun r = bench("sweep", "--bin " GOSSIP_KV_NODE_BIN " --node-count 2 --time-limit 1 --nemesis none"
+                              " --quiet-period 30 --sweep node-count=2,3 --sweep-profiles default,frugal");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d;
+  d.Parse(slurp(r.folder + "/sweep.json").c_str());
+  ASSERT_FALSE(d.HasParseError()) << r.output;
+  ASSERT_EQ(d["points"].Size(), 4u) << "2 profiles x 2 values x the normal condition";
+  for (const auto& p : d["points"].GetArray()) {
+    std::string folder = r.folder + "/" + p["folder"].GetString();
+    rapidjson::Document point;
+    point.Parse(slurp(folder + "/results.json").c_str());
+    ASSERT_FALSE(point.HasParseError()) << folder;
+    EXPECT_EQ(point["options"]["node_count"].GetInt(), p["node_count"].GetInt());
+    EXPECT_NE(std::string(point["options"]["node_args"].GetString()).find(p["profile"].GetString()), std::string::npos);
+    EXPECT_EQ(p["problems"].GetUint64(), 0u);
+    EXPECT_GT(p["msgs_per_op"].GetDouble(), 0.0);
+  }
+  EXPECT_STREQ(d["points"][3]["folder"].GetString(), "frugal-node-count=3");
+  for (const char* png : {"tradeoff.png", "scaling.png"}) {
+    EXPECT_TRUE(is_png(r.folder + "/" + png)) << png << "\n" << slurp(r.folder + "/gnuplot.log");
+  }
+  EXPECT_NE(slurp(r.folder + "/sweep_published.dat").find("23.38"), std::string::npos) << "the reference points";
+}
+
 TEST(GossipBench, BenchWriteWorkloadLearnsVersionsFromReads) {
   BenchRun r = bench("bench-write", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 2 --rate 60"
                                " --key-count 5 --write-type bench_write --compare normal --no-plots");

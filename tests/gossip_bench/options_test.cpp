@@ -52,11 +52,24 @@ TEST(Options, NemesisListsTheFaultConditionsBesidesNormal) {
   EXPECT_EQ(both.conditions, (std::vector<std::string>{"pause", "normal"})) << "--nemesis filters --compare";
 }
 
+TEST(Options, SweepTakesANameAndItsValues) {
+  Options o;
+  ASSERT_EQ(parse({"--sweep", "gossip-interval-ms=25,50,100", "--sweep-profiles", "fast,frugal"}, &o), -1);
+  EXPECT_EQ(o.sweep_name, "gossip-interval-ms");
+  EXPECT_EQ(o.sweep_values, (std::vector<std::string>{"25", "50", "100"}));
+  EXPECT_EQ(o.sweep_profiles, (std::vector<std::string>{"fast", "frugal"}));
+  Options n;
+  ASSERT_EQ(parse({"--sweep", "node-count=5,25"}, &n), -1);
+  EXPECT_EQ(n.sweep_values.size(), 2u);
+}
+
 TEST(Options, BadValuesAreUsageErrors) {
   for (std::vector<std::string> bad : {std::vector<std::string>{"--concurrency", "x"}, {"--concurrency", "0"},
                                        {"--nemesis-targets", "bridge"}, {"--compare", "normal,chaos"},
                                        {"--node-count", "0"}, {"--read-fraction", "1.5"}, {"--nemesis", "chaos"},
-                                       {"--pause-targets", "majority"}, {"--kill-targets", ""}, {"--loss", "2"}, {"--duplicate", "-0.1"}}) {
+                                       {"--pause-targets", "majority"}, {"--kill-targets", ""}, {"--loss", "2"}, {"--duplicate", "-0.1"},
+                                       {"--sweep", "rate"}, {"--sweep", "=1"}, {"--sweep", "node-count=0,5"},
+                                       {"--sweep", "latency=x"}, {"--sweep", "Bad_Name=1"}, {"--sweep-profiles", "fast"}}) {
     Options o;
     testing::internal::CaptureStderr();
     int rc = parse(bad, &o);
