@@ -12,11 +12,13 @@
 #include <set>
 #include <sstream>
 
+#include <absl/container/flat_hash_map.h>
 #include <rapidjson/document.h>
 
 #include "envelope.h"
 #include "nemesis.h"
 #include "observer.h"
+#include "poll_observer.h"
 
 namespace gossip_bench {
 namespace {
@@ -26,6 +28,10 @@ constexpr std::int64_t kInitMsgId = 1;
 constexpr std::int64_t kFinalReadBase = 1'000'000'000;  // + key
 constexpr std::int64_t kStatsBase = 2'000'000'000;      // + round
 constexpr std::int64_t kBurstBase = 3'000'000'000;      // + the burst write's index
+constexpr std::int64_t kPollBase = 4'000'000'000;       // + the poll's number (foreign nodes)
+// Between polling rounds for a node without gossip-bench's endpoints (poll_observer.h): the
+// resolution of its convergence figures.
+constexpr std::int64_t kPollUs = 50'000;
 // How long the nodes get to answer init, a stats round, and to exit once their input closes.
 constexpr std::int64_t kInitWaitUs = 5'000'000;
 constexpr std::int64_t kStatsWaitUs = 2'000'000;
@@ -91,7 +97,8 @@ NodeConvergence parse_convergence(const rapidjson::Value& c) {
 class Driver {
  public:
   Driver(const Options& o, const std::string& condition, const std::string& dir)
-      : o_(o), rng_(o.seed), nemesis_rng_(o.seed ^ 0x6e656d65736973ull), observer_(o.node_count) {
+      : o_(o), rng_(o.seed), nemesis_rng_(o.seed ^ 0x6e656d65736973ull), observer_(o.node_count),
+        polls_(o.node_count, &run_.history) {
     run_.condition = condition;
     run_.write_type = o.write_type;
     ClusterOptions co;
@@ -128,11 +135,20 @@ class Driver {
 
   ConditionRun run() {
     init();
+    probe_bench_endpoints();
     load();
-    quiet();
+    if (foreign_) {
+      quiet_polling();
+    } else {
+      quiet();
+    }
     final_reads();
-    stats_round(kStatsWaitUs);
-    adopt_final_stats();
+    if (foreign_) {
+      adopt_final_reads();
+    } else {
+      stats_round(kStatsWaitUs);
+      adopt_final_stats();
+    }
     end_progress();
     shutdown_us_ = cluster_->now_us();
     cluster_->shutdown(kExitGraceUs);
@@ -183,6 +199,85 @@ class Driver {
     while (cluster_->now_us() < until && waiting()) pump(std::min(until, cluster_->now_us() + 5'000));
   }
 
+  // A node that answers bench_stats with a digest is measured through it; any other (their
+  // own node, `--bin`) by polling reads, with the figures only gossip-kv reports left n/a.
+  void probe_bench_endpoints() {
+    stats_round(kStatsWaitUs);
+    for (const NodeReport& r : stats_) foreign_ |= !r.answered_stats || r.digest.empty();
+    run_.foreign = foreign_;
+  }
+
+  // --- Polling reads (foreign nodes) --------------------------------------------------------
+
+  void send_polls() {
+    for (auto [node, key] : polls_.polls_due()) {
+      if (cluster_->down(node)) continue;  // in flight until forget_polls_of at its restart
+      std::int64_t msg_id = kPollBase + next_poll_++;
+      poll_of_msg_[msg_id] = {node, key};
+      cluster_->send(node, envelope("c0", node, R"({"type":"kv_read","msg_id":)" + std::to_string(msg_id) +
+                                                    R"(,"key":)" + std::to_string(key) + "}"));
+    }
+  }
+
+  void on_poll_answer(int node, const rapidjson::Value& b, std::int64_t irt, std::int64_t now) {
+    auto it = poll_of_msg_.find(irt);
+    if (it == poll_of_msg_.end() || it->second.first != node) return;
+    std::int64_t key = it->second.second;
+    poll_of_msg_.erase(it);
+    std::int64_t value = string_member(b, "type") == "kv_read_ok" ? int_member(b, "value").value_or(kUnknown) : kUnknown;
+    polls_.on_answer(node, key, value, now);
+  }
+
+  // The quiet period without bench_stats: until every acknowledged write has been read on
+  // every node (or a later write of its key), or the period ends.
+  void quiet_polling() {
+    std::int64_t start = cluster_->now_us(), end = start + us(o_.quiet_period_s);
+    while (cluster_->now_us() < end && !polls_.idle()) {
+      send_polls();
+      pump(std::min(end, cluster_->now_us() + kPollUs));
+    }
+    // Every acknowledged write on every node is what "identical" can mean without digests;
+    // the final reads then compare the nodes' values key by key.
+    if (polls_.idle()) run_.identical_after_ms = run_.settled_after_ms = (cluster_->now_us() - load_end_us_) / 1000;
+  }
+
+  // Without bench_stats, a node's report is its final reads: its "digest" is their values.
+  void adopt_final_reads() {
+    for (int i = 1; i <= n(); ++i) {
+      NodeReport& r = node(i);
+      r.answered_stats = r.final_reads_complete;
+      r.digest.clear();
+      for (const auto& [key, f] : r.held) r.digest += std::to_string(key) + "=" + std::to_string(f.value) + ";";
+    }
+  }
+
+  // A foreign node's reads carry no version: stand-ins that keep the checkers sound. A write's
+  // is its invocation's wall time; a value read stands for its write's acknowledgement wall
+  // time (or "never older" when it had none). A read then counts as older than an
+  // acknowledged write only when its write was acknowledged before that one was invoked: a
+  // strict real-time order, so concurrent writes are never taken for lost or stale.
+  void assign_stand_in_versions() {
+    constexpr std::int64_t kNeverOlder = INT64_MAX / 4;
+    absl::flat_hash_map<std::int64_t, std::int64_t> acked_at;  // value -> acknowledgement wall time
+    for (Op& op : run_.history) {
+      if (op.kind != Op::Kind::kWrite) continue;
+      op.ts_us = op.invoke_wall_us;
+      acked_at[op.value] = op.acked_write() ? op.complete_wall_us : kNeverOlder;
+    }
+    auto stand_in = [&](std::int64_t value) {
+      auto it = acked_at.find(value);
+      return it == acked_at.end() ? kNeverOlder : it->second;
+    };
+    for (Op& op : run_.history) {
+      if (op.read_found() && op.value != kUnknown) op.ts_us = stand_in(op.value);
+    }
+    for (NodeReport& r : run_.nodes) {
+      for (auto& [key, f] : r.held) {
+        if (f.value != kUnknown) f.ts_us = stand_in(f.value);
+      }
+    }
+  }
+
   // --- The load ---------------------------------------------------------------------------
 
   void load() {
@@ -196,7 +291,12 @@ class Driver {
     if (run_.condition == "clock-skew") run_.faults.push_back({static_cast<double>(start) / 1e6, 0, "clock-skew", skew_description_});
     std::int64_t next_op = start, next_toggle = faults ? start + us(o_.nemesis_interval_s) : INT64_MAX;
     std::int64_t next_progress = start;
+    std::int64_t next_poll = foreign_ ? start : INT64_MAX;
     for (std::int64_t now = start; now < end; now = cluster_->now_us()) {
+      if (now >= next_poll) {
+        send_polls();
+        next_poll += kPollUs;
+      }
       if (now >= next_toggle) {
         toggle_fault(now);
         next_toggle += us(o_.nemesis_interval_s);
@@ -210,7 +310,7 @@ class Driver {
         progress("load", now - start);
         next_progress += progress_interval_us();
       }
-      pump(std::min({next_op, end, next_toggle, next_progress, next_deadline()}));
+      pump(std::min({next_op, end, next_toggle, next_progress, next_poll, next_deadline()}));
     }
     if (fault_on_) toggle_fault(cluster_->now_us());
     std::int64_t stop = cluster_->now_us();
@@ -240,6 +340,7 @@ class Driver {
       cluster_->set_fault(std::nullopt);
       for (int k : killed_) {  // back, empty: gossip-kv keeps nothing on disk
         cluster_->restart_node(k);
+        polls_.forget_polls_of(k);
         send_init(k);
         ++run_.restarts;
       }
@@ -293,6 +394,7 @@ class Driver {
       std::int64_t msg_id = kBurstBase + static_cast<std::int64_t>(burst_ops_.size());
       run_.history.push_back(op);
       burst_ops_.push_back(run_.history.size() - 1);
+      if (foreign_) polls_.on_issued(run_.history.size() - 1);
       cluster_->send(node, envelope("c0", node, R"({"type":"write","msg_id":)" + std::to_string(msg_id) +
                                                     R"(,"key":)" + std::to_string(op.key) + R"(,"value":)" +
                                                     std::to_string(op.value) + "}"));
@@ -356,6 +458,7 @@ class Driver {
     op.invoke_wall_us = wall_us();
     run_.history.push_back(op);
     op_of_msg_.push_back(run_.history.size() - 1);  // msg_ids run 1, 2, ... in issue order
+    if (foreign_ && op.kind == Op::Kind::kWrite) polls_.on_issued(run_.history.size() - 1);
     // A killed node refuses at once, as a closed connection would: unanswered, client free.
     if (cluster_->down(op.node)) return;
     clients_[static_cast<std::size_t>(client)] = {true, msg_id, run_.history.size() - 1,
@@ -432,6 +535,7 @@ class Driver {
         if (op.acked_write()) observer_.on_write(op.node, op.key, *ts, taken_us(op, *ts, now), now);
       }
       if (op.kind == Op::Kind::kRead) op.value = int_member(b, "value").value_or(kUnknown);
+      if (foreign_ && op.acked_write()) polls_.on_acked(static_cast<std::size_t>(&op - run_.history.data()), now);
       return;
     }
     op.error_code = static_cast<int>(int_member(b, "code").value_or(-1));
@@ -440,7 +544,9 @@ class Driver {
   }
 
   void on_admin_reply(int node, const rapidjson::Value& b, std::int64_t irt, std::int64_t now) {
-    if (irt >= kBurstBase) {
+    if (irt >= kPollBase) {
+      on_poll_answer(node, b, irt, now);
+    } else if (irt >= kBurstBase) {
       auto i = static_cast<std::size_t>(irt - kBurstBase);
       if (i < burst_ops_.size() && run_.history[burst_ops_[i]].complete_us == kUnknown) {
         record_reply(run_.history[burst_ops_[i]], b, now);
@@ -593,6 +699,15 @@ class Driver {
     run_.observed_ms = observer_.converged_ms();
     run_.observed_taken_us = observer_.converged_taken_us();
     run_.observed_never = observer_.unconverged();
+    run_.routed_at_end = cluster_->routed_total();
+    if (foreign_) {
+      run_.observed = true;
+      run_.observed_by = "polling reads";
+      run_.observed_ms = polls_.converged_ms();
+      run_.observed_taken_us = polls_.converged_taken_us();
+      run_.observed_never = polls_.unconverged();
+      assign_stand_in_versions();
+    }
     run_.routed_by_earlier_lives = cluster_->routed_by_earlier_lives();
     mark_lost_with_crash();
     measure_bursts();
@@ -625,7 +740,7 @@ class Driver {
       run_.node_problems.push_back(id + e.describe() + " at shutdown");
     }
     const NodeReport& r = node(i);
-    if (!r.answered_stats) run_.node_problems.push_back(id + "no final bench_stats");
+    if (!r.answered_stats && !foreign_) run_.node_problems.push_back(id + "no final bench_stats");
     if (!r.final_reads_complete) {
       auto k = static_cast<std::size_t>(i);
       std::string errors = final_errors_[k] > 0 ? " (" + std::to_string(final_errors_[k]) + " answered with an error)" : "";
@@ -671,6 +786,10 @@ class Driver {
   std::int64_t next_value_ = 1;
   std::size_t next_fault_ = 0;
   bool fault_on_ = false;
+  bool foreign_ = false;  // the nodes do not answer bench_stats: measured by polling reads
+  PollObserver polls_;
+  std::int64_t next_poll_ = 0;
+  absl::flat_hash_map<std::int64_t, std::pair<int, std::int64_t>> poll_of_msg_;  // msg_id -> (node, key)
   std::vector<int> killed_;  // by the fault in force, restarted when it heals
   std::vector<std::size_t> burst_ops_;  // [msg_id - kBurstBase] -> index in the history
   std::int64_t next_burst_key_ = 0;      // from key_count on: every burst key is new

@@ -58,7 +58,14 @@ struct ConditionRun {
   // Node-to-node messages read from lives the kill nemesis ended: in no node's final count.
   std::uint64_t routed_by_earlier_lives = 0;
   // Every node-to-node message the router read, up to the final bench_stats.
-  [[nodiscard]] std::uint64_t msgs_in_all() const { return checks.routed + routed_by_earlier_lives; }
+  [[nodiscard]] std::uint64_t msgs_in_all() const {
+    return foreign ? routed_at_end : checks.routed + routed_by_earlier_lives;
+  }
+  // The nodes did not answer bench_stats (not gossip-kv): convergence came from polling reads
+  // (observed_by), the nodes' own figures are n/a, and "in all" counts to the end of the run.
+  bool foreign = false;
+  std::string observed_by = "router";
+  std::uint64_t routed_at_end = 0;
   std::uint64_t dropped = 0, duplicated = 0, unroutable = 0, undeliverable = 0, overflowed = 0;
   WriteType write_type = WriteType::kWrite;
   std::vector<std::string> node_problems;  // nodes that died, hung or stayed silent

@@ -64,11 +64,13 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          return s;
        }},
       {"convergence, nodes' own p50 / p95 / max (ms)", [](const ConditionRun& r) {
+         if (r.foreign) return std::string("n/a");
          const NodeConvergence& c = r.checks.nodes_convergence;
          return count(static_cast<std::uint64_t>(c.p50)) + " / " + count(static_cast<std::uint64_t>(c.p95)) + " / " +
                 count(static_cast<std::uint64_t>(c.max));
        }},
       {"  writes measured / not yet measured", [](const ConditionRun& r) {
+         if (r.foreign) return std::string("n/a");
          return count(r.checks.nodes_convergence.count) + " / " + count(r.checks.writes_unmeasured_yet);
        }},
       {"convergence, observed by the router p50 / p95 / max (ms)", [](const ConditionRun& r) {
@@ -76,6 +78,7 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          Summary s = summarize(r.observed_ms);
          std::string cell = count(static_cast<std::uint64_t>(s.p50)) + " / " + count(static_cast<std::uint64_t>(s.p95)) +
                             " / " + count(static_cast<std::uint64_t>(s.max));
+         if (r.observed_by != "router") cell += " (" + r.observed_by + ")";
          return r.observed_never > 0 ? cell + " (" + count(r.observed_never) + " never)" : cell;
        }},
       {"convergence, history lower bound p50 / max (ms)", [](const ConditionRun& r) {
@@ -112,6 +115,7 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          return count(r.checks.stale_reads) + fmt(" (%.1f%%)", 100 * ratio(r.checks.stale_reads, reads_answered(r.checks)));
        }},
       {"stale reads, nodes' own (history allows)", [](const ConditionRun& r) {
+         if (r.foreign) return std::string("n/a");
          std::string s = count(r.checks.nodes_stale_reads) + " (<= " + count(r.checks.node_stale_possible) + ")";
          return r.checks.nodes_stale_beyond_history ? "TOO MANY: " + s : s;
        }},
@@ -125,6 +129,7 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
        }},
       {"divergent replicas after the quiet period", [](const ConditionRun& r) { return count(static_cast<std::uint64_t>(r.checks.divergent_nodes)); }},
       {"router count = nodes' total_gossip_msgs", [](const ConditionRun& r) {
+         if (r.foreign) return std::string("n/a");
          return r.checks.msg_count_mismatch ? "NO: " + count(r.checks.routed) + " vs " + count(r.checks.reported_msgs)
                                             : std::string("yes");
        }},

@@ -212,6 +212,8 @@ void condition(Json& w, const ConditionRun& r) {
     w.Null();
   }
   key_u(w, "observed_never", r.observed_never);
+  key_s(w, "observed_by", r.observed_by);
+  key_b(w, "nodes_report_bench_stats", !r.foreign);
   key_opt(w, "identical_after_load_ms", r.identical_after_ms);
   key_opt(w, "settled_after_load_ms", r.settled_after_ms);
   w.EndObject();

@@ -254,6 +254,32 @@ TEST(GossipBench, ASweepRunsEachPointAndDrawsTheTradeOff) {
   EXPECT_NE(slurp(r.folder + "/sweep_published.dat").find("23.38"), std::string::npos) << "the reference points";
 }
 
+TEST(GossipBench, AForeignNodeIsMeasuredByPollingReads) {
+  // An independent node (tests/gossip_bench/naive_gossip_node.py): no bench_stats, its own
+  // peer format, one message per peer per write.
+  BenchRun r = bench("foreign", "--bin /usr/bin/env --node-args 'python3 " NAIVE_NODE "' --node-count 3"
+                                " --time-limit 3 --nemesis none --rate 30 --quiet-period 30 --no-plots");
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError()) << slurp(r.folder + "/results.json");
+  const auto& c = d["conditions"]["normal"];
+  EXPECT_FALSE(c["convergence"]["nodes_report_bench_stats"].GetBool());
+  EXPECT_STREQ(c["convergence"]["observed_by"].GetString(), "polling reads");
+  std::uint64_t writes = c["operations"]["writes_ok"].GetUint64();
+  EXPECT_GT(writes, 10u);
+  EXPECT_EQ(c["convergence"]["observed_ms"]["count"].GetUint64(), writes) << "every write seen on every node";
+  EXPECT_GE(c["convergence"]["observed_ms"]["p50"].GetDouble(), 100.0) << "one 100 ms hop at least";
+  EXPECT_EQ(c["lost_writes"].GetUint64(), 0u);
+  EXPECT_EQ(c["divergent_nodes"].GetInt(), 0);
+  EXPECT_TRUE(c["node_problems"].Empty()) << r.output;
+  // The naive node sends a write to each of its 2 peers: msgs/write from the router is exact,
+  // and the polling reads (client traffic) are not in it.
+  EXPECT_NEAR(c["messages"]["per_write_during_load"].GetDouble(), 2.0, 0.1);
+  EXPECT_EQ(c["messages"]["node_to_node"].GetUint64(), 2 * writes);
+  EXPECT_EQ(c["messages"]["during_load_by_type"]["naive_gossip"].GetUint64(), c["messages"]["during_load"].GetUint64());
+  EXPECT_NE(r.output.find("n/a"), std::string::npos) << "what only gossip-kv reports";
+}
+
 TEST(GossipBench, BenchWriteWorkloadLearnsVersionsFromReads) {
   BenchRun r = bench("bench-write", "--bin " GOSSIP_KV_NODE_BIN " --node-count 3 --time-limit 2 --rate 60"
                                " --key-count 5 --write-type bench_write --compare normal --no-plots");
