@@ -36,7 +36,9 @@ std::map<std::int64_t, KeyOps> by_key(const std::vector<Op>& h) {
   std::map<std::int64_t, KeyOps> keys;
   for (const Op& op : h) {
     KeyOps& k = keys[op.key];
-    if (op.acked_write()) k.acked.push_back(&op);
+    // A write lost with a crashed node is counted apart and judged as if never acknowledged:
+    // the reads that missed it and the stable latency it never reached are the crash's.
+    if (op.acked_write() && !op.lost_with_crash) k.acked.push_back(&op);
     if (op.kind == Op::Kind::kWrite && (op.acked_write() || !op.answered())) k.taken.push_back(&op);
     if (op.kind != Op::Kind::kRead) continue;
     bool versioned = op.outcome == Op::Outcome::kNotFound || (op.outcome == Op::Outcome::kOk && op.ts_us != kUnknown);
@@ -152,7 +154,6 @@ std::uint64_t node_stale_possible(const KeyOps& k, std::int64_t key, const std::
 std::uint64_t lost_writes(const KeyOps& k, std::int64_t key, const std::vector<NodeReport>& nodes) {
   std::uint64_t lost = 0;
   for (const Op* w : k.acked) {
-    if (w->lost_with_crash) continue;  // counted apart
     for (const NodeReport& node : nodes) {
       if (!node.final_reads_complete) continue;  // a silent node is reported, not judged
       auto it = node.held.find(key);

@@ -42,7 +42,8 @@ struct Op {
   bool late = false;
   // An acknowledged write whose node was killed before any other replica held it (the router
   // saw it, ConvergenceObserver::lost_with_crash): gone with the node's memory, which gossip-kv
-  // does not keep on disk, and reported apart from writes the protocol lost.
+  // does not keep on disk, and reported apart from writes the protocol lost. The checkers
+  // judge the history as if it had not been acknowledged.
   bool lost_with_crash = false;
 
   [[nodiscard]] bool answered() const { return outcome != Outcome::kTimeout && !late; }

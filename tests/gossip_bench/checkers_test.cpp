@@ -235,6 +235,9 @@ TEST(Checkers, WritesLostWithACrashedNodeAreNotProtocolLosses) {
   Checks c = check(h, {holding(1, 10, 100, "d")});
   EXPECT_EQ(c.lost_writes, 0u);
   EXPECT_EQ(c.lost_with_crash, 1u);
+  std::vector<Op> read_after = h;
+  read_after.push_back(read_op(1, 10, 100, 5000, 5100));  // misses the lost write
+  EXPECT_EQ(check(read_after, {holding(1, 10, 100, "d")}).stale_reads, 0u) << "the crash's, not staleness";
   h[1].lost_with_crash = false;
   EXPECT_EQ(check(h, {holding(1, 10, 100, "d")}).lost_writes, 1u) << "unmarked, the same write is lost";
 }
