@@ -202,6 +202,10 @@ class Driver {
   // A node that answers bench_stats with a digest is measured through it; any other (their
   // own node, `--bin`) by polling reads, with the figures only gossip-kv reports left n/a.
   void probe_bench_endpoints() {
+    if (o_.poll_reads) {
+      foreign_ = run_.foreign = true;
+      return;
+    }
     stats_round(kStatsWaitUs);
     for (const NodeReport& r : stats_) foreign_ |= !r.answered_stats || r.digest.empty();
     run_.foreign = foreign_;

@@ -147,6 +147,8 @@ void add_flags(CLI::App& app, Options& o, RawFlags& raw) {
   app.add_option("--sweep", raw.sweep,
                  "NAME=v1,v2,...: one run per value of node-count, rate, latency or a node flag (without --)");
   app.add_option("--sweep-profiles", raw.sweep_profiles, "with --sweep: run every value with each of these profiles");
+  app.add_flag("--poll-reads", o.poll_reads,
+               "measure convergence by polling reads, as for a node without bench_stats (like for like with another node)");
   app.add_flag("--no-plots", raw.no_plots, "skip the gnuplot PNGs (data and scripts are still written)");
 }
 

@@ -67,6 +67,9 @@ struct Options {
   // Conditions to run, in order: "normal" or one of kFaultConditions.
   std::vector<std::string> conditions = {"normal", "partition"};
   std::string store_dir = "store";
+  // Measure as for a node without bench_stats (polling reads, stand-in versions), even when
+  // the nodes have it: a like-for-like comparison of gossip-kv with another node.
+  bool poll_reads = false;
   // A sweep (`--sweep NAME=v1,v2,...`): one run per value of NAME, which is node-count, rate,
   // latency, or a node flag without its dashes (passed to every node as --NAME v), and per
   // profile of sweep_profiles (empty: the node args as given). sweep.h.

@@ -73,7 +73,7 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          if (r.foreign) return std::string("n/a");
          return count(r.checks.nodes_convergence.count) + " / " + count(r.checks.writes_unmeasured_yet);
        }},
-      {"convergence, observed by the router p50 / p95 / max (ms)", [](const ConditionRun& r) {
+      {"convergence, observed p50 / p95 / max (ms)", [](const ConditionRun& r) {
          if (!r.observed) return std::string("n/a");
          Summary s = summarize(r.observed_ms);
          std::string cell = count(static_cast<std::uint64_t>(s.p50)) + " / " + count(static_cast<std::uint64_t>(s.p95)) +

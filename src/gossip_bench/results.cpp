@@ -95,6 +95,7 @@ void options(Json& w, const Options& o) {
   key_s(w, "write_type", to_string(o.write_type));
   key_d(w, "quiet_period_s", o.quiet_period_s);
   key_d(w, "request_timeout_s", o.request_timeout_s);
+  key_b(w, "poll_reads", o.poll_reads);
   w.EndObject();
 }
 
