@@ -168,7 +168,7 @@ std::string tradeoff_script(const Options& base, const std::vector<SweepPoint>& 
        gnuplot_quote("messages per operation against convergence, one point per " + base.sweep_name +
                      " value (labelled) and profile") + " font ',10'\n";
   s += "set label 100 " + gnuplot_quote(describe_run(base)) + " at screen 0.01, screen 0.01 font ',7'\n";
-  s += "set logscale xy\nset xlabel 'messages per operation (load)'\nset ylabel 'convergence (ms)'\n";
+  s += "set bmargin 4\nset logscale xy\nset xlabel 'messages per operation (load)'\nset ylabel 'convergence (ms)'\n";
   s += "set key outside right top\nset grid lc rgb '#dddddd'\n";
   for (const std::string& condition : conditions) {
     s += "set title " + gnuplot_quote(condition) + "\nplot ";
@@ -193,7 +193,7 @@ std::string scaling_script(const Options& base, const std::vector<SweepPoint>& p
   s += "set multiplot layout " + std::to_string(conditions.size()) + ",2 title " +
        gnuplot_quote("scaling with cluster size") + " font ',10'\n";
   s += "set label 100 " + gnuplot_quote(describe_run(base)) + " at screen 0.01, screen 0.01 font ',7'\n";
-  s += "set xlabel 'nodes'\nset key outside right top font ',8'\nset grid lc rgb '#dddddd'\nset logscale x 2\n";
+  s += "set bmargin 4\nset xlabel 'nodes'\nset key outside right top font ',8'\nset grid lc rgb '#dddddd'\nset logscale x 2\n";
   for (const std::string& condition : conditions) {
     s += "set title " + gnuplot_quote(condition + ": convergence") + "\nset ylabel 'ms'\nset y2label 'rounds'\n";
     s += "set ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\nplot ";
