@@ -241,6 +241,10 @@ void Cluster::set_fault(std::optional<Fault> fault) {
 void Cluster::kill_node(int node) {
   Proc& p = procs_[static_cast<std::size_t>(node)];
   if (p.down) return;
+  reap(p, false);
+  if (p.exit.reaped || p.exit.output_ended || p.exit.input_stuck) {
+    p.problems_before_kills.push_back("before the nemesis killed it: " + p.exit.describe());
+  }
   if (p.pid > 0 && !p.exit.reaped) {
     ::kill(-p.pid, SIGKILL);
     reap(p, true);

@@ -96,6 +96,11 @@ class Cluster {
   void kill_node(int node);
   void restart_node(int node);
   [[nodiscard]] bool down(int node) const { return procs_[static_cast<std::size_t>(node)].down; }
+  // What had already gone wrong with a node's earlier lives when the nemesis killed them
+  // (it had exited, or stopped reading): a restart must not hide it.
+  [[nodiscard]] const std::vector<std::string>& problems_before_kills(int node) const {
+    return procs_[static_cast<std::size_t>(node)].problems_before_kills;
+  }
   // Called for every peer message delivered (not for those a fault drops). A message handed
   // to a paused node is reported when the node resumes: it cannot have taken it before.
   void on_delivery(DeliveryFn fn) { on_delivery_ = std::move(fn); }
@@ -141,6 +146,7 @@ class Cluster {
     bool paused = false;  // stopped by the nemesis
     bool down = false;    // killed by the nemesis, not yet restarted
     std::uint64_t routed_earlier = 0;  // routed from lives the nemesis killed
+    std::vector<std::string> problems_before_kills;
     std::vector<std::string> delivered_paused;  // for on_delivery_ when it resumes
   };
   struct Delivery {

@@ -207,7 +207,10 @@ class Driver {
       return;
     }
     stats_round(kStatsWaitUs);
-    for (const NodeReport& r : stats_) foreign_ |= !r.answered_stats || r.digest.empty();
+    // Only when no node has the endpoint: one slow or broken gossip-kv node must not turn off
+    // the checks that need bench_stats (it is reported as a problem later).
+    foreign_ = std::none_of(stats_.begin(), stats_.end(),
+                            [](const NodeReport& r) { return r.answered_stats && !r.digest.empty(); });
     run_.foreign = foreign_;
   }
 
@@ -361,8 +364,11 @@ class Driver {
       run_.faults.push_back({t, t, f.kind, f.description});
       for (int k : f.killed) {
         cluster_->kill_node(k);
-        observer_.on_killed(k, wall_us());
         release_clients_of(k);
+      }
+      if (!f.killed.empty()) {
+        observer_.on_killed(f.killed, wall_us());
+        polls_.on_killed(f.killed);
       }
       killed_ = f.killed;
       cluster_->set_fault(std::move(f));
@@ -415,11 +421,11 @@ class Driver {
         const Op& op = run_.history[burst_ops_[next++]];
         if (!op.acked_write()) continue;
         ++b.acked;
-        std::int64_t at = observer_.converged_at(op.key, op.ts_us);
+        std::int64_t at = foreign_ ? polls_.converged_at(burst_ops_[next - 1]) : observer_.converged_at(op.key, op.ts_us);
         everywhere &= at >= 0;
         last = std::max(last, at);
       }
-      b.spread_ms = everywhere ? (last - std::llround(b.start_s * 1e6)) / 1000 : kUnknown;
+      b.spread_ms = everywhere && b.acked > 0 ? (last - std::llround(b.start_s * 1e6)) / 1000 : kUnknown;
     }
   }
 
@@ -710,17 +716,21 @@ class Driver {
       run_.observed_ms = polls_.converged_ms();
       run_.observed_taken_us = polls_.converged_taken_us();
       run_.observed_never = polls_.unconverged();
-      assign_stand_in_versions();
     }
     run_.routed_by_earlier_lives = cluster_->routed_by_earlier_lives();
-    mark_lost_with_crash();
+    mark_lost_with_crash();  // by the real versions, before any stand-ins replace them
     measure_bursts();
+    if (foreign_) assign_stand_in_versions();
     learn_versions(run_.history, run_.nodes);
     run_.checks = check(run_.history, run_.nodes);
   }
 
   // Flags the acknowledged writes the router saw die with a killed node (observer.h).
   void mark_lost_with_crash() {
+    if (foreign_) {
+      for (std::size_t op : polls_.lost_with_crash()) run_.history[op].lost_with_crash = true;
+      return;
+    }
     std::set<std::array<std::int64_t, 3>> lost;
     for (const auto& w : observer_.lost_with_crash()) lost.insert(w);
     if (lost.empty()) return;
@@ -743,6 +753,7 @@ class Driver {
     } else if (e.reaped && e.describe() != "exited 0") {
       run_.node_problems.push_back(id + e.describe() + " at shutdown");
     }
+    for (const std::string& p : cluster_->problems_before_kills(i)) run_.node_problems.push_back(id + p);
     const NodeReport& r = node(i);
     if (!r.answered_stats && !foreign_) run_.node_problems.push_back(id + "no final bench_stats");
     if (!r.final_reads_complete) {

@@ -122,27 +122,28 @@ void ConvergenceObserver::rescue(std::int64_t key, std::int64_t ts_us, std::int6
   }
 }
 
-void ConvergenceObserver::on_killed(int node, std::int64_t wall_us) {
-  auto& gone = held_[static_cast<std::size_t>(node)];
+void ConvergenceObserver::on_killed(const std::vector<int>& nodes, std::int64_t wall_us) {
+  auto killed = [&nodes](int n) { return std::find(nodes.begin(), nodes.end(), n) != nodes.end(); };
+  auto holds = [this](int n, std::int64_t key, std::int64_t ts) {
+    const auto& held = held_[static_cast<std::size_t>(n)];
+    auto it = held.find(key);
+    return it != held.end() && it->second >= ts;
+  };
   for (auto& [key, by_ts] : pending_) {
-    auto held = gone.find(key);
-    std::int64_t newest = held == gone.end() ? 0 : held->second;
     for (auto& [ts, p] : by_ts) {
-      if (ts <= newest) --p.reached;
-      if (p.origin != node || p.crashed_wall_us != 0) continue;
-      bool elsewhere = false;
-      for (int n = 1; n <= nodes_ && !elsewhere; ++n) {
-        if (n == node) continue;
-        auto it = held_[static_cast<std::size_t>(n)].find(key);
-        elsewhere = it != held_[static_cast<std::size_t>(n)].end() && it->second >= ts;
+      for (int k : nodes) {
+        if (holds(k, key, ts)) --p.reached;
       }
+      if (!killed(p.origin) || p.crashed_wall_us != 0) continue;
+      bool elsewhere = false;
+      for (int n = 1; n <= nodes_ && !elsewhere; ++n) elsewhere = !killed(n) && holds(n, key, ts);
       if (!elsewhere) {
         p.crashed_wall_us = wall_us;
         ++crash_candidates_;
       }
     }
   }
-  gone.clear();
+  for (int k : nodes) held_[static_cast<std::size_t>(k)].clear();
 }
 
 std::uint64_t ConvergenceObserver::unconverged() const {

@@ -35,7 +35,8 @@ class ConvergenceObserver {
   // acknowledged writes that no other replica held then (not even as a newer version of the
   // key) are lost with it, unless one of its messages still in flight carries them (or a newer
   // write of its key from the same life) to a replica.
-  void on_killed(int node, std::int64_t wall_us);
+  // Nodes killed together are passed together: a write only they held is lost with them.
+  void on_killed(const std::vector<int>& nodes, std::int64_t wall_us);
 
   // Keeps, for writes of keys >= key, when every replica came to hold them (converged_at): the
   // burst condition's writes, whose spread is measured per burst.

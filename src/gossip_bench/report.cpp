@@ -155,8 +155,27 @@ std::string describe_run(const Options& o) {
   return s;
 }
 
+namespace {
+
+// Rows of one fault condition's figures, shown only when a condition of the run has them.
+bool row_applies(const std::string& label, const std::vector<ConditionRun>& runs) {
+  auto any = [&runs](auto pred) { return std::any_of(runs.begin(), runs.end(), pred); };
+  if (label.rfind("bursts:", 0) == 0) return any([](const ConditionRun& r) { return !r.bursts.empty(); });
+  if (label.find("(clock skew)") != std::string::npos) {
+    return any([](const ConditionRun& r) { return r.condition == "clock-skew" || r.checks.overwritten_by_older > 0; });
+  }
+  if (label.find("crashed node") != std::string::npos) {
+    return any([](const ConditionRun& r) { return r.restarts > 0 || r.checks.lost_with_crash > 0; });
+  }
+  return true;
+}
+
+}  // namespace
+
 void print_table(const Options& o, const std::vector<ConditionRun>& runs, std::FILE* out) {
   auto rows = table_rows(o);
+  rows.erase(std::remove_if(rows.begin(), rows.end(), [&runs](const auto& row) { return !row_applies(row.first, runs); }),
+             rows.end());
   std::vector<std::vector<std::string>> cells;
   std::size_t label_w = 0;
   std::vector<std::size_t> col_w(runs.size());

@@ -92,7 +92,7 @@ TEST(Observer, AWriteOnlyItsKilledNodeHeldIsLostWithTheCrash) {
   o.on_write(1, 7, 500, 0, 1'000);    // n1 takes it; no one else ever hears of it
   o.on_write(2, 8, 600, 0, 1'000);    // n2's write of another key, not yet spread
   o.on_delivered(3, gossip(3, {{7, 400}}), 1'500);  // an older version elsewhere saves nothing
-  o.on_killed(1, 2'000);
+  o.on_killed({1}, 2'000);
   auto lost = o.lost_with_crash();
   ASSERT_EQ(lost.size(), 1u);
   EXPECT_EQ(lost[0], (std::array<std::int64_t, 3>{1, 7, 500}));
@@ -108,7 +108,7 @@ TEST(Observer, AWriteAnotherReplicaHeldSurvivesTheCrash) {
   ConvergenceObserver o(3);
   o.on_write(1, 7, 500, 0, 1'000);
   o.on_delivered(2, gossip(2, {{7, 500}}), 1'500);
-  o.on_killed(1, 2'000);
+  o.on_killed({1}, 2'000);
   EXPECT_TRUE(o.lost_with_crash().empty());
   o.on_delivered(3, gossip(3, {{7, 500}}), 2'500);
   EXPECT_TRUE(o.converged_ms().empty()) << "the restarted n1 holds nothing yet";
@@ -120,7 +120,7 @@ TEST(Observer, AWriteAnotherReplicaHeldSurvivesTheCrash) {
 TEST(Observer, AMessageInFlightAtTheKillSavesTheWritesItCarries) {
   ConvergenceObserver o(12);  // n10 and n11 sort before n2: n2 is origin 5
   o.on_write(2, 7, 500, 0, 1'000);
-  o.on_killed(2, 2'000'000);
+  o.on_killed({2}, 2'000'000);
   EXPECT_EQ(o.lost_with_crash().size(), 1u);
   o.on_delivered(3, entry_to(3, 7, 500, 2), 2'100);  // origin 2 is n10: not n2's
   EXPECT_EQ(o.lost_with_crash().size(), 1u);
@@ -129,10 +129,19 @@ TEST(Observer, AMessageInFlightAtTheKillSavesTheWritesItCarries) {
   EXPECT_EQ(o.unconverged(), 1u);
 }
 
+TEST(Observer, AWriteOnlyNodesKilledTogetherHeldIsLostWithThem) {
+  ConvergenceObserver o(5);
+  o.on_write(1, 7, 500, 0, 1'000);
+  o.on_delivered(2, gossip(2, {{7, 500}}), 1'500);  // n2 has it too, and dies with n1
+  o.on_killed({1, 2}, 2'000);
+  ASSERT_EQ(o.lost_with_crash().size(), 1u);
+  EXPECT_EQ(o.unconverged(), 0u);
+}
+
 TEST(Observer, AnEntryOfTheRestartedLifeSavesNothing) {
   ConvergenceObserver o(3);
   o.on_write(1, 7, 500, 0, 1'000);
-  o.on_killed(1, 2'000);
+  o.on_killed({1}, 2'000);
   o.on_delivered(2, entry_to(2, 7, 2'500, 1), 3'000);  // versioned after the kill: a new write
   EXPECT_EQ(o.lost_with_crash().size(), 1u);
 }

@@ -50,15 +50,57 @@ TEST(PollObserver, ALaterWriteStandsForItButAConcurrentOneDoesNot) {
   EXPECT_EQ(p.unconverged(), 0u);
 }
 
-TEST(PollObserver, PollsOfAKilledNodeAreForgotten) {
+TEST(PollObserver, AKilledNodeMustShowTheWriteAgain) {
   std::vector<Op> h = {write_at(1, 7, 100, 1'000, 2'000)};
-  PollObserver p(2, &h);
+  PollObserver p(3, &h);
   p.on_issued(0);
   p.on_acked(0, 2'000);
-  EXPECT_EQ(p.polls_due().size(), 1u);
-  EXPECT_TRUE(p.polls_due().empty());
-  p.forget_polls_of(2);
-  EXPECT_EQ(p.polls_due().size(), 1u) << "asked again once its node is back";
+  p.polls_due();
+  p.on_answer(2, 7, 100, 10'000);
+  p.on_killed({2});  // n2 restarts empty
+  EXPECT_EQ(p.polls_due(), (std::vector<std::pair<int, std::int64_t>>{{2, 7}})) << "n2 again (n3's read is in flight)";
+  p.on_answer(3, 7, 100, 20'000);
+  EXPECT_EQ(p.unconverged(), 1u) << "n2 has not shown it since its restart";
+  p.on_answer(2, 7, 100, 30'000);
+  EXPECT_EQ(p.unconverged(), 0u);
+  EXPECT_EQ(p.converged_at(0), 30'000);
+}
+
+TEST(PollObserver, AWriteOnlyItsKilledNodeShowedIsLostWithTheCrash) {
+  std::vector<Op> h = {write_at(1, 7, 100, 1'000, 2'000), write_at(1, 8, 200, 1'000, 2'000)};
+  PollObserver p(2, &h);
+  for (std::size_t i = 0; i < h.size(); ++i) {
+    p.on_issued(i);
+    p.on_acked(i, 2'000);
+  }
+  p.on_killed({1});
+  EXPECT_TRUE(p.idle()) << "nothing left to wait for but crash losses";
+  EXPECT_EQ(p.unconverged(), 0u);
+  EXPECT_EQ(p.lost_with_crash().size(), 2u);
+  p.polls_due();
+  p.on_answer(2, 8, 200, 5'000);  // a message in flight delivered key 8's write after all
+  EXPECT_EQ(p.lost_with_crash(), std::vector<std::size_t>{0});
+  EXPECT_EQ(p.unconverged(), 1u) << "the restarted n1 must show it";
+  h.push_back(write_at(2, 7, 300, 3'000, 3'100));  // a later write of key 7 saves nothing
+  p.on_issued(2);
+  p.polls_due();
+  p.on_answer(2, 7, 300, 6'000);
+  EXPECT_EQ(p.lost_with_crash(), std::vector<std::size_t>{0});
+}
+
+TEST(PollObserver, AWriteEveryNodeShowsAConcurrentOneForIsSettledWithoutAFigure) {
+  // Write 200 was invoked before write 100 was acknowledged: last-writer-wins may keep either.
+  std::vector<Op> h = {write_at(1, 7, 100, 1'000, 2'000), write_at(2, 7, 200, 1'500, 2'500)};
+  PollObserver p(2, &h);
+  for (std::size_t i = 0; i < h.size(); ++i) p.on_issued(i);
+  p.on_acked(0, 2'000);
+  p.polls_due();
+  p.on_answer(2, 7, 200, 10'000);
+  EXPECT_EQ(p.unconverged(), 1u) << "n1 has not shown 200 yet";
+  p.polls_due();
+  p.on_answer(1, 7, 200, 20'000);
+  EXPECT_TRUE(p.idle());
+  EXPECT_TRUE(p.converged_ms().empty()) << "superseded, not converged";
 }
 
 }  // namespace
