@@ -48,20 +48,35 @@ std::map<std::int64_t, KeyOps> by_key(const std::vector<Op>& h) {
   return keys;
 }
 
+// A key's acknowledged writes in acknowledgement order, for "the newest version acknowledged
+// before time t" in O(log n).
+class AckedBefore {
+ public:
+  explicit AckedBefore(const std::vector<const Op*>& acked) : acked_(acked) {
+    std::sort(acked_.begin(), acked_.end(), [](const Op* a, const Op* b) { return a->complete_us < b->complete_us; });
+    newest_.resize(acked_.size());
+    for (std::size_t i = 0; i < acked_.size(); ++i) {
+      newest_[i] = std::max(i ? newest_[i - 1] : INT64_MIN, version_floor(*acked_[i]));
+    }
+  }
+  // The newest version (floor) among writes acknowledged before t_us; INT64_MIN if none.
+  [[nodiscard]] std::int64_t newest(std::int64_t t_us) const {
+    auto before = std::partition_point(acked_.begin(), acked_.end(), [t_us](const Op* w) { return w->complete_us < t_us; });
+    auto n = static_cast<std::size_t>(before - acked_.begin());
+    return n == 0 ? INT64_MIN : newest_[n - 1];
+  }
+
+ private:
+  std::vector<const Op*> acked_;
+  std::vector<std::int64_t> newest_;  // newest version among the first i+1 acknowledgements
+};
+
 // Reads that returned an older version than a write acknowledged before they began.
 std::uint64_t stale_reads(const KeyOps& k, std::vector<std::int64_t>* invoked_us) {
-  std::vector<const Op*> acked = k.acked;
-  std::sort(acked.begin(), acked.end(), [](const Op* a, const Op* b) { return a->complete_us < b->complete_us; });
-  std::vector<std::int64_t> newest(acked.size());  // newest version among the first i+1 acks
-  for (std::size_t i = 0; i < acked.size(); ++i) {
-    newest[i] = std::max(i ? newest[i - 1] : INT64_MIN, version_floor(*acked[i]));
-  }
+  AckedBefore acked(k.acked);
   std::uint64_t stale = 0;
   for (const Op* r : k.reads) {
-    auto before = std::partition_point(acked.begin(), acked.end(),
-                                       [&](const Op* w) { return w->complete_us < r->invoke_us; });
-    auto n = static_cast<std::size_t>(before - acked.begin());
-    if (n > 0 && newest[n - 1] > read_version(*r)) {
+    if (acked.newest(r->invoke_us) > read_version(*r)) {
       ++stale;
       invoked_us->push_back(r->invoke_us);
     }
@@ -72,19 +87,11 @@ std::uint64_t stale_reads(const KeyOps& k, std::vector<std::int64_t>* invoked_us
 // Acknowledged writes whose version is below that of a write acknowledged before they were
 // invoked: last-writer-wins keeps the older write (a node whose clock runs behind).
 std::uint64_t overwritten_by_older(const KeyOps& k) {
-  std::vector<const Op*> acked = k.acked;
-  std::sort(acked.begin(), acked.end(), [](const Op* a, const Op* b) { return a->complete_us < b->complete_us; });
-  std::vector<std::int64_t> newest(acked.size());  // newest version among the first i+1 acks
-  for (std::size_t i = 0; i < acked.size(); ++i) {
-    newest[i] = std::max(i ? newest[i - 1] : INT64_MIN, version_floor(*acked[i]));
-  }
+  AckedBefore acked(k.acked);
   std::uint64_t hidden = 0;
   for (const Op* w : k.acked) {
-    if (w->ts_us == kUnknown) continue;  // an unversioned write's version has no upper bound
-    auto before = std::partition_point(acked.begin(), acked.end(),
-                                       [&](const Op* o) { return o->complete_us < w->invoke_us; });
-    auto n = static_cast<std::size_t>(before - acked.begin());
-    if (n > 0 && newest[n - 1] > w->ts_us) ++hidden;
+    // An unversioned write's version has no upper bound.
+    if (w->ts_us != kUnknown && acked.newest(w->invoke_us) > w->ts_us) ++hidden;
   }
   return hidden;
 }
