@@ -164,7 +164,16 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
 // only by a peer's anti-entropy round, the re-asks of 4 ack delays, or content sync.
 bool GossipEngine::find_silent_peers(std::int64_t now_us) {
   std::fill(silent_.begin(), silent_.end(), 0);
-  std::int64_t after_us = probe_after_us();
+  // A round that pushes new writes shows every peer its gap (the chain's `from`) for free; the
+  // early probe waits for one up to early_probe_after_us(), and goes only if none came.
+  if (!pending_.empty()) probe_early_ = false;
+  bool early = probe_early_ && now_us >= early_probe_at_us_;
+  if (early) probe_early_ = false;
+  std::int64_t after_us = early ? early_probe_after_us() : probe_after_us();
+  // Early, only peers silent as long (cut off like the one that spoke), and that one.
+  auto cut_off = [&](std::uint32_t p) {
+    return !early || p == early_probe_peer_ || now_us - last_heard_us_[p] >= after_us;
+  };
   // My newest write taken before `before_us` that is not yet everywhere, or null.
   // unconverged_ is in timestamp order; taken times follow it within a worker batch.
   auto newest_before = [this](std::int64_t before_us) -> const Unconverged* {
@@ -187,9 +196,25 @@ bool GossipEngine::find_silent_peers(std::int64_t now_us) {
     return any;
   }
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
-    if (p != me_ && u->reach_us[p] == 0) probe(p);
+    if (p != me_ && u->reach_us[p] == 0 && cut_off(p)) probe(p);
   }
   return any;
+}
+
+void GossipEngine::check_lost_push(std::uint32_t peer, std::int64_t now_us) {
+  std::int64_t silent_us = now_us - last_heard_us_[peer];
+  last_heard_us_[peer] = now_us;
+  if (hub_ != 0 || silent_us < early_probe_after_us() || now_us < next_early_probe_us_ || unconverged_.empty()) return;
+  std::int64_t cutoff = now_us - early_probe_after_us();
+  auto past = std::upper_bound(unconverged_.begin(), unconverged_.end(), cutoff,
+                               [](std::int64_t t, const Unconverged& u) { return t < u.taken_us; });
+  if (past == unconverged_.begin()) return;
+  const Unconverged& u = *std::prev(past);  // my newest write old enough
+  if (u.complete_us != 0 || u.reach_us[peer] != 0 || now_us - last_push_us_[peer] < early_probe_after_us()) return;
+  probe_early_ = true;
+  early_probe_at_us_ = now_us + early_probe_after_us();
+  early_probe_peer_ = peer;
+  next_early_probe_us_ = now_us + early_probe_after_us();
 }
 
 void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us) {

@@ -46,6 +46,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   last_cut_answer_us_.assign(ids_.size() + 1, INT64_MIN / 2);
   last_push_us_.assign(ids_.size() + 1, now_us);
   silent_.assign(ids_.size() + 1, 0);
+  last_heard_us_.assign(ids_.size() + 1, now_us);
   floor_.assign(ids_.size() + 1, 0);
   floor_[me_] = own_floor_;
   before_floor_.assign(ids_.size() + 1, INT64_MAX);

@@ -206,6 +206,17 @@ class GossipEngine final : public ReplicationEngine {
     return 2 * std::max(config_.ack_delay_max_ms * 1000, push_and_relay_us());
   }
   bool find_silent_peers(std::int64_t now_us);  // O(peers) a round
+  // Direct pushes only. The first message from a peer silent for early_probe_after_us() that
+  // still lacks a report of my write pushed long enough ago for the report to ride on it shows
+  // a lost push, most often a cut that just healed. Unless a push of new writes shows every
+  // peer its gap first, an early probe follows one such wait later, instead of a probe
+  // interval after the write: to that peer and to the peers as silent (a peer that spoke since
+  // sees its gap in my next push). At most one per wait. Probing at once cost 5 % more
+  // messages under partitions; waiting for a push costs 0.5 % (BENCHMARKS.md).
+  void check_lost_push(std::uint32_t peer, std::int64_t now_us);
+  // Two push rounds for the push to arrive and the report to come back on the peer's next
+  // message: any report takes a message, and this one was a message.
+  [[nodiscard]] std::int64_t early_probe_after_us() const { return 2 * own_lag_us(); }
   // How old a peer's newest own write may be before this node, its chain for the peer still
   // short of it, takes its push for lost: two push intervals and two relay rounds.
   [[nodiscard]] std::int64_t own_lag_us() const { return 2 * push_and_relay_us(); }
@@ -352,6 +363,11 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<std::int64_t> last_repair_us_;     // per peer: the last gap-triggered digest
   std::vector<std::int64_t> last_push_us_;       // per peer: the last push (a probe included)
   std::vector<std::uint8_t> silent_;             // per peer: probed this round
+  bool probe_early_ = false;                      // check_lost_push saw a lost push
+  std::uint32_t early_probe_peer_ = 0;            // ... in a message from this peer
+  std::int64_t early_probe_at_us_ = 0;            // ... and probes then, unless a push came first
+  std::vector<std::int64_t> last_heard_us_;       // per peer: its last message (check_lost_push)
+  std::int64_t next_early_probe_us_ = 0;          // not before: one early probe per wait
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
   std::deque<Unconverged> unconverged_;          // my writes by ts

@@ -124,6 +124,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     for (const PeerAckSpan& a : msg_.acks) on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
   }
   if (msg_.kind == PeerKind::kDigest) on_digest(peer, now_us, out);
+  check_lost_push(peer, now_us);  // after the reports this message carried
 }
 
 // Entries of a push, a relay's round or a digest's answer. A push's chain covers the sender's
