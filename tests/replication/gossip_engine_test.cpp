@@ -603,6 +603,60 @@ TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
   EXPECT_TRUE(held_at_3s) << "n2 holds the write 3 s in, before any re-ask";
 }
 
+// A cut that heals, seen from a node with nothing more to push: its last push was lost; the
+// peer, silent through the cut, speaks again without reporting the write. The node probes one
+// lag (two push intervals) after that message, not a probe interval (two ack delays) after the
+// write, and the peer holds the write long before a probe interval has passed.
+TEST(GossipEngine, APeerHeardAgainAfterACutIsProbedWithoutWaitingAProbeInterval) {
+  GossipConfig config;  // default: direct pushes every 100 ms, probes 2 s after a write
+  config.anti_entropy_interval_ms = 600'000;
+  config.sync_interval_ms = 600'000;
+  const std::int64_t t0 = kT0;
+  Store s1(1), s2(1);
+  HybridClock clock;
+  GossipEngine n1(config, "n1", {"n1", "n2"}, s1, 1, t0);
+  GossipEngine n2(config, "n2", {"n1", "n2"}, s2, 2, t0);
+  std::vector<OutMessage> to_n2, to_n1;
+  n1.tick(t0 + 300'000, to_n2);  // the first content exchange, on empty stores
+  n2.tick(t0 + 300'000, to_n1);
+  to_n1.clear();
+  to_n2.clear();
+  Store::WriteResult w = s1.write("sa", "1", t0 + 500'000, 1, clock);
+  n1.on_local_delta({w.entry, w.version, t0 + 500'000, true}, t0 + 500'000);
+  n1.on_local_watermark(w.version.ts_us);
+  n1.tick(t0 + 600'000, to_n2);
+  ASSERT_EQ(count_to(to_n2, "n2", R"("e":[[)"), 1u) << "the push";
+  to_n2.clear();  // lost in the cut
+  // The cut heals at 1 s: n2's push of a write of its own reaches n1, without a report.
+  Store::WriteResult w2 = s2.write("sb", "2", t0 + 1'000'000, 2, clock);
+  n2.on_local_delta({w2.entry, w2.version, t0 + 1'000'000, true}, t0 + 1'000'000);
+  n2.on_local_watermark(w2.version.ts_us);
+  n2.tick(t0 + 1'000'000, to_n1);
+  ASSERT_EQ(count_to(to_n1, "n1", R"("e":[[)"), 1u);
+  for (const OutMessage& m : to_n1) n1.on_peer_message("n2", m.body, t0 + 1'010'000, to_n2);
+  to_n1.clear();
+  std::size_t probes = 0;
+  std::int64_t held_at = 0;
+  for (std::int64_t t = t0 + 1'050'000; t < t0 + 4'000'000; t += 50'000) {
+    n1.tick(t, to_n2);
+    for (const OutMessage& m : to_n2) {
+      probes += m.body.find(R"("from":)") != std::string::npos && m.body.find(R"("e":[])") != std::string::npos;
+      n2.on_peer_message("n1", m.body, t + 10'000, to_n1);
+    }
+    to_n2.clear();
+    n2.tick(t, to_n1);
+    for (const OutMessage& m : to_n1) n1.on_peer_message("n2", m.body, t + 20'000, to_n2);
+    to_n1.clear();
+    std::string value;
+    Version got;
+    if (held_at == 0 && s2.read("sa", 0, &value, &got)) held_at = t;
+  }
+  EXPECT_EQ(probes, 1u);
+  ASSERT_NE(held_at, 0) << "n2 never got the write";
+  EXPECT_LT(held_at, t0 + 2'000'000) << "held " << (held_at - t0) / 1000
+                                     << " ms in; a probe interval after the write is 2,500 ms";
+}
+
 // The relay's memory is bounded over all origins; once full, reports that aged out for
 // origins nobody touched since are swept, so new reports are kept (and deduplicated) again.
 TEST(GossipEngine, AFullRelayMemoryIsSweptOfAgedReports) {
