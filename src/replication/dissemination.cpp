@@ -162,6 +162,14 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
 // any peer lacks it twice as long (their reports come through the relay, later): the relay
 // forwards the probe's chain. Without probes, a lost push of a node's last writes was found
 // only by a peer's anti-entropy round, the re-asks of 4 ack delays, or content sync.
+// unconverged_ is in timestamp order; taken times follow it within a worker batch.
+const GossipEngine::Unconverged* GossipEngine::newest_unconverged_before(std::int64_t before_us) const {
+  auto past = std::upper_bound(unconverged_.begin(), unconverged_.end(), before_us,
+                               [](std::int64_t t, const Unconverged& u) { return t < u.taken_us; });
+  if (past == unconverged_.begin() || std::prev(past)->complete_us != 0) return nullptr;
+  return &*std::prev(past);
+}
+
 bool GossipEngine::find_silent_peers(std::int64_t now_us) {
   std::fill(silent_.begin(), silent_.end(), 0);
   // A round that pushes new writes shows every peer its gap (the chain's `from`) for free; the
@@ -174,24 +182,16 @@ bool GossipEngine::find_silent_peers(std::int64_t now_us) {
   auto cut_off = [&](std::uint32_t p) {
     return !early || p == early_probe_peer_ || now_us - last_heard_us_[p] >= after_us;
   };
-  // My newest write taken before `before_us` that is not yet everywhere, or null.
-  // unconverged_ is in timestamp order; taken times follow it within a worker batch.
-  auto newest_before = [this](std::int64_t before_us) -> const Unconverged* {
-    auto past = std::upper_bound(unconverged_.begin(), unconverged_.end(), before_us,
-                                 [](std::int64_t t, const Unconverged& u) { return t < u.taken_us; });
-    if (past == unconverged_.begin() || std::prev(past)->complete_us != 0) return nullptr;
-    return &*std::prev(past);
-  };
   bool any = false;
   auto probe = [&](std::uint32_t to) {
     if (now_us - last_push_us_[to] < after_us) return;
     silent_[to] = 1;
     any = true;
   };
-  const Unconverged* u = newest_before(now_us - after_us);
+  const Unconverged* u = newest_unconverged_before(now_us - after_us);
   if (u == nullptr) return false;
   if (hub_ != 0) {
-    const Unconverged* older = newest_before(now_us - 2 * after_us);
+    const Unconverged* older = newest_unconverged_before(now_us - 2 * after_us);
     if (u->reach_us[hub_] == 0 || (older != nullptr && older->reached < peer_count())) probe(hub_);
     return any;
   }
@@ -204,17 +204,12 @@ bool GossipEngine::find_silent_peers(std::int64_t now_us) {
 void GossipEngine::check_lost_push(std::uint32_t peer, std::int64_t now_us) {
   std::int64_t silent_us = now_us - last_heard_us_[peer];
   last_heard_us_[peer] = now_us;
-  if (hub_ != 0 || silent_us < early_probe_after_us() || now_us < next_early_probe_us_ || unconverged_.empty()) return;
-  std::int64_t cutoff = now_us - early_probe_after_us();
-  auto past = std::upper_bound(unconverged_.begin(), unconverged_.end(), cutoff,
-                               [](std::int64_t t, const Unconverged& u) { return t < u.taken_us; });
-  if (past == unconverged_.begin()) return;
-  const Unconverged& u = *std::prev(past);  // my newest write old enough
-  if (u.complete_us != 0 || u.reach_us[peer] != 0 || now_us - last_push_us_[peer] < early_probe_after_us()) return;
+  if (hub_ != 0 || silent_us < early_probe_after_us() || now_us < early_probe_at_us_) return;
+  const Unconverged* u = newest_unconverged_before(now_us - early_probe_after_us());
+  if (u == nullptr || u->reach_us[peer] != 0 || now_us - last_push_us_[peer] < early_probe_after_us()) return;
   probe_early_ = true;
   early_probe_at_us_ = now_us + early_probe_after_us();
   early_probe_peer_ = peer;
-  next_early_probe_us_ = now_us + early_probe_after_us();
 }
 
 void GossipEngine::raise_watermark(std::uint32_t origin, std::int64_t wm, std::int64_t now_us) {

@@ -206,6 +206,8 @@ class GossipEngine final : public ReplicationEngine {
     return 2 * std::max(config_.ack_delay_max_ms * 1000, push_and_relay_us());
   }
   bool find_silent_peers(std::int64_t now_us);  // O(peers) a round
+  // My newest write taken before before_us, if it is not yet everywhere; else null.
+  [[nodiscard]] const Unconverged* newest_unconverged_before(std::int64_t before_us) const;
   // Direct pushes only. The first message from a peer silent for early_probe_after_us() that
   // still lacks a report of my write pushed long enough ago for the report to ride on it shows
   // a lost push, most often a cut that just healed. Unless a push of new writes shows every
@@ -365,9 +367,9 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<std::uint8_t> silent_;             // per peer: probed this round
   bool probe_early_ = false;                      // check_lost_push saw a lost push
   std::uint32_t early_probe_peer_ = 0;            // ... in a message from this peer
-  std::int64_t early_probe_at_us_ = 0;            // ... and probes then, unless a push came first
+  // ... and probes then, unless a push came first; no new trigger before (one per wait)
+  std::int64_t early_probe_at_us_ = 0;
   std::vector<std::int64_t> last_heard_us_;       // per peer: its last message (check_lost_push)
-  std::int64_t next_early_probe_us_ = 0;          // not before: one early probe per wait
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
   std::deque<Unconverged> unconverged_;          // my writes by ts
