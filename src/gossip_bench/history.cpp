@@ -72,8 +72,7 @@ class AckedBefore {
 };
 
 // Reads that returned an older version than a write acknowledged before they began.
-std::uint64_t stale_reads(const KeyOps& k, std::vector<std::int64_t>* invoked_us) {
-  AckedBefore acked(k.acked);
+std::uint64_t stale_reads(const KeyOps& k, const AckedBefore& acked, std::vector<std::int64_t>* invoked_us) {
   std::uint64_t stale = 0;
   for (const Op* r : k.reads) {
     if (acked.newest(r->invoke_us) > read_version(*r)) {
@@ -86,8 +85,7 @@ std::uint64_t stale_reads(const KeyOps& k, std::vector<std::int64_t>* invoked_us
 
 // Acknowledged writes whose version is below that of a write acknowledged before they were
 // invoked: last-writer-wins keeps the older write (a node whose clock runs behind).
-std::uint64_t overwritten_by_older(const KeyOps& k) {
-  AckedBefore acked(k.acked);
+std::uint64_t overwritten_by_older(const KeyOps& k, const AckedBefore& acked) {
   std::uint64_t hidden = 0;
   for (const Op* w : k.acked) {
     // An unversioned write's version has no upper bound.
@@ -277,11 +275,12 @@ Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& node
   Checks c;
   count_workload(history, c);
   for (const auto& [key, k] : by_key(history)) {
-    c.stale_reads += stale_reads(k, &c.stale_read_invoke_us);
+    AckedBefore acked(k.acked);
+    c.stale_reads += stale_reads(k, acked, &c.stale_read_invoke_us);
     stable_latencies(k, &c.stable_per_write_ms);
     c.node_stale_possible += node_stale_possible(k, key, nodes);
     c.lost_writes += lost_writes(k, key, nodes);
-    c.overwritten_by_older += overwritten_by_older(k);
+    c.overwritten_by_older += overwritten_by_older(k, acked);
   }
   c.stable_ms = summarize(c.stable_per_write_ms);
   check_nodes(nodes, c);
