@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <fstream>
 #include <functional>
+#include <utility>
 
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -52,8 +53,18 @@ std::string after_quiet(std::int64_t ms, double quiet_s) {
 
 using Cell = std::function<std::string(const ConditionRun&)>;
 
-std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
-  std::vector<std::pair<std::string, Cell>> rows = {
+// A row of the table. A row of one fault condition's figures names the runs it is about
+// (shown_for), and is left out when no condition of the run is one of them.
+struct Row {
+  using Filter = std::function<bool(const ConditionRun&)>;
+  Row(std::string l, Cell c, Filter f = {}) : label(std::move(l)), cell(std::move(c)), shown_for(std::move(f)) {}
+  std::string label;
+  Cell cell;
+  Filter shown_for;  // empty: always shown
+};
+
+std::vector<Row> table_rows(const Options& o) {
+  std::vector<Row> rows = {
       {"faults", faults_cell},
       {"operations answered / invoked", [](const ConditionRun& r) {
          return count(r.checks.answered) + " / " + count(r.checks.ops) + fmt(" (%.1f%%)", 100 * ratio(r.checks.answered, r.checks.ops));
@@ -119,14 +130,15 @@ std::vector<std::pair<std::string, Cell>> table_rows(const Options& o) {
          std::string s = count(r.checks.nodes_stale_reads) + " (<= " + count(r.checks.node_stale_possible) + ")";
          return r.checks.nodes_stale_beyond_history ? "TOO MANY: " + s : s;
        }},
-      {"bursts: writes acknowledged / each spread everywhere (ms)", bursts_cell},
+      {"bursts: writes acknowledged / each spread everywhere (ms)", bursts_cell,
+       [](const ConditionRun& r) { return !r.bursts.empty(); }},
       {"lost writes", [](const ConditionRun& r) { return count(r.checks.lost_writes); }},
-      {"  acknowledged writes hidden by an older write (clock skew)", [](const ConditionRun& r) {
-         return count(r.checks.overwritten_by_older);
-       }},
-      {"  lost with a crashed node (nodes restarted)", [](const ConditionRun& r) {
-         return count(r.checks.lost_with_crash) + " (" + count(r.restarts) + ")";
-       }},
+      {"  acknowledged writes hidden by an older write (clock skew)",
+       [](const ConditionRun& r) { return count(r.checks.overwritten_by_older); },
+       [](const ConditionRun& r) { return r.condition == "clock-skew" || r.checks.overwritten_by_older > 0; }},
+      {"  lost with a crashed node (nodes restarted)",
+       [](const ConditionRun& r) { return count(r.checks.lost_with_crash) + " (" + count(r.restarts) + ")"; },
+       [](const ConditionRun& r) { return r.restarts > 0 || r.checks.lost_with_crash > 0; }},
       {"divergent replicas after the quiet period", [](const ConditionRun& r) { return count(static_cast<std::uint64_t>(r.checks.divergent_nodes)); }},
       {"router count = nodes' total_gossip_msgs", [](const ConditionRun& r) {
          if (r.foreign) return std::string("n/a");
@@ -155,36 +167,21 @@ std::string describe_run(const Options& o) {
   return s;
 }
 
-namespace {
-
-// Rows of one fault condition's figures, shown only when a condition of the run has them.
-bool row_applies(const std::string& label, const std::vector<ConditionRun>& runs) {
-  auto any = [&runs](auto pred) { return std::any_of(runs.begin(), runs.end(), pred); };
-  if (label.rfind("bursts:", 0) == 0) return any([](const ConditionRun& r) { return !r.bursts.empty(); });
-  if (label.find("(clock skew)") != std::string::npos) {
-    return any([](const ConditionRun& r) { return r.condition == "clock-skew" || r.checks.overwritten_by_older > 0; });
-  }
-  if (label.find("crashed node") != std::string::npos) {
-    return any([](const ConditionRun& r) { return r.restarts > 0 || r.checks.lost_with_crash > 0; });
-  }
-  return true;
-}
-
-}  // namespace
-
 void print_table(const Options& o, const std::vector<ConditionRun>& runs, std::FILE* out) {
   auto rows = table_rows(o);
-  rows.erase(std::remove_if(rows.begin(), rows.end(), [&runs](const auto& row) { return !row_applies(row.first, runs); }),
-             rows.end());
+  auto hidden = [&runs](const Row& row) {
+    return row.shown_for && std::none_of(runs.begin(), runs.end(), row.shown_for);
+  };
+  rows.erase(std::remove_if(rows.begin(), rows.end(), hidden), rows.end());
   std::vector<std::vector<std::string>> cells;
   std::size_t label_w = 0;
   std::vector<std::size_t> col_w(runs.size());
   for (std::size_t c = 0; c < runs.size(); ++c) col_w[c] = runs[c].condition.size();
-  for (const auto& [label, cell] : rows) {
-    label_w = std::max(label_w, label.size());
+  for (const Row& row : rows) {
+    label_w = std::max(label_w, row.label.size());
     cells.emplace_back();
     for (std::size_t c = 0; c < runs.size(); ++c) {
-      cells.back().push_back(cell(runs[c]));
+      cells.back().push_back(row.cell(runs[c]));
       col_w[c] = std::max(col_w[c], cells.back().back().size());
     }
   }
@@ -192,7 +189,7 @@ void print_table(const Options& o, const std::vector<ConditionRun>& runs, std::F
   for (std::size_t c = 0; c < runs.size(); ++c) std::fprintf(out, "   %*s", static_cast<int>(col_w[c]), runs[c].condition.c_str());
   std::fputc('\n', out);
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    std::fprintf(out, "%-*s", static_cast<int>(label_w), rows[i].first.c_str());
+    std::fprintf(out, "%-*s", static_cast<int>(label_w), rows[i].label.c_str());
     for (std::size_t c = 0; c < runs.size(); ++c) std::fprintf(out, "   %*s", static_cast<int>(col_w[c]), cells[i][c].c_str());
     std::fputc('\n', out);
   }
