@@ -43,6 +43,14 @@ void majorities_ring(Fault& f, int n, std::mt19937_64& rng) {
   f.description = "ring " + names(ring) + " (each hears " + std::to_string(m) + ")";
 }
 
+// A fault on every link: kind, and the share of messages it touches, for people.
+Fault link_fault(const char* kind, double probability, int n, const char* what) {
+  Fault f(n);
+  f.kind = kind;
+  f.description = std::to_string(static_cast<int>(probability * 100 + 0.5)) + "% of messages " + what;
+  return f;
+}
+
 }  // namespace
 
 Fault::Fault(int nodes) : nodes_(nodes), drops_(static_cast<std::size_t>((nodes + 1) * (nodes + 1)), 0) {}
@@ -105,18 +113,14 @@ Fault make_kill(PauseKind kind, int n, std::mt19937_64& rng) {
 }
 
 Fault make_loss(double probability, int n) {
-  Fault f(n);
-  f.kind = "loss";
+  Fault f = link_fault("loss", probability, n, "lost");
   f.loss = probability;
-  f.description = std::to_string(static_cast<int>(probability * 100 + 0.5)) + "% of messages lost";
   return f;
 }
 
 Fault make_duplicate(double probability, int n) {
-  Fault f(n);
-  f.kind = "duplicate";
+  Fault f = link_fault("duplicate", probability, n, "delivered twice");
   f.duplicate = probability;
-  f.description = std::to_string(static_cast<int>(probability * 100 + 0.5)) + "% of messages delivered twice";
   return f;
 }
 
