@@ -554,37 +554,59 @@ TEST(GossipEngine, ADigestShowingOlderOwnWritesBeyondTheChainIsAskedBack) {
   EXPECT_EQ(count_to(out, "n1", R"("type":"digest")"), 0u) << "without ow, nothing to ask about";
 }
 
+// Two nodes with the default profile and no anti-entropy or content sync in a test's
+// seconds, after their first content exchange; n1 takes write "sa" at 0.5 s and pushes it at
+// 0.6 s, and that push is lost (the test checks `pushed`).
+struct TwoNodesAfterALostPush {
+  static GossipConfig quiet_config() {
+    GossipConfig c;
+    c.anti_entropy_interval_ms = 600'000;
+    c.sync_interval_ms = 600'000;
+    return c;
+  }
+  TwoNodesAfterALostPush() {
+    n1.tick(t0 + 300'000, to_n2);  // the first content exchange, on empty stores
+    n2.tick(t0 + 300'000, to_n1);
+    to_n1.clear();
+    to_n2.clear();
+    take("sa", "1", t0 + 500'000, n1, s1, 1);
+    n1.tick(t0 + 600'000, to_n2);
+    pushed = count_to(to_n2, "n2", R"("e":[[)") == 1;
+    to_n2.clear();  // lost
+  }
+  // A client write taken by node `origin`.
+  void take(const std::string& key, const char* value, std::int64_t t, GossipEngine& n, Store& s,
+            std::uint32_t origin) {
+    Store::WriteResult w = s.write(key, value, t, origin, clock);
+    n.on_local_delta({w.entry, w.version, t, true}, t);
+    n.on_local_watermark(w.version.ts_us);
+  }
+  const std::int64_t t0 = kT0;
+  GossipConfig config = quiet_config();
+  Store s1{1}, s2{1};
+  HybridClock clock;
+  GossipEngine n1{config, "n1", {"n1", "n2"}, s1, 1, t0};
+  GossipEngine n2{config, "n2", {"n1", "n2"}, s2, 2, t0};
+  std::vector<OutMessage> to_n2, to_n1;
+  bool pushed = false;
+};
+
 // The same case end to end, without anti-entropy: a peer that has not reported a write of
 // this node, on a link without a push since, gets a probe (a push with nothing new); its
 // chain's start shows the peer the gap, which it fills by asking. The peer keeps writing (so
 // this node keeps sending it acknowledgements, which show no gap and do not hold the probe).
 TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
-  GossipConfig config;
-  config.anti_entropy_interval_ms = 600'000;  // no anti-entropy round in the test's 3 s
-  config.sync_interval_ms = 600'000;
-  const std::int64_t t0 = kT0;
-  Store s1(1), s2(1);
-  HybridClock clock;
-  GossipEngine n1(config, "n1", {"n1", "n2"}, s1, 1, t0);
-  GossipEngine n2(config, "n2", {"n1", "n2"}, s2, 2, t0);
-  std::vector<OutMessage> to_n2, to_n1;
-  n1.tick(t0 + 300'000, to_n2);  // the first content exchange, on empty stores
-  n2.tick(t0 + 300'000, to_n1);
-  to_n1.clear();
-  to_n2.clear();
-  Store::WriteResult w = s1.write("sa", "1", t0 + 500'000, 1, clock);
-  n1.on_local_delta({w.entry, w.version, t0 + 500'000, true}, t0 + 500'000);
-  n1.on_local_watermark(w.version.ts_us);
-  n1.tick(t0 + 600'000, to_n2);
-  ASSERT_EQ(count_to(to_n2, "n2", R"("e":[[)"), 1u) << "the push";
-  to_n2.clear();  // lost
+  TwoNodesAfterALostPush c;
+  ASSERT_TRUE(c.pushed);
+  const std::int64_t t0 = c.t0;
+  Store& s2 = c.s2;
+  GossipEngine &n1 = c.n1, &n2 = c.n2;
+  std::vector<OutMessage>&to_n2 = c.to_n2, &to_n1 = c.to_n1;
   std::size_t probes = 0;
   bool held_at_3s = false;
   for (std::int64_t t = t0 + 700'000; t < t0 + 6'000'000; t += 50'000) {
     if ((t - t0) % 200'000 == 0) {  // n2 writes every 200 ms
-      Store::WriteResult w2 = s2.write("s" + std::to_string(t), "2", t, 2, clock);
-      n2.on_local_delta({w2.entry, w2.version, t, true}, t);
-      n2.on_local_watermark(w2.version.ts_us);
+      c.take("s" + std::to_string(t), "2", t, n2, s2, 2);
     }
     n1.tick(t, to_n2);
     for (const OutMessage& m : to_n2) {  // a push (it has a chain) with no entries
@@ -608,29 +630,14 @@ TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
 // lag (two push intervals) after that message, not a probe interval (two ack delays) after the
 // write, and the peer holds the write long before a probe interval has passed.
 TEST(GossipEngine, APeerHeardAgainAfterACutIsProbedWithoutWaitingAProbeInterval) {
-  GossipConfig config;  // default: direct pushes every 100 ms, probes 2 s after a write
-  config.anti_entropy_interval_ms = 600'000;
-  config.sync_interval_ms = 600'000;
-  const std::int64_t t0 = kT0;
-  Store s1(1), s2(1);
-  HybridClock clock;
-  GossipEngine n1(config, "n1", {"n1", "n2"}, s1, 1, t0);
-  GossipEngine n2(config, "n2", {"n1", "n2"}, s2, 2, t0);
-  std::vector<OutMessage> to_n2, to_n1;
-  n1.tick(t0 + 300'000, to_n2);  // the first content exchange, on empty stores
-  n2.tick(t0 + 300'000, to_n1);
-  to_n1.clear();
-  to_n2.clear();
-  Store::WriteResult w = s1.write("sa", "1", t0 + 500'000, 1, clock);
-  n1.on_local_delta({w.entry, w.version, t0 + 500'000, true}, t0 + 500'000);
-  n1.on_local_watermark(w.version.ts_us);
-  n1.tick(t0 + 600'000, to_n2);
-  ASSERT_EQ(count_to(to_n2, "n2", R"("e":[[)"), 1u) << "the push";
-  to_n2.clear();  // lost in the cut
+  TwoNodesAfterALostPush c;
+  ASSERT_TRUE(c.pushed);
+  const std::int64_t t0 = c.t0;
+  Store& s2 = c.s2;
+  GossipEngine &n1 = c.n1, &n2 = c.n2;
+  std::vector<OutMessage>&to_n2 = c.to_n2, &to_n1 = c.to_n1;
   // The cut heals at 1 s: n2's push of a write of its own reaches n1, without a report.
-  Store::WriteResult w2 = s2.write("sb", "2", t0 + 1'000'000, 2, clock);
-  n2.on_local_delta({w2.entry, w2.version, t0 + 1'000'000, true}, t0 + 1'000'000);
-  n2.on_local_watermark(w2.version.ts_us);
+  c.take("sb", "2", t0 + 1'000'000, n2, s2, 2);
   n2.tick(t0 + 1'000'000, to_n1);
   ASSERT_EQ(count_to(to_n1, "n1", R"("e":[[)"), 1u);
   for (const OutMessage& m : to_n1) n1.on_peer_message("n2", m.body, t0 + 1'010'000, to_n2);
