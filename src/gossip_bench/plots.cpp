@@ -49,6 +49,14 @@ std::string terminal(const std::string& png, int width, int height) {
          " font ',10' } else { set terminal png size " + size + " }\nset output " + quote(png) + "\n";
 }
 
+// A PNG of rows x cols panels, each panel_height pixels high, under one title.
+std::string multiplot(const std::string& png, int width, int panel_height, std::size_t rows, int cols,
+                      const std::string& title, int font_size) {
+  return terminal(png, width, panel_height * static_cast<int>(rows) + 40) + "set multiplot layout " +
+         std::to_string(rows) + "," + std::to_string(cols) + " title " + quote(title) + " font '," +
+         std::to_string(font_size) + "'\n";
+}
+
 Present write_latency_data(const ConditionRun& r, double timeout_s, const std::string& path) {
   Present present{};
   std::ofstream out(path);
@@ -152,9 +160,7 @@ std::string shading(const ConditionRun& r) {
 }
 
 std::string latency_script(const Options& o, const std::vector<ConditionRun>& runs, const std::vector<Present>& present) {
-  std::string s = terminal("latency.png", 1100, 330 * static_cast<int>(runs.size()) + 40);
-  s += "set multiplot layout " + std::to_string(runs.size()) + ",1 title " +
-       quote("client latency: " + describe_run(o)) + " font ',9'\n";
+  std::string s = multiplot("latency.png", 1100, 330, runs.size(), 1, "client latency: " + describe_run(o), 9);
   s += "set logscale y\nset xlabel 'time (s)'\nset ylabel 'latency (ms)'\nset key outside right top\n";
   s += "set grid ytics lc rgb '#dddddd'\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -173,9 +179,8 @@ std::string latency_script(const Options& o, const std::vector<ConditionRun>& ru
 }
 
 std::string messages_script(const Options& o, const std::vector<ConditionRun>& runs) {
-  std::string s = terminal("messages.png", 1100, 300 * static_cast<int>(runs.size()) + 40);
-  s += "set multiplot layout " + std::to_string(runs.size()) + ",1 title " +
-       quote("node-to-node messages per second: " + describe_run(o)) + " font ',9'\n";
+  std::string s =
+      multiplot("messages.png", 1100, 300, runs.size(), 1, "node-to-node messages per second: " + describe_run(o), 9);
   s += "set xlabel 'time (s)'\nset ylabel 'messages / s'\nset key outside right top\nset yrange [0:*]\n";
   s += "set grid ytics lc rgb '#dddddd'\n";
   for (const ConditionRun& r : runs) {
@@ -188,9 +193,8 @@ std::string messages_script(const Options& o, const std::vector<ConditionRun>& r
 }
 
 std::string timeline_script(const Options& o, const std::vector<ConditionRun>& runs, const std::vector<bool>& points) {
-  std::string s = terminal("timeline.png", 1100, 300 * static_cast<int>(runs.size()) + 40);
-  s += "set multiplot layout " + std::to_string(runs.size()) + ",1 title " +
-       quote("each write's convergence when it was taken, and stale reads: " + describe_run(o)) + " font ',9'\n";
+  std::string s = multiplot("timeline.png", 1100, 300, runs.size(), 1,
+                            "each write's convergence when it was taken, and stale reads: " + describe_run(o), 9);
   s += "set xlabel 'time (s)'\nset ylabel 'convergence (ms)'\nset y2label 'stale reads / s'\n";
   s += "set ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\nset key outside right top\n";
   s += "set grid ytics lc rgb '#dddddd'\n";
@@ -269,7 +273,10 @@ bool render_script(const std::string& run_dir, const std::string& script, std::s
   return render(run_dir, script, problem);
 }
 std::string gnuplot_quote(const std::string& s) { return quote(s); }
-std::string gnuplot_terminal(const std::string& png, int width, int height) { return terminal(png, width, height); }
+std::string gnuplot_multiplot(const std::string& png, int width, int panel_height, std::size_t rows, int cols,
+                              const std::string& title, int font_size) {
+  return multiplot(png, width, panel_height, rows, cols, title, font_size);
+}
 
 PlotResult write_plots(const Options& o, const std::vector<ConditionRun>& runs, const std::string& run_dir,
                        bool render_pngs) {

@@ -27,8 +27,10 @@ PlotResult write_plots(const Options& o, const std::vector<ConditionRun>& runs,
 // False with *problem set when it could not, or when gnuplot is missing.
 bool render_script(const std::string& run_dir, const std::string& script, std::string* problem);
 
-// A gnuplot single-quoted string, and the PNG terminal preamble the plots share.
+// A gnuplot single-quoted string, and the preamble of a PNG of rows x cols panels under one
+// title, which the plots share.
 std::string gnuplot_quote(const std::string& s);
-std::string gnuplot_terminal(const std::string& png, int width, int height);
+std::string gnuplot_multiplot(const std::string& png, int width, int panel_height, std::size_t rows, int cols,
+                              const std::string& title, int font_size);
 
 }  // namespace gossip_bench

@@ -163,10 +163,9 @@ const char* color(std::size_t i) {
 std::string tradeoff_script(const Options& base, const std::vector<SweepPoint>& points) {
   auto profiles = distinct(points, &SweepPoint::profile);
   auto conditions = distinct(points, &SweepPoint::condition);
-  std::string s = gnuplot_terminal("tradeoff.png", 1000, 460 * static_cast<int>(conditions.size()) + 40);
-  s += "set multiplot layout " + std::to_string(conditions.size()) + ",1 title " +
-       gnuplot_quote("messages per operation against convergence, one point per " + base.sweep_name +
-                     " value (labelled) and profile") + " font ',10'\n";
+  std::string s = gnuplot_multiplot("tradeoff.png", 1000, 460, conditions.size(), 1,
+                                    "messages per operation against convergence, one point per " +
+                                        base.sweep_name + " value (labelled) and profile", 10);
   s += "set label 100 " + gnuplot_quote(describe_run(base)) + " at screen 0.01, screen 0.01 font ',7'\n";
   s += "set bmargin 4\nset logscale xy\nset xlabel 'messages per operation (load)'\nset ylabel 'convergence (ms)'\n";
   s += "set key outside right top\nset grid lc rgb '#dddddd'\n";
@@ -189,9 +188,7 @@ std::string tradeoff_script(const Options& base, const std::vector<SweepPoint>& 
 std::string scaling_script(const Options& base, const std::vector<SweepPoint>& points) {
   auto profiles = distinct(points, &SweepPoint::profile);
   auto conditions = distinct(points, &SweepPoint::condition);
-  std::string s = gnuplot_terminal("scaling.png", 1200, 380 * static_cast<int>(conditions.size()) + 40);
-  s += "set multiplot layout " + std::to_string(conditions.size()) + ",2 title " +
-       gnuplot_quote("scaling with cluster size") + " font ',10'\n";
+  std::string s = gnuplot_multiplot("scaling.png", 1200, 380, conditions.size(), 2, "scaling with cluster size", 10);
   s += "set label 100 " + gnuplot_quote(describe_run(base)) + " at screen 0.01, screen 0.01 font ',7'\n";
   s += "set bmargin 4\nset xlabel 'nodes'\nset key outside right top font ',8'\nset grid lc rgb '#dddddd'\nset logscale x 2\n";
   for (const std::string& condition : conditions) {
