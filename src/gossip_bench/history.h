@@ -130,6 +130,11 @@ Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& node
 // exact max for the top rank).
 NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes);
 
+// a / b, or 0 when b is 0: the tables' rates (per write, per operation, shares).
+inline double ratio(std::uint64_t a, std::uint64_t b) {
+  return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b);
+}
+
 // The p-quantile (0..1, nearest rank) of a sample; 0 when empty (common/percentile.h).
 using gossip_kv::percentile;
 Summary summarize(std::vector<std::int64_t> v);

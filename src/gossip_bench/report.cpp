@@ -20,7 +20,6 @@ std::string fmt(const char* f, double v) {
 }
 std::string count(std::uint64_t v) { return std::to_string(v); }
 std::string ms_of_us(std::int64_t v) { return fmt("%.2f", static_cast<double>(v) / 1000.0); }
-double ratio(std::uint64_t a, std::uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
 std::uint64_t reads_answered(const Checks& c) { return c.reads_ok + c.reads_not_found; }
 
 std::string faults_cell(const ConditionRun& r) {

@@ -12,7 +12,6 @@ namespace {
 
 using Json = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
 
-double ratio(std::uint64_t a, std::uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
 
 void key_u(Json& w, const char* k, std::uint64_t v) { w.Key(k); w.Uint64(v); }
 void key_i(Json& w, const char* k, std::int64_t v) { w.Key(k); w.Int64(v); }

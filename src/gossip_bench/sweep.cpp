@@ -43,7 +43,6 @@ void drop_flag(std::vector<std::string>& args, const std::string& name) {
   }
 }
 
-double ratio(std::uint64_t a, std::uint64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / static_cast<double>(b); }
 
 std::string fmt(const char* f, double v) {
   char b[64];
