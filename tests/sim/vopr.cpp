@@ -1056,6 +1056,9 @@ void Cluster::check_counters(int n, const char* when) {
 // I6: an acknowledgement from `from` about origin o's writes, "a": [[lo, hi, at_us], ...] (o is
 // the recipient) or "ra": [[o, lo, hi, at_us], ...] (for a relay to forward), says `from` holds
 // every write of o with lo < ts <= hi (or a newer version of its key): checked when it is sent.
+// It is read by o's current life, about its own writes: an earlier life's writes are not
+// claimed (their versions may lie in the same range when a clock ran ahead before a restart;
+// they are content sync's), and a dead origin reads nothing.
 void Cluster::check_acks(int from, int to, const std::string& body) {
   if (body.find("\"a\":") == std::string::npos && body.find("\"ra\":") == std::string::npos) return;
   rapidjson::Document d;
@@ -1067,6 +1070,7 @@ void Cluster::check_acks(int from, int to, const std::string& body) {
     for (auto it = std::upper_bound(mine.begin(), mine.end(), std::pair{lo, SIZE_MAX});
          it != mine.end() && it->first <= hi; ++it) {
       const Taken& t = taken_[it->second];
+      if (t.incarnation != static_cast<int>(node(origin).gen)) continue;
       if (holds(from, t) || lost_with_its_replica(t)) continue;
       violate("I6 acknowledgements: n" + std::to_string(from) + " tells n" + std::to_string(origin) +
               " at " + std::to_string((now_ - kEpochUs) / 1000) + " ms that it holds (" + std::to_string(lo) +
