@@ -18,17 +18,35 @@ void GossipEngine::index(const Entry* e, Version v) {
     if (!(it->second < v)) return;
     Version old = it->second;
     by_origin_[old.origin].erase({old.ts_us, e});
-    if (old.origin != 0 && old.origin < superseded_.size()) {
-      auto& replaced = superseded_[old.origin];
-      replaced.insert({old.ts_us, e});
-      if (replaced.size() > kSupersededPerOriginMax) replaced.erase(replaced.begin());
-    }
+    note_superseded(e, old);
     it->second = v;
   }
   if (v.origin < by_origin_.size()) by_origin_[v.origin].insert({v.ts_us, e});
   if (!unindexed_.empty()) {
     auto u = unindexed_.find(e);
     if (u != unindexed_.end() && !(v < u->second)) unindexed_.erase(u);
+  }
+}
+
+void GossipEngine::note_superseded(const Entry* e, Version older) {
+  if (e == nullptr || older.origin == 0 || older.origin >= superseded_.size()) return;
+  auto& replaced = superseded_[older.origin];
+  replaced.insert({older.ts_us, e});
+  if (replaced.size() > kSupersededPerOriginMax) replaced.erase(replaced.begin());
+}
+
+// A peer's entry that tells of writes this node holds only superseded: the carried version
+// when a newer one was here already, and the older writes it stands for. An answer lists them
+// to an asker whose range they fall in (answer_digest), as it does the writes its own index
+// replaced: the asker may have taken the newer version from elsewhere before it ever heard of
+// the older write (a cut), and would otherwise report it only when its chain got there.
+void GossipEngine::note_superseded_in(const PeerEntry& e, const Store::MergeResult& r) {
+  if (r.entry == nullptr) return;
+  Version carried{e.ts_us, e.origin};
+  if (!r.applied && carried < r.previous) note_superseded(r.entry, carried);
+  for (std::uint32_t i = 0; i < e.stands_count; ++i) {
+    Version older{e.stands[i].second, e.stands[i].first};
+    if (older < carried) note_superseded(r.entry, older);
   }
 }
 

@@ -188,6 +188,8 @@ class GossipEngine final : public ReplicationEngine {
 
   // Anti-entropy (anti_entropy.cpp).
   void index(const Entry* e, Version v);
+  void note_superseded(const Entry* e, Version older);
+  void note_superseded_in(const PeerEntry& e, const Store::MergeResult& r);
   void anti_entropy_round(std::vector<OutMessage>& out);
   // With resend_since_us (a gap repair to the relay), also this node's acknowledgements for
   // other origins held since then ("ra"): they may have gone in messages lost with the gap.

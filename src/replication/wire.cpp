@@ -139,6 +139,7 @@ void GossipEngine::take_entries(std::uint32_t peer, std::int64_t now_us) {
       owe_ack(e.origin, {e.ts_us - 1, e.ts_us, now_us});
     }
     report_older_writes(e, r, peer, now_us);
+    note_superseded_in(e, r);
     if (is_relay_) pass_on_older_writes(e, r, peer);
   }
 }

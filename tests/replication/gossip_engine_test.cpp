@@ -1158,6 +1158,28 @@ TEST(GossipEngine, EntriesListTheOlderWritesTheyStandFor) {
   EXPECT_TRUE(listing_entries(out, "n3").empty());
 }
 
+// A write this node only ever held superseded (its entry came after a newer version of the
+// key) is listed in an answer too, like one its own index replaced: after a cut, the asker may
+// have taken the newer version long before it hears of the older write, and without the
+// listing it would report that write only when the origin's chain reached it.
+TEST(GossipEngine, AnAnswerListsAWriteThatCameAfterANewerVersion) {
+  Store store(1);
+  GossipEngine n1(GossipConfig{}, "n1", {"n1", "n2", "n3"}, store, 7, kT0);
+  const std::int64_t fl = kT0 - 1, w = kT0 + 100'000, v2 = kT0 + 150'000;
+  std::vector<OutMessage> out;
+  n1.on_peer_message("n3", push_of(fl, fl, v2, {{"sa", v2}}, 3), kT0 + 200'000, out);
+  n1.on_peer_message("n2", push_of(fl, fl, w, {{"sa", w}}, 2), kT0 + 300'000, out);  // kept: v2
+  out.clear();
+  // n3's chain for n2 is at its floor: n2's write of sa is in its range.
+  n1.on_peer_message("n3", R"({"type":"digest","fl":)" + str(fl) + R"(,"wm":[0,)" + str(fl) + "," + str(fl) + "," +
+                               str(v2) + "]}",
+                     kT0 + 1'000'000, out);
+  auto answered = listing_entries(out, "n3");
+  ASSERT_EQ(answered.size(), 1u);
+  EXPECT_EQ(answered[0].first, "sa");
+  EXPECT_EQ(answered[0].second, (std::vector<std::int64_t>{v2, 2, w})) << "n3's version, standing for n2's write";
+}
+
 // The whole loop, three engines: n1's write of sa is replaced by n3's newer one, which reaches
 // n2 at once, while n1's own push to n2 and n3 is lost. n2 and n3 learn of n1's write only
 // seconds later (a probe shows the gap; the answer lists the write with n3's version), yet n1's
