@@ -138,8 +138,12 @@ void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
       std::min(2 * config_.ack_delay_max_ms, kConvergenceGraceMaxMs) * 1000;
   auto settle = [&](Unconverged& u) {
     if (u.recorded || u.complete_us == 0 || now_us - u.complete_us < grace_us) return;
+    // Each report is in its replica's clock: into mine, as far as the offsets are known.
     std::int64_t last = u.taken_us;
-    for (std::size_t p = 1; p < u.reach_us.size(); ++p) last = std::max(last, u.reach_us[p]);
+    for (std::size_t p = 1; p < u.reach_us.size(); ++p) {
+      if (u.reach_us[p] == 0) continue;
+      last = std::max(last, u.reach_us[p] + offsets_.offset(static_cast<std::uint32_t>(p), now_us));
+    }
     record_convergence(ms_between(u.taken_us, last));
     u.recorded = true;
   };

@@ -126,6 +126,11 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     rw.EndObject();
     relay_acks_.erase(relay_acks_.begin(), relay_acks_.begin() + static_cast<std::ptrdiff_t>(n));
   }
+  // A relay's clock offsets to the nodes it serves, where known to differ: a node behind the
+  // relay exchanges few messages with the others, and adds these to its own offset to the
+  // relay (clock_offsets.h). Empty, and not sent, when the clocks agree.
+  std::vector<ClockOffsets::Published> clock_table;
+  if (relaying) clock_table = clock_table_due(now_us);
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || (hub_ != 0 && p != hub_)) continue;
     bool probe = silent_[p] != 0;
@@ -142,6 +147,12 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     if (relaying) {
       writer_.Key("r");
       writer_.RawValue(relayed.GetString(), relayed.GetSize(), rapidjson::kObjectType);
+      if (!clock_table.empty()) {
+        writer_.Key("co");
+        writer_.StartArray();
+        for (const auto& c : clock_table) write_ints(writer_, {c.node, c.mid, c.half_width});
+        writer_.EndArray();
+      }
     }
     write_acks_for(p, false);
     if (hub_ != 0) write_acks_for_others(p);
@@ -151,6 +162,29 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     last_push_us_[p] = now_us;
     deltas_sent_.fetch_add(sent, std::memory_order_relaxed);
   }
+}
+
+// A relay's clock table, when due: changed by a millisecond or more since it last went, or
+// kClockTablePeriodUs old (a node that missed it, or started since, gets it again). A table
+// longer than the wire cap goes in turns, one a round, until all of it went.
+std::vector<ClockOffsets::Published> GossipEngine::clock_table_due(std::int64_t now_us) {
+  if (table_sent_ == 0) {  // not amid a table: is one due?
+    std::vector<ClockOffsets::Published> table = offsets_.table(now_us, 0, ids_.size());
+    auto ms = [](const ClockOffsets::Published& p) {
+      return ClockOffsets::Published{p.node, p.mid / 1000, p.half_width / 1000};
+    };
+    bool changed = table.size() != published_.size();
+    for (std::size_t i = 0; i < table.size() && !changed; ++i) changed = !(ms(table[i]) == ms(published_[i]));
+    if (table.empty() || (!changed && now_us - published_at_us_ < kClockTablePeriodUs)) return {};
+    published_ = std::move(table);
+    published_at_us_ = now_us;
+  }
+  std::size_t n = std::min(published_.size() - table_sent_, peer_wire::kWireCaps.clock_offsets);
+  auto first = published_.begin() + static_cast<std::ptrdiff_t>(table_sent_);
+  std::vector<ClockOffsets::Published> turn(first, first + static_cast<std::ptrdiff_t>(n));
+  table_sent_ += n;
+  if (table_sent_ >= published_.size()) table_sent_ = 0;
+  return turn;
 }
 
 // Peers that have not reported my newest write older than a probe interval, pushed nothing

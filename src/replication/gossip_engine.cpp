@@ -35,6 +35,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       last_sent_to_us_(ids_.size() + 1, now_us),
       last_repair_us_(ids_.size() + 1, INT64_MIN / 2),
       spans_(ids_.size() + 1),
+      offsets_(ids_.size(), 0),
       next_push_us_(now_us + config.gossip_interval_ms * 1000),
       next_ae_us_(now_us + config.anti_entropy_interval_ms * 1000),
       next_sync_us_(INT64_MAX),
@@ -63,6 +64,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
     if (is_relay_) next_push_us_ = now_us + config.relay_interval_ms * 1000;
     if (is_relay_) forwarded_.resize(ids_.size() + 1);
   }
+  offsets_ = ClockOffsets(ids_.size(), hub_);
   // Stagger the first anti-entropy round so a cluster started at once does not pulse.
   next_ae_us_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(
                      config.anti_entropy_interval_ms * 1000 + 1));
@@ -146,6 +148,7 @@ std::int64_t GossipEngine::next_deadline_us() const {
 }
 
 void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
+  send_now_us_ = now_us;
   if (now_us >= next_push_us_) {
     push_round(now_us, out);
     std::int64_t interval_ms = is_relay_ ? config_.relay_interval_ms : config_.gossip_interval_ms;

@@ -32,6 +32,7 @@
 #include <rapidjson/document.h>
 
 #include "common/latency_histogram.h"
+#include "replication/clock_offsets.h"
 #include "replication/content_sync.h"
 #include "replication/peer_wire.h"
 #include "gossip_kv/gossip_config.h"
@@ -174,6 +175,7 @@ class GossipEngine final : public ReplicationEngine {
   // (those of `stands` below v).
   void write_loaded_entry(rapidjson::Writer<rapidjson::StringBuffer>& w, const Entry& entry,
                           Version v, const Version* stands = nullptr, std::size_t stands_count = 0);
+  void take_clock_samples(std::uint32_t peer, std::int64_t now_us);
   void take_entries(std::uint32_t peer, std::int64_t now_us);
   void take_chain(std::uint32_t peer, std::int64_t now_us, std::vector<OutMessage>& out);
   void on_digest(std::uint32_t peer, std::int64_t now_us, std::vector<OutMessage>& out);
@@ -410,6 +412,18 @@ class GossipEngine final : public ReplicationEngine {
   void forget_forwarded_before(std::uint32_t origin, std::int64_t cutoff_us);
 
   PeerDecoder decoder_;
+  // Peers' clock offsets, from "st"/"mo" on every message (clock_offsets.h): figures settle in
+  // this node's clock. send_now_us_ is the time of the call that sends (tick, on_peer_message).
+  ClockOffsets offsets_;
+  std::int64_t send_now_us_ = 0;
+  // A relay's last published table and when: it goes again when it changes (by 1 ms or more)
+  // or after kClockTablePeriodUs; table_sent_ of it went (a long one goes in turns).
+  // relay_table_: the scratch for a received one.
+  std::size_t table_sent_ = 0;
+  std::vector<ClockOffsets::Published> published_, relay_table_;
+  std::int64_t published_at_us_ = INT64_MIN / 2;
+  static constexpr std::int64_t kClockTablePeriodUs = 5'000'000;
+  [[nodiscard]] std::vector<ClockOffsets::Published> clock_table_due(std::int64_t now_us);
   PeerMessage msg_;  // the message being handled (reused: no allocation per message)
   // Unconverged writes one message's acknowledgements may still visit: a forged span over
   // every timestamp costs at most this much work, not O(pending) per span.

@@ -23,7 +23,7 @@ constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag |
 // Body members and r's members; one bit each in the seen mask.
 enum class Member : std::uint8_t {
   kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kAskerFloor, kEntries, kWm, kAcks,
-  kRelayAcks, kRelay, kRelaySpans, kForwardedAcks, kBeforeFloor
+  kRelayAcks, kRelay, kRelaySpans, kForwardedAcks, kBeforeFloor, kSentAt, kSeenMin, kClockOffsets
 };
 
 Member body_member(std::string_view name) {
@@ -40,6 +40,9 @@ Member body_member(std::string_view name) {
   if (name == "ra") return Member::kRelayAcks;
   if (name == "r") return Member::kRelay;
   if (name == "bf") return Member::kBeforeFloor;
+  if (name == "st") return Member::kSentAt;
+  if (name == "mo") return Member::kSeenMin;
+  if (name == "co") return Member::kClockOffsets;
   return Member::kNone;
 }
 
@@ -52,13 +55,14 @@ Member relay_member(std::string_view name) {
 constexpr std::uint32_t bit(Member m) { return 1u << static_cast<unsigned>(m); }
 
 // Members each kind may carry (msg_id and type everywhere).
-constexpr std::uint32_t kCommon = bit(Member::kType) | bit(Member::kMsgId);
+constexpr std::uint32_t kCommon =
+    bit(Member::kType) | bit(Member::kMsgId) | bit(Member::kSentAt) | bit(Member::kSeenMin);
 constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Member::kTo) |
                                          bit(Member::kFloor) | bit(Member::kEntries) | bit(Member::kWm) |
                                          bit(Member::kAcks) | bit(Member::kRelayAcks) |
                                          bit(Member::kRelay) | bit(Member::kRelaySpans) |
                                          bit(Member::kForwardedAcks) | bit(Member::kBeforeFloor) |
-                                         bit(Member::kAskerFloor);
+                                         bit(Member::kAskerFloor) | bit(Member::kClockOffsets);
 constexpr std::uint32_t kDigestMembers = kCommon | bit(Member::kWm) | bit(Member::kAcks) |
                                          bit(Member::kFloor) | bit(Member::kOwn) |
                                          bit(Member::kRelayAcks) | bit(Member::kBeforeFloor);
@@ -220,7 +224,7 @@ bool BodyHandler::StartArray() {
   if (at_ == At::kList) return begin_tuple();
   bool body_list = at_ == At::kBody && (member_ == Member::kEntries || member_ == Member::kWm ||
                                         member_ == Member::kAcks || member_ == Member::kRelayAcks ||
-                                        member_ == Member::kBeforeFloor);
+                                        member_ == Member::kBeforeFloor || member_ == Member::kClockOffsets);
   bool relay_list = at_ == At::kRelay &&
                     (member_ == Member::kRelaySpans || member_ == Member::kForwardedAcks);
   if (!body_list && !relay_list) return shape("an array where none belongs");
@@ -232,6 +236,7 @@ bool BodyHandler::StartArray() {
     case Member::kRelayAcks: m_->has_relay_acks = true; break;
     case Member::kRelaySpans: m_->has_relay_spans = true; break;
     case Member::kBeforeFloor: m_->has_before_floor = true; break;
+    case Member::kClockOffsets: m_->has_clock_offsets = true; break;
     default: m_->has_forwarded_acks = true; break;
   }
   at_ = At::kList;
@@ -268,6 +273,7 @@ std::size_t BodyHandler::arity(Member list) {
     case Member::kRelayAcks: return 4;
     case Member::kRelaySpans: return 4;
     case Member::kBeforeFloor: return 3;
+    case Member::kClockOffsets: return 3;
     default: return 5;  // kForwardedAcks
   }
 }
@@ -283,6 +289,7 @@ bool BodyHandler::begin_tuple() {
       count = m_->forwarded_acks.size(), max = b_.forwarded_acks_max;
       break;
     case Member::kBeforeFloor: count = m_->before_floor.size(), max = b_.before_floor_max; break;
+    case Member::kClockOffsets: count = m_->clock_offsets.size(), max = b_.clock_offsets_max; break;
     default: return shape("wm holds an array where an integer belongs");
   }
   if (count >= max) return range("more list items than the bound allows");
@@ -368,6 +375,20 @@ bool BodyHandler::body_integer(std::int64_t v) {
     m_->floor = v;
     return true;
   }
+  if (member_ == Member::kSentAt) {
+    if (!in_window(v)) return range("st outside the window");
+    m_->has_sent_at = true;
+    m_->sent_at = v;
+    return true;
+  }
+  if (member_ == Member::kSeenMin) {
+    if (v < -peer_wire::kClockSampleAbsMaxUs || v > peer_wire::kClockSampleAbsMaxUs) {
+      return range("mo further from 0 than two version windows");
+    }
+    m_->has_seen_min = true;
+    m_->seen_min = v;
+    return true;
+  }
   if (member_ == Member::kOwn) {
     if (!mark_like(v)) return range("ow outside the window");
     m_->has_own = true;
@@ -434,6 +455,14 @@ bool BodyHandler::end_tuple() {
       }
       m_->before_floor.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2]});
       return true;
+    case Member::kClockOffsets:  // [node, mid, half_width]
+      if (!origin_ok(x[0])) return range("co node outside 1..N");
+      if (x[1] < -peer_wire::kClockSampleAbsMaxUs || x[1] > peer_wire::kClockSampleAbsMaxUs ||
+          x[2] < 0 || x[2] > peer_wire::kClockSampleAbsMaxUs) {
+        return range("co mid further from 0, or half-width outside 0.., two version windows");
+      }
+      m_->clock_offsets.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2]});
+      return true;
     default:  // kForwardedAcks: [acker, origin, lo, hi, at_us]
       if (!origin_ok(x[0]) || !origin_ok(x[1])) return range("fa acker/origin outside 1..N");
       if (!lower_end_ok(x[2]) || !mark_like(x[3]) || x[2] > x[3] || !in_window(x[4])) {
@@ -473,6 +502,9 @@ void PeerMessage::clear() {
   has_entries = has_wm = has_acks = has_relay_acks = false;
   floor = own = asker_floor = 0;
   has_relay = has_relay_spans = has_forwarded_acks = has_before_floor = false;
+  has_sent_at = has_seen_min = has_clock_offsets = false;
+  sent_at = seen_min = 0;
+  clock_offsets.clear();
   msg_id = 0;
   from = to = 0;
   entries.clear();
@@ -497,6 +529,7 @@ PeerBounds PeerBounds::for_cluster(std::uint32_t node_count, std::int64_t min_ts
   b.relay_spans_max = c.relay_spans;
   b.forwarded_acks_max = c.forwarded_acks;
   b.before_floor_max = c.before_floor;
+  b.clock_offsets_max = c.clock_offsets;
   return b;
 }
 

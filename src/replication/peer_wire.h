@@ -25,12 +25,17 @@
 //    "a":  [[lo, hi, at_us], ...],            acknowledgement spans for the recipient
 //    "ra": [[origin, lo, hi, at_us], ...],    spans for other origins, for the relay
 //    "r":  {"sp": [[origin, from, to, fl], ...],  a relay's forwarded chains, with the floor
-//           "fa": [[acker, origin, lo, hi, at_us], ...]}}  and acknowledgements
+//           "fa": [[acker, origin, lo, hi, at_us], ...]},  and acknowledgements
+//    "st": ts,                                the sender's clock when it sent the message
+//    "mo": µs,                                the sender's least (receive time - "st") over
+//                                             the recipient's messages (clock_offsets.h)
+//    "co": [[node, mid, half_width], ...]}    gossip from a relay: its clock minus each
+//                                             listed node's lies within mid +- half_width (µs)
 //
 // Which members each kind may carry: gossip: from+to (together, and only with e), fl (only
-// with them), e, wm, af and bf (an answer: with wm, without a chain), a, ra, r;
-// digest: wm (required), fl, ow, a, ra (a gap repair to the relay), bf; ack: a, ra. msg_id is
-// allowed everywhere.
+// with them), e, wm, af and bf (an answer: with wm, without a chain), a, ra, r, co;
+// digest: wm (required), fl, ow, a, ra (a gap repair to the relay), bf; ack: a, ra. msg_id,
+// st and mo are allowed everywhere.
 //
 // Checks, each with its reason (a message failing any one is rejected whole; the caller counts
 // it in gossip_msgs_malformed):
@@ -106,6 +111,9 @@ inline constexpr std::size_t kRelayAckBytesMax = tuple_bytes_max(1, 3);      // 
 inline constexpr std::size_t kRelaySpanBytesMax = tuple_bytes_max(1, 3);     // sp [o,from,to,fl]
 inline constexpr std::size_t kForwardedAckBytesMax = tuple_bytes_max(2, 3);  // fa [a,o,lo,hi,at]
 inline constexpr std::size_t kBeforeFloorBytesMax = tuple_bytes_max(1, 2);   // bf [o,held,fl]
+inline constexpr std::size_t kClockOffsetBytesMax = tuple_bytes_max(1, 2);   // co [node,mid,hw]
+// How far a clock offset or a minimum of (receive - send) may lie from 0 (clock_offsets.h).
+inline constexpr std::int64_t kClockSampleAbsMaxUs = 2 * limits::kVersionAheadMaxUs;
 
 // Older writes an entry stands for (its version is a newer one of their key): at most this
 // many (origin, ts) pairs after the value.
@@ -132,7 +140,9 @@ inline constexpr std::size_t kBodyFixedBytesMax =
     kInt64TextBytesMax + (sizeof R"(,"ow":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"af":)" - 1) +
     kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
     (sizeof R"(,"wm":[])" - 1) + (sizeof R"(,"a":[])" - 1) + (sizeof R"(,"ra":[])" - 1) +
-    (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof R"(,"bf":[])" - 1) + (sizeof "}" - 1);
+    (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof R"(,"bf":[])" - 1) + (sizeof R"(,"st":)" - 1) +
+    kInt64TextBytesMax + (sizeof R"(,"mo":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"co":[])" - 1) +
+    (sizeof "}" - 1);
 
 // What one message may carry. The engine caps what it writes by these; the decoder's default
 // bounds are the same figures, so whatever an engine writes at the caps decodes.
@@ -143,6 +153,7 @@ struct WireCaps {
   std::size_t relay_spans;     // r.sp
   std::size_t forwarded_acks;  // r.fa
   std::size_t before_floor;    // bf
+  std::size_t clock_offsets;   // co
 };
 
 // The worst-case line (envelope, newline included) of a message at these caps.
@@ -150,7 +161,8 @@ constexpr std::size_t line_bytes_max(const WireCaps& c, std::size_t node_count) 
   return kEnvelopeBytesMax + kBodyFixedBytesMax + c.entries_bytes +
          watermarks_bytes_max(node_count) + c.ack_spans * kAckSpanBytesMax +
          c.relay_acks * kRelayAckBytesMax + c.relay_spans * kRelaySpanBytesMax +
-         c.forwarded_acks * kForwardedAckBytesMax + c.before_floor * kBeforeFloorBytesMax;
+         c.forwarded_acks * kForwardedAckBytesMax + c.before_floor * kBeforeFloorBytesMax +
+         c.clock_offsets * kClockOffsetBytesMax;
 }
 
 // How many items of per_item_bytes fit in bytes_left.
@@ -168,6 +180,7 @@ inline constexpr WireCaps kWireCaps = {
     .relay_spans = 512,      // one push chain per served node per round, with room
     .forwarded_acks = 2048,  // 2,048 x 87 B = 174 KiB (a relay round once reached 2.4 MB)
     .before_floor = 64,      // restarted origins a digest lists; beyond, claimed whole
+    .clock_offsets = 64,     // a relay's table; a longer one goes out in turns
 };
 static_assert(line_bytes_max(kWireCaps, limits::kNodeIdsMax) <= limits::kLineBytesMax,
               "a message at the caps must fit the receiver's line, at the largest cluster");
@@ -212,6 +225,11 @@ struct PeerBeforeFloor {  // bf: origin's writes held up to `held`, and above fl
   std::uint32_t origin = 0;
   std::int64_t held = 0, floor = 0;
 };
+struct PeerClockOffset {  // co: a relay's clock minus node's, within mid +- half_width
+  std::uint32_t node = 0;
+  std::int64_t mid = 0, half_width = 0;
+};
+
 struct PeerForwardedAck {  // r.fa: acker's span of origin's writes, forwarded by a relay
   std::uint32_t acker = 0, origin = 0;
   std::int64_t lo = 0, hi = 0, at_us = 0;
@@ -245,6 +263,12 @@ struct PeerMessage {
   std::vector<PeerForwardedAck> forwarded_acks;
   bool has_before_floor = false;
   std::vector<PeerBeforeFloor> before_floor;
+  bool has_sent_at = false;  // st: the sender's clock when it sent the message
+  std::int64_t sent_at = 0;
+  bool has_seen_min = false;  // mo: the sender's least (receive - send) for the recipient's
+  std::int64_t seen_min = 0;
+  bool has_clock_offsets = false;  // co: a relay's clock minus each listed node's
+  std::vector<PeerClockOffset> clock_offsets;
 
   void clear();  // keeps the vectors' capacity
 };
@@ -264,6 +288,7 @@ struct PeerBounds {
   std::size_t relay_spans_max = 0;     // r.sp
   std::size_t forwarded_acks_max = 0;  // r.fa
   std::size_t before_floor_max = 0;    // bf
+  std::size_t clock_offsets_max = 0;   // co
   std::size_t key_bytes_max = limits::kKeyBytesMax;  // a key's body, without its tag
   std::size_t value_bytes_max = limits::kValueBytesMax;
   int value_depth_max = peer_wire::kValueDepthMax;

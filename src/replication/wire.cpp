@@ -19,6 +19,12 @@ void GossipEngine::begin(const char* type) {
 }
 
 void GossipEngine::send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out) {
+  writer_.Key("st");
+  writer_.Int64(send_now_us_);
+  if (std::int64_t seen = offsets_.seen_min(peer, send_now_us_); seen != ClockOffsets::kUnknown) {
+    writer_.Key("mo");
+    writer_.Int64(seen);
+  }
   writer_.EndObject();
   out.push_back({ids_[peer - 1], std::string(buf_.GetString(), buf_.GetSize())});
   msgs_sent_[kind].fetch_add(1, std::memory_order_relaxed);
@@ -54,6 +60,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
                                    std::int64_t now_us, std::vector<OutMessage>& out) {
   msgs_received_.fetch_add(1, std::memory_order_relaxed);
   bytes_received_.fetch_add(body_json.size(), std::memory_order_relaxed);
+  send_now_us_ = now_us;
   auto it = std::lower_bound(ids_.begin(), ids_.end(), src);
   if (it == ids_.end() || *it != src || *it == self_) {
     malformed_.fetch_add(1, std::memory_order_relaxed);
@@ -78,6 +85,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   msgs_received_by_[kind].fetch_add(1, std::memory_order_relaxed);
   bytes_received_by_[kind].fetch_add(body_json.size(), std::memory_order_relaxed);
   ack_work_left_ = kAckWorkPerMessageMax;
+  take_clock_samples(peer, now_us);
   take_entries(peer, now_us);
   if (msg_.has_chain) take_chain(peer, now_us, out);
   // Chains forwarded by a relay: only relays forward them (any other sender's are ignored).
@@ -130,6 +138,17 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
 // Entries of a push, a relay's round or a digest's answer. A push's chain covers the sender's
 // own writes; every other entry is acknowledged to its origin on its own. (One held already
 // was acknowledged when it first arrived.)
+void GossipEngine::take_clock_samples(std::uint32_t peer, std::int64_t now_us) {
+  if (msg_.has_sent_at) offsets_.on_message(peer, msg_.sent_at, now_us);
+  if (msg_.has_seen_min) offsets_.on_told(peer, msg_.seen_min);
+  // A relay's table: only relays publish one (anyone else's is ignored).
+  if (msg_.has_clock_offsets && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
+    relay_table_.clear();
+    for (const PeerClockOffset& c : msg_.clock_offsets) relay_table_.push_back({c.node, c.mid, c.half_width});
+    offsets_.on_relay_table(peer, relay_table_);
+  }
+}
+
 void GossipEngine::take_entries(std::uint32_t peer, std::int64_t now_us) {
   for (const PeerEntry& e : msg_.entries) {
     Store::MergeResult r;

@@ -1234,6 +1234,124 @@ TEST(GossipEngine, AWriteReplacedEverywhereEarlyHasItsTrueFigure) {
   EXPECT_EQ(convergence_max_ms(n1, &count), 340) << "from n1's taking it (10 ms) to n2's 350 ms";
 }
 
+// Three nodes whose clocks disagree by seconds, messages 50 ms each way; the figure of a write
+// comes out in the origin's clock all the same (offsets from the messages' send times,
+// clock_offsets.h), within the 10 ms the truth is sampled at: without them it would be off by
+// the skew. Behind a relay, the offset to a replica comes composed through the relay's table.
+void FigureAcrossSkewedClocks(const GossipConfig& config, std::size_t origin, bool cut_n2_n3) {
+  const std::vector<std::string> ids = {"n1", "n2", "n3"};
+  const std::int64_t skew_us[] = {0, 3'000'000, -2'000'000};  // each node's clock minus the truth
+  Store stores[] = {Store(1), Store(1), Store(1)};
+  HybridClock clocks[3];
+  std::vector<std::unique_ptr<GossipEngine>> engines;
+  for (std::size_t i = 0; i < 3; ++i) {
+    engines.push_back(std::make_unique<GossipEngine>(config, ids[i], ids, stores[i], i + 1, kT0 + skew_us[i]));
+  }
+  struct InFlight {
+    std::int64_t at;  // true time
+    std::string src;
+    OutMessage m;
+  };
+  std::vector<InFlight> wire;
+  // Warm-up writes are not client writes (no figure of their own): they only make traffic.
+  auto write = [&](std::size_t i, const std::string& key, std::int64_t t, bool client) {
+    Store::WriteResult w = stores[i].write(key, "1", t + skew_us[i], static_cast<std::uint32_t>(i + 1), clocks[i]);
+    engines[i]->on_local_delta({w.entry, w.version, t + skew_us[i], client}, t + skew_us[i]);
+    engines[i]->on_local_watermark(w.version.ts_us);
+    return w.version;
+  };
+  const std::int64_t taken = kT0 + 3'000'000;
+  Version measured{};
+  std::int64_t held_last = 0;  // true time the last replica held the measured write
+  for (std::int64_t t = kT0; t < kT0 + 20'000'000; t += 10'000) {
+    if ((t - kT0) % 500'000 == 0 && t < taken) {
+      for (std::size_t i = 0; i < 3; ++i) write(i, "sw" + std::to_string(i), t, false);
+    }
+    if (t == taken) measured = write(origin, "sm", t, true);
+    std::vector<InFlight> later;
+    for (InFlight& f : wire) {
+      if (f.at > t) {
+        later.push_back(std::move(f));
+        continue;
+      }
+      auto dest = static_cast<std::size_t>(f.m.dest[1] - '1');
+      std::vector<OutMessage> replies;
+      engines[dest]->on_peer_message(f.src, f.m.body, t + skew_us[dest], replies);
+      for (OutMessage& r : replies) later.push_back({t + 50'000, f.m.dest, std::move(r)});
+    }
+    wire = std::move(later);
+    for (std::size_t i = 0; i < 3; ++i) {
+      std::vector<OutMessage> sent;
+      engines[i]->tick(t + skew_us[i], sent);
+      for (OutMessage& m : sent) wire.push_back({t + 50'000, ids[i], std::move(m)});
+    }
+    if (cut_n2_n3) {  // n2 and n3 talk only by way of n1 (their digests and syncs are lost)
+      std::erase_if(wire, [&](const InFlight& f) { return f.src != "n1" && f.m.dest != "n1"; });
+    }
+    if (t < taken || held_last != 0) continue;
+    bool everywhere = true;
+    for (Store& s : stores) {
+      const Entry* e = s.find("sm");
+      everywhere &= e != nullptr && !(s.load(*e, nullptr) < measured);
+    }
+    if (everywhere) held_last = t;
+  }
+  ASSERT_NE(held_last, 0) << "the write reached every replica";
+  std::uint64_t count = 0;
+  std::int64_t figure_ms = convergence_max_ms(*engines[origin], &count);
+  ASSERT_EQ(count, 1u) << "the one client write was settled";
+  std::int64_t truth_ms = (held_last - taken) / 1000;
+  // The truth is sampled every 10 ms; the figure is exact (symmetric delays).
+  EXPECT_GE(figure_ms, truth_ms - 10);
+  EXPECT_LE(figure_ms, truth_ms) << "the figure is in one clock, not off by seconds of skew";
+}
+
+TEST(GossipEngine, AFigureAcrossSkewedClocksIsInTheOriginsClock) { FigureAcrossSkewedClocks(GossipConfig{}, 0, false); }
+
+TEST(GossipEngine, AFigureAcrossSkewedClocksBehindARelayIsInTheOriginsClock) {
+  GossipConfig c;
+  ASSERT_TRUE(GossipConfig::from_profile("fast", &c));
+  FigureAcrossSkewedClocks(c, 1, true);  // n2, whose reports from n3 come by way of the relay n1
+}
+
+// A relay publishes its clock offsets to the nodes it serves when they change, or every 5 s;
+// a table longer than the wire cap (64) goes in turns, one a round.
+TEST(GossipEngine, ARelayPublishesItsClockTableWhenDueAndInTurns) {
+  std::vector<std::string> ids;
+  for (int i = 1; i <= 70; ++i) ids.push_back("n" + std::to_string(i));
+  std::sort(ids.begin(), ids.end());
+  Store store(1);
+  GossipEngine relay(relay_config(), "n1", ids, store, 7, kT0);
+  std::vector<OutMessage> out;
+  // Every other node's clock runs 2 s behind the relay's; messages take 10 ms.
+  for (std::size_t i = 1; i < ids.size(); ++i) {
+    relay.on_peer_message(ids[i], R"({"type":"ack","st":)" + str(kT0 - 2'000'000) + R"(,"mo":-1990000})",
+                          kT0 + 10'000, out);
+  }
+  auto round = [&](std::int64_t at) {  // a push from a served node to pass on, then the round
+    out.clear();
+    relay.on_peer_message(ids[1], push_of(kT0 - 1, at - 10, at - 10, {{"sa", at - 10}}, 2), at, out);
+    out.clear();
+    relay.tick(at + 200'000, out);
+    std::size_t listed = 0;
+    for (const OutMessage& m : out) {
+      rapidjson::Document d;
+      d.Parse(m.body.c_str());
+      if (!d.HasMember("co")) continue;
+      for (const auto& c : d["co"].GetArray()) {
+        EXPECT_EQ(c[1].GetInt64(), 2'000'000) << "the relay's clock minus the node's";
+        EXPECT_EQ(c[2].GetInt64(), 10'000) << "within half the fastest round trip";
+      }
+      listed = d["co"].Size();  // the same table goes to every peer
+    }
+    return listed;
+  };
+  EXPECT_EQ(round(kT0 + 1'000'000), 64u) << "the first turn";
+  EXPECT_EQ(round(kT0 + 2'000'000), 5u) << "the rest of the 69";
+  EXPECT_EQ(round(kT0 + 3'000'000), 0u) << "unchanged: not again before 5 s";
+  EXPECT_EQ(round(kT0 + 7'000'000), 64u) << "5 s on, again";
+}
+
 // A relay forwards the older writes an entry from a served node lists, with those of the
 // entry's own versions that a newer one replaced within the round (the newest four), and
 // nothing that is not older than the version it forwards.

@@ -210,6 +210,20 @@ void expect_matches_dom(const std::string& body, const PeerMessage& m) {
   if (m.has_relay_acks) {
     EXPECT_EQ(m.relay_acks.size(), d["ra"].Size());
   }
+  ASSERT_EQ(m.has_sent_at, d.HasMember("st"));
+  if (m.has_sent_at) {
+    EXPECT_EQ(m.sent_at, d["st"].GetInt64());
+  }
+  ASSERT_EQ(m.has_seen_min, d.HasMember("mo"));
+  if (m.has_seen_min) {
+    EXPECT_EQ(m.seen_min, d["mo"].GetInt64());
+  }
+  ASSERT_EQ(m.has_clock_offsets, d.HasMember("co"));
+  for (std::size_t k = 0; m.has_clock_offsets && k < m.clock_offsets.size(); ++k) {
+    const PeerClockOffset& c = m.clock_offsets[k];
+    EXPECT_EQ((std::vector<std::int64_t>{c.node, c.mid, c.half_width}),
+              ints(d["co"][static_cast<rapidjson::SizeType>(k)]));
+  }
   ASSERT_EQ(m.has_relay, d.HasMember("r"));
   if (!m.has_relay) return;
   const auto& r = d["r"];
@@ -248,6 +262,8 @@ std::set<std::string> shapes_of(const PeerMessage& m) {
   add(m.has_relay_acks, !m.relay_acks.empty(), "ra");
   add(m.has_relay_spans, !m.relay_spans.empty(), "r.sp");
   add(m.has_forwarded_acks, !m.forwarded_acks.empty(), "r.fa");
+  add(m.has_sent_at, true, "st");
+  add(m.has_seen_min, true, "mo");
   for (const PeerEntry& e : m.entries) s.insert(e.key[0] == 'i' ? "int key" : "string key");
   return s;
 }
@@ -284,7 +300,8 @@ void round_trip(int nodes, int relays, const std::set<std::string>& must_see) {
 
 TEST(PeerWire, DirectModeTrafficRoundTrips) {
   round_trip(3, 0, {"gossip.from/to", "gossip.e", "gossip.wm", "gossip.a", "digest.wm",
-                    "digest.a", "ack.a", "int key", "string key"});
+                    "digest.a", "ack.a", "int key", "string key", "gossip.st", "gossip.mo",
+                    "digest.st", "ack.st"});
 }
 
 TEST(PeerWire, RelayModeTrafficRoundTrips) {
@@ -334,6 +351,25 @@ std::vector<Hostile> hostile_matrix() {
       {"e as number", good_gossip("7"), PeerStatus::kBadShape},
       {"e as object", good_gossip(R"({"k":1})"), PeerStatus::kBadShape},
       {"entry as string", good_gossip(R"(["x"])"), PeerStatus::kBadShape},
+      // Clock samples (st, mo) and a relay's offsets (co).
+      {"st past the window", R"({"type":"ack","st":)" + std::to_string(kNow + kAheadUs + 1) + "}",
+       PeerStatus::kOutOfRange},
+      {"st negative", R"({"type":"ack","st":-1})", PeerStatus::kOutOfRange},
+      {"st as string", R"({"type":"ack","st":"1"})", PeerStatus::kBadShape},
+      {"st twice", R"({"type":"ack","st":)" + T + R"(,"st":)" + T + "}", PeerStatus::kBadShape},
+      {"mo too far", R"({"type":"ack","mo":)" + std::to_string(peer_wire::kClockSampleAbsMaxUs + 1) + "}",
+       PeerStatus::kOutOfRange},
+      {"mo too far below", R"({"type":"ack","mo":)" + std::to_string(-peer_wire::kClockSampleAbsMaxUs - 1) + "}",
+       PeerStatus::kOutOfRange},
+      {"co in a digest", R"({"type":"digest","wm":[0,0,0,0],"co":[[1,5,0]]})", PeerStatus::kBadShape},
+      {"co node 0", R"({"type":"gossip","co":[[0,5,0]]})", PeerStatus::kOutOfRange},
+      {"co node N+1", R"({"type":"gossip","co":[[4,5,0]]})", PeerStatus::kOutOfRange},
+      {"co mid too far", R"({"type":"gossip","co":[[1,)" + std::to_string(peer_wire::kClockSampleAbsMaxUs + 1) + ",0]]}",
+       PeerStatus::kOutOfRange},
+      {"co half-width negative", R"({"type":"gossip","co":[[1,5,-1]]})", PeerStatus::kOutOfRange},
+      {"co item of 2", R"({"type":"gossip","co":[[1,5]]})", PeerStatus::kBadShape},
+      {"co item of 4", R"({"type":"gossip","co":[[1,5,6,7]]})", PeerStatus::kBadShape},
+      {"co as object", R"({"type":"gossip","co":{"1":5}})", PeerStatus::kBadShape},
       {"entry of 3", good_gossip("[[\"sk\"," + T + ",2]]"), PeerStatus::kBadShape},
       {"entry of 5", good_gossip("[[\"sk\"," + T + ",2,\"1\",\"1\"]]"), PeerStatus::kBadShape},
       {"entry of 5 (int)", good_gossip("[[\"sk\"," + T + ",2,\"1\",1]]"), PeerStatus::kBadShape},
@@ -677,7 +713,7 @@ TEST(PeerWire, CountBoundsAreEnforced) {
   PeerMessage m;
   PeerBounds b = bounds_at(3, kNow);
   b.entries_max = b.ack_spans_max = b.relay_acks_max = b.relay_spans_max = 5;
-  b.forwarded_acks_max = 5;
+  b.forwarded_acks_max = b.clock_offsets_max = 5;
   auto list = [](std::size_t n, const std::string& item) {
     std::string s = "[";
     for (std::size_t i = 0; i < n; ++i) s += (i ? "," : "") + item;
@@ -690,7 +726,8 @@ TEST(PeerWire, CountBoundsAreEnforced) {
         R"({"type":"ack","a":)" + list(n, "[0,1,2]") + "}",
         R"({"type":"ack","ra":)" + list(n, "[1,0,1,2]") + "}",
         R"({"type":"gossip","r":{"sp":)" + list(n, "[1,0,1,0]") + "}}",
-        R"({"type":"gossip","r":{"fa":)" + list(n, "[1,2,0,1,2]") + "}}"};
+        R"({"type":"gossip","r":{"fa":)" + list(n, "[1,2,0,1,2]") + "}}",
+        R"({"type":"gossip","co":)" + list(n, "[1,-5,3]") + "}"};
   };
   b.min_ts_us = 1;
   for (const std::string& body : bodies(5)) {
@@ -808,6 +845,16 @@ std::string body_at_caps(std::size_t nodes, std::int64_t t, std::uint32_t origin
   for (std::size_t i = 0; i < c.forwarded_acks; ++i) ints(w, {origin, origin, t, t, t});
   w.EndArray();
   w.EndObject();
+  // Offsets: the widest integer for the byte bound, the furthest decodable one otherwise.
+  std::int64_t off = t < 0 ? t : -peer_wire::kClockSampleAbsMaxUs;
+  w.Key("st");
+  w.Int64(t);
+  w.Key("mo");
+  w.Int64(off);
+  w.Key("co");
+  w.StartArray();
+  for (std::size_t i = 0; i < c.clock_offsets; ++i) ints(w, {origin, off, t < 0 ? t : -off});
+  w.EndArray();
   w.EndObject();
   return std::string(b.GetString(), b.GetSize());
 }
@@ -855,6 +902,7 @@ TEST(PeerWire, AMessageAtTheCapsDecodesWithTheDefaultBounds) {
   EXPECT_EQ(m.relay_acks.size(), peer_wire::kWireCaps.relay_acks);
   EXPECT_EQ(m.relay_spans.size(), peer_wire::kWireCaps.relay_spans);
   EXPECT_EQ(m.forwarded_acks.size(), peer_wire::kWireCaps.forwarded_acks);
+  EXPECT_EQ(m.clock_offsets.size(), peer_wire::kWireCaps.clock_offsets);
   EXPECT_GE(m.entries.size(), 1u);
 }
 
