@@ -29,6 +29,8 @@ constexpr std::int64_t kFinalReadBase = 1'000'000'000;  // + key
 constexpr std::int64_t kStatsBase = 2'000'000'000;      // + round
 constexpr std::int64_t kBurstBase = 3'000'000'000;      // + the burst write's index
 constexpr std::int64_t kPollBase = 4'000'000'000;       // + the poll's number (foreign nodes)
+constexpr std::int64_t kLastWordsMsgId = 5'000'000'000;  // bench_stats just before a kill
+constexpr std::int64_t kLastWordsWaitUs = 200'000;
 // Between polling rounds for a node without gossip-bench's endpoints (poll_observer.h): the
 // resolution of its convergence figures.
 constexpr std::int64_t kPollUs = 50'000;
@@ -363,6 +365,7 @@ class Driver {
       if (!f.does_anything()) continue;
       run_.faults.push_back({t, t, f.kind, f.description});
       for (int k : f.killed) {
+        last_words(k);
         cluster_->kill_node(k);
         release_clients_of(k);
       }
@@ -375,6 +378,19 @@ class Driver {
       fault_on_ = true;
       return;
     }
+  }
+
+  // A node about to be killed is asked for its figures first (up to kLastWordsWaitUs): the
+  // router measures every write, the killed life's included, and without them the nodes'
+  // figures would leave out every write that life settled (a third of them under `kill`).
+  // What it had not settled yet dies with it.
+  void last_words(int k) {
+    if (foreign_ || !alive(k)) return;
+    last_words_node_ = k;
+    last_words_ = false;
+    cluster_->send(k, envelope("c0", k, R"({"type":"bench_stats","msg_id":)" + std::to_string(kLastWordsMsgId) + "}"));
+    std::int64_t until = cluster_->now_us() + kLastWordsWaitUs;
+    while (!last_words_ && cluster_->now_us() < until) pump(std::min(until, cluster_->now_us() + 1'000));
   }
 
   // A burst at each fault time, shaded for the interval that follows.
@@ -554,7 +570,11 @@ class Driver {
   }
 
   void on_admin_reply(int node, const rapidjson::Value& b, std::int64_t irt, std::int64_t now) {
-    if (irt >= kPollBase) {
+    if (irt == kLastWordsMsgId) {
+      if (node != last_words_node_ || last_words_) return;
+      last_words_ = true;
+      if (b.HasMember("convergence_ms")) run_.killed_lives.push_back(parse_convergence(b["convergence_ms"]));
+    } else if (irt >= kPollBase) {
       on_poll_answer(node, b, irt, now);
     } else if (irt >= kBurstBase) {
       auto i = static_cast<std::size_t>(irt - kBurstBase);
@@ -723,6 +743,7 @@ class Driver {
     if (foreign_) assign_stand_in_versions();
     learn_versions(run_.history, run_.nodes);
     run_.checks = check(run_.history, run_.nodes);
+    run_.checks.nodes_convergence = merge_convergence(run_.nodes, run_.killed_lives);
   }
 
   // Flags the acknowledged writes the router saw die with a killed node (observer.h).
@@ -802,6 +823,8 @@ class Driver {
   std::size_t next_fault_ = 0;
   bool fault_on_ = false;
   bool foreign_ = false;  // the nodes do not answer bench_stats: measured by polling reads
+  int last_words_node_ = 0;  // the node asked for its figures before its kill
+  bool last_words_ = false;  // and whether it answered
   PollObserver polls_;
   std::int64_t next_poll_ = 0;
   absl::flat_hash_map<std::int64_t, std::pair<int, std::int64_t>> poll_of_msg_;  // msg_id -> (node, key)

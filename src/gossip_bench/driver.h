@@ -55,6 +55,9 @@ struct ConditionRun {
   std::uint64_t load_msgs = 0;  // node-to-node messages the router read during the load
   std::map<std::string, std::uint64_t> load_msgs_by_type;  // the same, by body `type`
   std::uint64_t restarts = 0;  // nodes the kill nemesis restarted
+  // The convergence figures each killed node reported just before its kill: merged into the
+  // nodes' own, which would otherwise leave out every write its life had settled.
+  std::vector<NodeConvergence> killed_lives;
   // Node-to-node messages read from lives the kill nemesis ended: in no node's final count.
   std::uint64_t routed_by_earlier_lives = 0;
   // Every node-to-node message the router read, up to the final bench_stats.

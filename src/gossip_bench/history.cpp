@@ -250,17 +250,19 @@ std::uint64_t learn_versions(std::vector<Op>& history, const std::vector<NodeRep
   return unversioned;
 }
 
-NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes) {
+NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes,
+                                  const std::vector<NodeConvergence>& more) {
   NodeConvergence m;
   gossip_kv::LatencyHistogram merged;  // the node's own histogram type: same buckets, same ranks
-  for (const NodeReport& n : nodes) {
-    const NodeConvergence& c = n.convergence;
+  auto add = [&](const NodeConvergence& c) {
     m.count += c.count;
     m.pending += c.pending;
     m.unmeasured += c.unmeasured;
     m.max = std::max(m.max, c.max);
     for (auto [lower, count] : c.histogram) merged.merge_bucket(lower, count);
-  }
+  };
+  for (const NodeReport& n : nodes) add(n.convergence);
+  for (const NodeConvergence& c : more) add(c);
   merged.raise_max(m.max);
   merged.for_each_bucket([&m](std::int64_t lower, std::uint64_t count) {
     m.histogram.emplace_back(lower, count);

@@ -128,7 +128,8 @@ Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& node
 
 // Merges the nodes' histograms; percentiles as a node computes them (bucket lower bounds, the
 // exact max for the top rank).
-NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes);
+NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes,
+                                  const std::vector<NodeConvergence>& more = {});
 
 // a / b, or 0 when b is 0: the tables' rates (per write, per operation, shares).
 inline double ratio(std::uint64_t a, std::uint64_t b) {

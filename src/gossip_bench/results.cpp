@@ -202,6 +202,11 @@ void condition(Json& w, const ConditionRun& r) {
   w.Key("convergence");
   w.StartObject();
   convergence(w, "nodes_ms", r.checks.nodes_convergence, true);
+  // Of nodes_ms, the figures killed nodes reported just before their kill.
+  std::uint64_t from_killed = 0;
+  for (const NodeConvergence& c : r.killed_lives) from_killed += c.count;
+  key_u(w, "nodes_ms_from_killed_lives", from_killed);
+  key_u(w, "killed_lives_reported", r.killed_lives.size());
   key_u(w, "writes_taken", r.checks.writes_taken);
   key_u(w, "writes_not_yet_measured", r.checks.writes_unmeasured_yet);
   summary(w, "history_lower_bound_ms", r.checks.stable_ms, 1.0);
