@@ -60,22 +60,26 @@ std::int64_t ClockOffsets::seen_min(std::uint32_t peer, std::int64_t now_us) con
   return peers_[peer].seen.get(now_us);
 }
 
-// o, my clock minus the peer's, lies within [-told, seen]. (An empty interval comes from a
-// stepped clock or a lie: its middle still serves.)
+// o, my clock minus the peer's, lies within [-told, seen]. An empty interval (seen < -told)
+// comes from a stepped clock or a lie: unknown, so that it neither moves a figure nor lends
+// its false certainty to certain_spread or a relay's table.
 ClockOffsets::Interval ClockOffsets::direct(std::uint32_t peer, std::int64_t now_us) const {
   const Peer& p = peers_[peer];
   std::int64_t seen = p.seen.get(now_us);
-  if (seen == kUnknown || p.told == kUnknown) return {};
-  return {true, seen / 2 - p.told / 2, std::max<std::int64_t>(seen / 2 + p.told / 2, 0)};
+  if (seen == kUnknown || p.told == kUnknown || seen < -p.told) return {};
+  return {true, seen / 2 - p.told / 2, seen / 2 + p.told / 2};
 }
 
+// The direct interval or the one composed through the relay, whichever is narrower (both hold
+// the offset: a few direct samples, from a digest say, can be far wider than the relay's).
 ClockOffsets::Interval ClockOffsets::interval(std::uint32_t peer, std::int64_t now_us) const {
   Interval d = direct(peer, now_us);
-  if (d.known || relay_ == 0 || peer == relay_ || !peers_[peer].relayed.known) return d;
+  if (relay_ == 0 || peer == relay_ || !peers_[peer].relayed.known) return d;
   Interval to_relay = direct(relay_, now_us);
-  if (!to_relay.known) return {};
+  if (!to_relay.known) return d;
   const Interval& r = peers_[peer].relayed;  // mine - peer's = (mine - relay's) + (relay's - peer's)
-  return {true, to_relay.mid + r.mid, to_relay.half_width + r.half_width};
+  Interval composed{true, to_relay.mid + r.mid, to_relay.half_width + r.half_width};
+  return d.known && d.half_width <= composed.half_width ? d : composed;
 }
 
 std::int64_t ClockOffsets::certain_spread(std::int64_t now_us) const {

@@ -16,17 +16,20 @@
 // by more than the skew the cluster is known to have. Else the bound nearer 0, which never
 // overshoots, and is 0 when the interval holds 0. In a cluster whose clocks agree within the
 // fastest one-way delays (one host), no offset is known for certain and nothing moves: noise
-// in the delays never shifts a figure. An interval is lopsided for a while when one direction's fastest messages are
-// yet to come (a peer paused from its start, a link cut): its middle can be off by up to half
-// of it, which the simulator's figures showed.
+// in the delays never shifts a figure. An interval is lopsided for a while when one
+// direction's fastest messages are yet to come (a peer paused from its start, a link cut):
+// its middle can be off by up to half of it, which the simulator's figures showed.
 //
-// A peer this node never exchanges messages with both ways (a replica behind a relay) gets an
-// interval composed through the relay: the relay publishes its interval for each node it
-// serves (middle and half-width, "co"), and this node adds it to its own for the relay.
+// A peer this node exchanges few or no messages with (a replica behind a relay) gets an
+// interval composed through the relay: the relay publishes its interval for every node it
+// exchanges messages with (middle and half-width, "co"), and this node adds it to its own for
+// the relay, and takes it where it is narrower than its own for the peer.
 //
 // Minima are kept over two windows of kWindowUs, so a clock that is stepped is followed
-// within two windows. Every value is clamped to kOffsetMaxUs: a lying peer moves at most its
-// own figures' share (a relay, everyone's: it can forge their reports anyway).
+// within two windows; an interval made empty by a step (or a lie) counts as unknown. Every
+// value is clamped to kOffsetMaxUs. A lying peer can widen or shift its own interval, and
+// through certain_spread let the middle be taken for the others' (each still within its own
+// bounds); a relay can mislead everyone's, as it can forge their reports anyway.
 #pragma once
 
 #include <cstdint>

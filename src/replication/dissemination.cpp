@@ -5,6 +5,7 @@
 #include "gossip_kv/limits.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <tuple>
 
 #include "replication/wire.h"
@@ -126,9 +127,9 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     rw.EndObject();
     relay_acks_.erase(relay_acks_.begin(), relay_acks_.begin() + static_cast<std::ptrdiff_t>(n));
   }
-  // A relay's clock offsets to the nodes it serves, where known to differ: a node behind the
-  // relay exchanges few messages with the others, and adds these to its own offset to the
-  // relay (clock_offsets.h). Empty, and not sent, when the clocks agree.
+  // A relay's clock intervals for the nodes it exchanges messages with: a node behind the
+  // relay exchanges few with the others, and composes these with its own for the relay
+  // (clock_offsets.h). Sent when they change by 1 ms or more, and every 5 s.
   std::vector<ClockOffsets::Published> clock_table;
   if (relaying) clock_table = clock_table_due(now_us);
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
@@ -170,11 +171,11 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
 std::vector<ClockOffsets::Published> GossipEngine::clock_table_due(std::int64_t now_us) {
   if (table_sent_ == 0) {  // not amid a table: is one due?
     std::vector<ClockOffsets::Published> table = offsets_.table(now_us, 0, ids_.size());
-    auto ms = [](const ClockOffsets::Published& p) {
-      return ClockOffsets::Published{p.node, p.mid / 1000, p.half_width / 1000};
+    auto moved = [](const ClockOffsets::Published& a, const ClockOffsets::Published& b) {
+      return a.node != b.node || std::abs(a.mid - b.mid) >= 1'000 || std::abs(a.half_width - b.half_width) >= 1'000;
     };
     bool changed = table.size() != published_.size();
-    for (std::size_t i = 0; i < table.size() && !changed; ++i) changed = !(ms(table[i]) == ms(published_[i]));
+    for (std::size_t i = 0; i < table.size() && !changed; ++i) changed = moved(table[i], published_[i]);
     if (table.empty() || (!changed && now_us - published_at_us_ < kClockTablePeriodUs)) return {};
     published_ = std::move(table);
     published_at_us_ = now_us;

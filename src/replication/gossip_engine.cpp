@@ -35,7 +35,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       last_sent_to_us_(ids_.size() + 1, now_us),
       last_repair_us_(ids_.size() + 1, INT64_MIN / 2),
       spans_(ids_.size() + 1),
-      offsets_(ids_.size(), 0),
+      offsets_(ids_.size(), 0),  // rebuilt with the relay below, once hub_ is known
       next_push_us_(now_us + config.gossip_interval_ms * 1000),
       next_ae_us_(now_us + config.anti_entropy_interval_ms * 1000),
       next_sync_us_(INT64_MAX),

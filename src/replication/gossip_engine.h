@@ -329,10 +329,11 @@ class GossipEngine final : public ReplicationEngine {
   // The anti-entropy index: per origin, the entries whose current version it wrote, by ts.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;
   absl::flat_hash_map<const Entry*, Version> indexed_;  // the version each entry is indexed at
-  // Per origin, its writes lately replaced in the index by a newer version of their key (ts,
-  // entry), the newest kSupersededPerOriginMax: an answer sends the entry for each one in the
-  // asker's range, listing the write, so that the asker reports it from when it held the newer
-  // version, not from when its chain reaches it.
+  // Per origin, its writes this node holds only as a newer version of their key (ts, entry):
+  // replaced in the index, or only ever held superseded (an entry that came after a newer
+  // version, or a write an entry listed); the newest kSupersededPerOriginMax. An answer sends
+  // the entry for each one in the asker's range, listing the write, so that the asker reports
+  // it from when it held the newer version, not from when its chain reaches it.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> superseded_;
   struct Replaced {  // answer_digest's scratch: a replaced write in the asker's range
     std::string_view key;

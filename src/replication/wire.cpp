@@ -135,9 +135,8 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   check_lost_push(peer, now_us);  // after the reports this message carried
 }
 
-// Entries of a push, a relay's round or a digest's answer. A push's chain covers the sender's
-// own writes; every other entry is acknowledged to its origin on its own. (One held already
-// was acknowledged when it first arrived.)
+// The message's send time and the sender's least delay from me: clock offsets
+// (clock_offsets.h), by which reports settle in my clock.
 void GossipEngine::take_clock_samples(std::uint32_t peer, std::int64_t now_us) {
   if (msg_.has_sent_at) offsets_.on_message(peer, msg_.sent_at, now_us);
   if (msg_.has_seen_min) offsets_.on_told(peer, msg_.seen_min);
@@ -149,6 +148,9 @@ void GossipEngine::take_clock_samples(std::uint32_t peer, std::int64_t now_us) {
   }
 }
 
+// Entries of a push, a relay's round or a digest's answer. A push's chain covers the sender's
+// own writes; every other entry is acknowledged to its origin on its own. (One held already
+// was acknowledged when it first arrived.)
 void GossipEngine::take_entries(std::uint32_t peer, std::int64_t now_us) {
   for (const PeerEntry& e : msg_.entries) {
     Store::MergeResult r;

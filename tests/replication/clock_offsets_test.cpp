@@ -95,6 +95,31 @@ TEST(ClockOffsets, ARelayTableListsEveryKnownIntervalInTurns) {
   EXPECT_EQ(turn[0].node, 4u) << "starts at the fourth node";
 }
 
+// Peer 2 is surely 1 s ahead; peer 3's interval, 20 ms off with 50 ms delays each way, holds 0.
+// Alone it would not be moved; next to peer 2 its middle is taken (its error, at most 50 ms,
+// is within the skew the cluster is known to have).
+TEST(ClockOffsets, AnOffsetKnownForCertainLetsTheOthersMiddlesBeTaken) {
+  ClockOffsets mine(3, 0);
+  auto exchange = [&](std::uint32_t p, std::int64_t ahead) {
+    mine.on_message(p, kT0 + ahead, kT0 + 50'000);  // sent at true kT0 in p's clock, 50 ms
+    mine.on_told(p, 50'000 + ahead);                // p saw mine 50 ms late, in its clock
+  };
+  exchange(3, 20'000);
+  EXPECT_EQ(mine.offset(3, kT0 + 100'000), 0);
+  exchange(2, 1'000'000);
+  EXPECT_EQ(mine.offset(2, kT0 + 100'000), -1'000'000);
+  EXPECT_EQ(mine.offset(3, kT0 + 100'000), -20'000);
+}
+
+TEST(ClockOffsets, AnEmptyIntervalCountsAsUnknown) {
+  // seen < -told: no offset satisfies both (a stepped clock, or a lie).
+  ClockOffsets mine(2, 0);
+  mine.on_message(2, kT0 + 1'000'000, kT0);  // its messages arrive 1 s before they were sent
+  mine.on_told(2, 0);                         // and mine instantly: together impossible
+  EXPECT_EQ(mine.offset(2, kT0), 0);
+  EXPECT_TRUE(mine.table(kT0, 0, 10).empty());
+}
+
 TEST(ClockOffsets, ALyingPeerIsClamped) {
   ClockOffsets mine(2, 0);
   mine.on_message(2, kT0 - 60'000'000, kT0);

@@ -264,6 +264,7 @@ std::set<std::string> shapes_of(const PeerMessage& m) {
   add(m.has_forwarded_acks, !m.forwarded_acks.empty(), "r.fa");
   add(m.has_sent_at, true, "st");
   add(m.has_seen_min, true, "mo");
+  add(m.has_clock_offsets, !m.clock_offsets.empty(), "co");
   for (const PeerEntry& e : m.entries) s.insert(e.key[0] == 'i' ? "int key" : "string key");
   return s;
 }
@@ -306,7 +307,7 @@ TEST(PeerWire, DirectModeTrafficRoundTrips) {
 
 TEST(PeerWire, RelayModeTrafficRoundTrips) {
   round_trip(4, 1, {"gossip.from/to", "gossip.e", "gossip.ra", "gossip.r.sp", "gossip.r.fa",
-                    "digest.wm", "ack.ra"});
+                    "digest.wm", "ack.ra", "gossip.co"});
 }
 
 // ---- the hostile matrix ---------------------------------------------------------------------
