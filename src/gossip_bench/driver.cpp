@@ -309,6 +309,7 @@ class Driver {
       if (now >= next_toggle) {
         toggle_fault(now);
         next_toggle += us(o_.nemesis_interval_s);
+        now = cluster_->now_us();  // a kill waits for its victims' figures first
       }
       for (int due = 0; now >= next_op && due < 1000; ++due) {
         issue(now);
@@ -363,9 +364,12 @@ class Driver {
     for (std::size_t tries = 0; tries < o_.fault_kinds.size() + o_.pause_kinds.size() + o_.kill_kinds.size(); ++tries) {
       Fault f = next_fault();
       if (!f.does_anything()) continue;
+      if (!f.killed.empty()) {  // the victims' figures first; the fault starts after the wait
+        last_words(f.killed);
+        t = static_cast<double>(cluster_->now_us()) / 1e6;
+      }
       run_.faults.push_back({t, t, f.kind, f.description});
       for (int k : f.killed) {
-        last_words(k);
         cluster_->kill_node(k);
         release_clients_of(k);
       }
@@ -384,13 +388,20 @@ class Driver {
   // router measures every write, the killed life's included, and without them the nodes'
   // figures would leave out every write that life settled (a third of them under `kill`).
   // What it had not settled yet dies with it.
-  void last_words(int k) {
-    if (foreign_ || !alive(k)) return;
-    last_words_node_ = k;
-    last_words_ = false;
-    cluster_->send(k, envelope("c0", k, R"({"type":"bench_stats","msg_id":)" + std::to_string(kLastWordsMsgId) + "}"));
+  // Nodes killed together are asked together, and killed together after one wait.
+  void last_words(const std::vector<int>& victims) {
+    if (foreign_) return;
+    last_words_waiting_.clear();
+    for (int k : victims) {
+      if (!alive(k)) continue;
+      last_words_waiting_.insert(k);
+      cluster_->send(k, envelope("c0", k, R"({"type":"bench_stats","msg_id":)" + std::to_string(kLastWordsMsgId) + "}"));
+    }
     std::int64_t until = cluster_->now_us() + kLastWordsWaitUs;
-    while (!last_words_ && cluster_->now_us() < until) pump(std::min(until, cluster_->now_us() + 1'000));
+    while (!last_words_waiting_.empty() && cluster_->now_us() < until) {
+      pump(std::min(until, cluster_->now_us() + 1'000));
+    }
+    last_words_waiting_.clear();  // a late answer is not taken: its life may be gone
   }
 
   // A burst at each fault time, shaded for the interval that follows.
@@ -571,8 +582,7 @@ class Driver {
 
   void on_admin_reply(int node, const rapidjson::Value& b, std::int64_t irt, std::int64_t now) {
     if (irt == kLastWordsMsgId) {
-      if (node != last_words_node_ || last_words_) return;
-      last_words_ = true;
+      if (last_words_waiting_.erase(node) == 0) return;
       if (b.HasMember("convergence_ms")) run_.killed_lives.push_back(parse_convergence(b["convergence_ms"]));
     } else if (irt >= kPollBase) {
       on_poll_answer(node, b, irt, now);
@@ -823,8 +833,7 @@ class Driver {
   std::size_t next_fault_ = 0;
   bool fault_on_ = false;
   bool foreign_ = false;  // the nodes do not answer bench_stats: measured by polling reads
-  int last_words_node_ = 0;  // the node asked for its figures before its kill
-  bool last_words_ = false;  // and whether it answered
+  std::set<int> last_words_waiting_;  // nodes asked for their figures before a kill, unanswered
   PollObserver polls_;
   std::int64_t next_poll_ = 0;
   absl::flat_hash_map<std::int64_t, std::pair<int, std::int64_t>> poll_of_msg_;  // msg_id -> (node, key)

@@ -256,12 +256,15 @@ NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes,
   gossip_kv::LatencyHistogram merged;  // the node's own histogram type: same buckets, same ranks
   auto add = [&](const NodeConvergence& c) {
     m.count += c.count;
-    m.pending += c.pending;
-    m.unmeasured += c.unmeasured;
     m.max = std::max(m.max, c.max);
     for (auto [lower, count] : c.histogram) merged.merge_bucket(lower, count);
   };
-  for (const NodeReport& n : nodes) add(n.convergence);
+  for (const NodeReport& n : nodes) {
+    add(n.convergence);
+    m.pending += n.convergence.pending;
+    m.unmeasured += n.convergence.unmeasured;
+  }
+  // A killed life's figures count; what it had pending died with it, and is no one's now.
   for (const NodeConvergence& c : more) add(c);
   merged.raise_max(m.max);
   merged.for_each_bucket([&m](std::int64_t lower, std::uint64_t count) {

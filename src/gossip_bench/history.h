@@ -127,7 +127,8 @@ std::uint64_t learn_versions(std::vector<Op>& history, const std::vector<NodeRep
 Checks check(const std::vector<Op>& history, const std::vector<NodeReport>& nodes);
 
 // Merges the nodes' histograms; percentiles as a node computes them (bucket lower bounds, the
-// exact max for the top rank).
+// exact max for the top rank). `more`: killed lives' figures, whose pending and unmeasured
+// writes are not carried over (they died with the life).
 NodeConvergence merge_convergence(const std::vector<NodeReport>& nodes,
                                   const std::vector<NodeConvergence>& more = {});
 

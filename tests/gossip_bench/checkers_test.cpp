@@ -205,6 +205,26 @@ TEST(Checkers, ConvergenceMergesTheNodesHistograms) {
   EXPECT_EQ(m.p99, 905) << "the top rank is the exact max, not its bucket";
 }
 
+TEST(Checkers, AKilledLifesFiguresJoinButNotItsPendingWrites) {
+  NodeReport a;
+  a.convergence.count = 1;
+  a.convergence.pending = 1;
+  a.convergence.histogram = {{100, 1}};
+  a.convergence.max = 100;
+  NodeConvergence dead;
+  dead.count = 2;
+  dead.pending = 7;
+  dead.unmeasured = 3;
+  dead.histogram = {{300, 2}};
+  dead.max = 310;
+  NodeConvergence m = merge_convergence({a}, {dead});
+  EXPECT_EQ(m.count, 3u);
+  EXPECT_EQ(m.pending, 1u) << "what the killed life had pending died with it";
+  EXPECT_EQ(m.unmeasured, 0u);
+  EXPECT_EQ(m.p50, 300);
+  EXPECT_EQ(m.max, 310);
+}
+
 TEST(Checkers, PercentilesUseTheNearestRank) {
   EXPECT_EQ(percentile({}, 0.5), 0);
   EXPECT_EQ(percentile({5, 1, 3, 2, 4}, 0.5), 3);
