@@ -386,7 +386,7 @@ class Driver {
 
   // A node about to be killed is asked for its figures first (up to kLastWordsWaitUs): the
   // router measures every write, the killed life's included, and without them the nodes'
-  // figures would leave out every write that life settled (a third of them under `kill`).
+  // figures would leave out every write that life settled (a quarter of them in one run).
   // What it had not settled yet dies with it.
   // Nodes killed together are asked together, and killed together after one wait.
   void last_words(const std::vector<int>& victims) {
