@@ -12,7 +12,8 @@ std::int64_t clamp_offset(std::int64_t v) {
 }
 }  // namespace
 
-void ClockOffsets::WindowedMin::add(std::int64_t v, std::int64_t now_us) {
+bool ClockOffsets::WindowedMin::add(std::int64_t v, std::int64_t now_us) {
+  bool rotated = true;
   if (window_start_us == INT64_MIN || now_us - window_start_us >= 2 * kWindowUs) {
     current = previous = INT64_MAX;
     window_start_us = now_us;
@@ -20,8 +21,12 @@ void ClockOffsets::WindowedMin::add(std::int64_t v, std::int64_t now_us) {
     previous = current;
     current = INT64_MAX;
     window_start_us = now_us;
+  } else {
+    rotated = false;
   }
+  if (!rotated && v >= current) return false;
   current = std::min(current, v);
+  return true;
 }
 
 std::int64_t ClockOffsets::WindowedMin::get(std::int64_t now_us) const {
@@ -36,14 +41,16 @@ ClockOffsets::ClockOffsets(std::size_t peer_count, std::uint32_t relay)
 
 void ClockOffsets::on_message(std::uint32_t peer, std::int64_t sent_us, std::int64_t now_us) {
   if (peer == 0 || peer >= peers_.size()) return;
-  peers_[peer].seen.add(clamp_offset(now_us - sent_us), now_us);
-  spread_dirty_ = true;
+  // Minima settle within a few messages: most messages change nothing, and leave the cached
+  // spread alone (recomputing it is a pass over every peer).
+  spread_dirty_ |= peers_[peer].seen.add(clamp_offset(now_us - sent_us), now_us);
 }
 
 void ClockOffsets::on_told(std::uint32_t peer, std::int64_t min_us) {
   if (peer == 0 || peer >= peers_.size()) return;
-  peers_[peer].told = clamp_offset(min_us);
-  spread_dirty_ = true;
+  std::int64_t told = clamp_offset(min_us);
+  spread_dirty_ |= peers_[peer].told != told;
+  peers_[peer].told = told;
 }
 
 void ClockOffsets::on_relay_table(std::uint32_t relay, const std::vector<Published>& table) {

@@ -77,7 +77,7 @@ class ClockOffsets {
   struct WindowedMin {  // the minimum of the samples of the last one to two windows
     std::int64_t current = INT64_MAX, previous = INT64_MAX;
     std::int64_t window_start_us = INT64_MIN;
-    void add(std::int64_t v, std::int64_t now_us);
+    bool add(std::int64_t v, std::int64_t now_us);  // true when the minimum may have changed
     [[nodiscard]] std::int64_t get(std::int64_t now_us) const;
   };
   struct Interval {
