@@ -581,6 +581,21 @@ struct TwoNodesAfterALostPush {
     n.on_local_delta({w.entry, w.version, t, true}, t);
     n.on_local_watermark(w.version.ts_us);
   }
+  // One exchange at t: n1's messages reach n2 10 ms later, n2's reach n1 20 ms later. Returns
+  // how many of n1's were probes (a push, with its chain, of no entry).
+  std::size_t step(std::int64_t t) {
+    std::size_t probes = 0;
+    n1.tick(t, to_n2);
+    for (const OutMessage& m : to_n2) {
+      probes += m.body.find(R"("from":)") != std::string::npos && m.body.find(R"("e":[])") != std::string::npos;
+      n2.on_peer_message("n1", m.body, t + 10'000, to_n1);
+    }
+    to_n2.clear();
+    n2.tick(t, to_n1);
+    for (const OutMessage& m : to_n1) n1.on_peer_message("n2", m.body, t + 20'000, to_n2);
+    to_n1.clear();
+    return probes;
+  }
   const std::int64_t t0 = kT0;
   GossipConfig config = quiet_config();
   Store s1{1}, s2{1};
@@ -600,23 +615,13 @@ TEST(GossipEngine, AnIdleLinkToAPeerThatMissedAPushGetsAProbe) {
   ASSERT_TRUE(c.pushed);
   const std::int64_t t0 = c.t0;
   Store& s2 = c.s2;
-  GossipEngine &n1 = c.n1, &n2 = c.n2;
-  std::vector<OutMessage>&to_n2 = c.to_n2, &to_n1 = c.to_n1;
   std::size_t probes = 0;
   bool held_at_3s = false;
   for (std::int64_t t = t0 + 700'000; t < t0 + 6'000'000; t += 50'000) {
     if ((t - t0) % 200'000 == 0) {  // n2 writes every 200 ms
-      c.take("s" + std::to_string(t), "2", t, n2, s2, 2);
+      c.take("s" + std::to_string(t), "2", t, c.n2, s2, 2);
     }
-    n1.tick(t, to_n2);
-    for (const OutMessage& m : to_n2) {  // a push (it has a chain) with no entries
-      probes += m.body.find(R"("from":)") != std::string::npos && m.body.find(R"("e":[])") != std::string::npos;
-    }
-    for (const OutMessage& m : to_n2) n2.on_peer_message("n1", m.body, t + 10'000, to_n1);
-    to_n2.clear();
-    n2.tick(t, to_n1);
-    for (const OutMessage& m : to_n1) n1.on_peer_message("n2", m.body, t + 20'000, to_n2);
-    to_n1.clear();
+    probes += c.step(t);
     std::string value;
     Version got;
     if (t < t0 + 3'000'000) held_at_3s = s2.read("sa", 0, &value, &got);
@@ -645,15 +650,7 @@ TEST(GossipEngine, APeerHeardAgainAfterACutIsProbedWithoutWaitingAProbeInterval)
   std::size_t probes = 0;
   std::int64_t held_at = 0;
   for (std::int64_t t = t0 + 1'050'000; t < t0 + 4'000'000; t += 50'000) {
-    n1.tick(t, to_n2);
-    for (const OutMessage& m : to_n2) {
-      probes += m.body.find(R"("from":)") != std::string::npos && m.body.find(R"("e":[])") != std::string::npos;
-      n2.on_peer_message("n1", m.body, t + 10'000, to_n1);
-    }
-    to_n2.clear();
-    n2.tick(t, to_n1);
-    for (const OutMessage& m : to_n1) n1.on_peer_message("n2", m.body, t + 20'000, to_n2);
-    to_n1.clear();
+    probes += c.step(t);
     std::string value;
     Version got;
     if (held_at == 0 && s2.read("sa", 0, &value, &got)) held_at = t;
