@@ -1,9 +1,12 @@
 // The wire codec: one input line to a Request, and replies rendered into reused buffers.
 //
-// Parsing is one RapidJSON SAX pass over the line that fills a Request in place: envelope
-// fields, then the body's fields; values, `from` and `to` are kept as the exact bytes of their
-// JSON text. A Request is reused from line to line, so on the steady path parsing allocates
-// nothing once its strings have grown to the workload's sizes.
+// Parsing fills a Request in place: envelope fields, then the body's fields; values, `from` and
+// `to` are kept as the exact bytes of their JSON text. The line is checked as UTF-8 whole; then
+// the common single-key requests in plain form take a one-pass scan (parse_flat_line), and every
+// other line one RapidJSON SAX pass. A Request is reused from line to line, so on the steady
+// path parsing allocates nothing once its strings have grown to the workload's sizes.
+// Replies are appended as text where the members are known (ReplyWriter::raw_member) and through
+// RapidJSON's writer otherwise.
 //
 // Thread safety: a Parser or ReplyRenderer belongs to one thread; a Request is handed between
 // threads through the runtime's queues (which order the accesses).
@@ -97,24 +100,47 @@ class Parser {
   // Parses one line (without its newline). On kOk, req holds the request; on kUnanswerable,
   // *problem says why (for the stderr line).
   ParseStatus parse(std::string_view line, Request* req, std::string* problem);
+  // The general parse alone (RapidJSON, every shape), without the fast path: tests compare
+  // the two.
+  ParseStatus parse_general(std::string_view line, Request* req, std::string* problem);
 
  private:
   std::string scratch_;
+  std::string insitu_;  // the line's copy the parser decodes strings in (see codec.cpp)
   // Reused, so that its stack (the iterative parser's state, decoded strings) is not allocated
   // per line; replaced after a line over kReaderResetBytes, so that it keeps at most about
-  // 8 bytes per byte of such a line (128 KiB), not the size a 1 MiB line made it.
+  // 8 bytes per byte of such a line (128 KiB), not the size a 1 MiB line made it. insitu_ is
+  // given back with it.
   static constexpr std::size_t kReaderResetBytes = 16 * 1024;
   std::optional<rapidjson::Reader> reader_{std::in_place};
+};
+
+// RapidJSON's writer, able to go on with a reply whose opening was appended as raw text.
+class ReplyWriter : public rapidjson::Writer<rapidjson::StringBuffer> {
+ public:
+  // Takes out, which holds `{"src":S,"dest":D,"body":{"type":T,"in_reply_to":N`: members
+  // written next go into the body, after a comma.
+  void continue_body(rapidjson::StringBuffer& out);
+  // Appends the member "name": json to the innermost open object. name must need no escaping
+  // (it is one of the protocol's member names); json must be one valid JSON value.
+  void raw_member(std::string_view name, std::string_view json);
+  // Appends the member "name": "s", s escaped as JSON needs.
+  void string_member(std::string_view name, std::string_view s);
+
+ private:
+  // The separator and `"name":`, counted as a member of the innermost open object.
+  void member_name(std::string_view name);
 };
 
 // Renders reply lines into a caller's buffer. Each rendered line is left open at the end of its
 // body, so that the writer can append `,"msg_id":N}}\n` in output order.
 class ReplyRenderer {
  public:
-  using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+  using Writer = ReplyWriter;
 
   // Starts a reply to req from self: envelope, type and in_reply_to. Returns the writer,
-  // positioned inside the body object, for the reply's own members.
+  // positioned inside the body object, for the reply's own members. type needs no escaping
+  // (it is one of the protocol's reply types).
   Writer& begin(rapidjson::StringBuffer* out, std::string_view self, const Request& req,
                 std::string_view type);
   // Starts a message to a peer, with body_json (a JSON object without msg_id) as its body.
@@ -125,10 +151,27 @@ class ReplyRenderer {
              ErrorCode code, std::string_view text);
   // Writes an encoded key as its JSON value (string or integer).
   static void write_key(Writer& w, std::string_view encoded_key);
+  // Appends the member "key": <the encoded key's JSON value>.
+  static void key_member(Writer& w, std::string_view encoded_key);
+  // Appends the member "ts": a version's time in seconds, to the microsecond: the exact
+  // decimal of ts_us / 1e6 ("1764659400.123456", "1764659400.5", "1764659400.0"), formatted
+  // from the integer.
+  void ts_member(Writer& w, std::int64_t ts_us);
 
  private:
   Writer writer_;
+  std::string self_;     // the self of the last reply begun, and
+  std::string opening_;  // its `{"src":"<self>","dest":`
+  std::int64_t ts_seconds_ = -1;  // the whole seconds of the last ts_member, and
+  std::size_t ts_seconds_len_ = 0;  // the length of their digits and '.' in
+  char ts_text_[32] = {};           // the text ts_member formats in
 };
+
+// The line decoder's fast path (flat_line.cpp): decodes the common single-key requests in their
+// plain form (no escapes, no nested values, integers of at most 18 digits) and returns true, or
+// returns false and leaves the line to the general parse. What it decodes, it decodes exactly
+// as the general parse does, without error. REQUIRES: line is valid UTF-8.
+bool parse_flat_line(std::string_view line, Request* req);
 
 // Decodes kv_merge's entries object (the raw JSON text of `entries`) into req->entries[0,
 // entry_count). Returns false with *problem set when any entry is malformed, over a limit

@@ -2,13 +2,14 @@
 
 #include <charconv>
 #include <cstring>
+#include <new>
 
-#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
 #include "codec/json_util.h"
+#include "common/assert.h"
 
 namespace gossip_kv {
 namespace {
@@ -64,10 +65,37 @@ struct LineFaults {
   bool bad_src = false;         // ... in src: unanswerable
 };
 
+// RapidJSON's in-situ string stream, minus its copy optimization: the parser works on a local
+// copy of an InsituStringStream and writes it back only after each event, so Tell() inside the
+// handler would be stale; the handler needs it to slice raw values. Same members otherwise.
+class LineStream {
+ public:
+  using Ch = char;
+  explicit LineStream(char* text) : src_(text), head_(text) {}
+  [[nodiscard]] Ch Peek() const { return *src_; }
+  Ch Take() { return *src_++; }
+  [[nodiscard]] std::size_t Tell() const { return static_cast<std::size_t>(src_ - head_); }
+  Ch* PutBegin() { return dst_ = src_; }
+  void Put(Ch c) { *dst_++ = c; }
+  std::size_t PutEnd(Ch* begin) { return static_cast<std::size_t>(dst_ - begin); }
+  void Flush() {}
+  Ch* Push(std::size_t count) {
+    Ch* begin = dst_;
+    dst_ += count;
+    return begin;
+  }
+  void Pop(std::size_t count) { dst_ -= count; }
+
+ private:
+  char* src_;
+  char* dst_ = nullptr;
+  char* head_;
+};
+
 // SAX handler capturing the envelope (depth 1) and the body's members (depth 2).
 class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineHandler> {
  public:
-  LineHandler(std::string_view text, rapidjson::MemoryStream& is, Request* req)
+  LineHandler(std::string_view text, LineStream& is, Request* req)
       : text_(text), is_(is), req_(req), check_utf8_(json::may_decode_invalid_utf8(text)) {}
 
   bool Null() { return scalar(ValueKind::kNull); }
@@ -206,8 +234,8 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
     return true;
   }
 
-  std::string_view text_;
-  rapidjson::MemoryStream& is_;
+  std::string_view text_;  // the line as received: raw values are sliced from it
+  LineStream& is_;  // over a copy of text_, at the same offsets
   Request* req_;
   bool check_utf8_;  // the line has a \u escape: decoded strings are checked
   int depth_ = 0;
@@ -224,10 +252,14 @@ class LineHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, LineH
 // Iterative: the recursive parser takes stack frames per nesting level, and a line of 58,203 '['
 // overflowed the reader's stack. The iterative one keeps its state on the heap, at most a few
 // bytes per byte of the (bounded) line, for the duration of one parse.
+// In situ, over a copy of the line: strings are decoded where they lie instead of being copied
+// through the reader's stack, and the copy (not the line) takes the terminating NULs, so that
+// raw values are still sliced from the line as received.
+// No kParseValidateEncodingFlag: the whole line is validated as UTF-8 before the parse, eight
+// bytes at a time while it is ASCII, instead of character by character inside every string.
 // No kParseFullPrecisionFlag: the line's doubles are never used (values are kept as text), and
 // RapidJSON's full-precision strtod calls __builtin_clzll(0) on "0e55" (undefined behaviour).
-constexpr unsigned kParseFlags = rapidjson::kParseValidateEncodingFlag |
-                                 rapidjson::kParseIterativeFlag;
+constexpr unsigned kParseFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag;
 
 struct TypeName {
   std::string_view name;
@@ -294,6 +326,17 @@ void take_value(std::string_view line, const FieldValue& f, std::string_view nam
 bool parse_node_ids(std::string_view text, Request* req);
 
 ParseStatus Parser::parse(std::string_view line, Request* req, std::string* problem) {
+  // Invalid UTF-8 outside a string is invalid JSON anyway: checking the whole line is the
+  // same verdict as checking every string.
+  if (!json::valid_utf8(line)) {
+    problem->assign("invalid UTF-8");
+    return ParseStatus::kUnanswerable;
+  }
+  if (parse_flat_line(line, req)) return ParseStatus::kOk;
+  return parse_general(line, req, problem);
+}
+
+ParseStatus Parser::parse_general(std::string_view line, Request* req, std::string* problem) {
   req->src.clear();
   req->dest.clear();
   req->type_name.clear();
@@ -304,10 +347,20 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
   req->error = ErrorCode::kNone;
   req->type = MsgType::kUnknown;
 
-  rapidjson::MemoryStream is(line.data(), line.size());
+  if (!json::valid_utf8(line)) {  // parse() checked it; a direct caller may not have
+    problem->assign("invalid UTF-8");
+    return ParseStatus::kUnanswerable;
+  }
+  insitu_.assign(line);  // NUL-terminated, as the in-situ stream needs
+  LineStream is(insitu_.data());
   LineHandler h(line, is, req);
   rapidjson::ParseResult ok = reader_->Parse<kParseFlags>(is, h);
-  if (line.size() > kReaderResetBytes) reader_.emplace();
+  if (line.size() > kReaderResetBytes) {
+    reader_.emplace();
+    std::string().swap(insitu_);
+  }
+  // A NUL byte in the line ends the in-situ stream early: whatever follows it is not JSON.
+  if (ok && is.Tell() != line.size()) ok.Set(rapidjson::kParseErrorDocumentRootNotSingular, is.Tell());
   if (!ok) {
     problem->assign("invalid JSON at offset ");
     problem->append(std::to_string(ok.Offset()));
@@ -426,22 +479,129 @@ void Request::release_buffers() {
   entry_count = 0;
 }
 
+namespace {
+
+void append_raw(rapidjson::StringBuffer* out, std::string_view text) {
+  std::memcpy(out->Push(text.size()), text.data(), text.size());
+}
+
+// Appends s as a JSON string. Most strings here (node and client ids) need no escape: they
+// are copied as they are checked; the rest go through RapidJSON's writer.
+void append_string(rapidjson::StringBuffer* out, std::string_view s) {
+  char* p = out->Push(s.size() + 2);
+  *p++ = '"';
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == '"' || c == '\\') {
+      out->Pop(s.size() + 2);
+      rapidjson::Writer<rapidjson::StringBuffer> w(*out);
+      w.String(s.data(), static_cast<SizeType>(s.size()));
+      return;
+    }
+    *p++ = ch;
+  }
+  *p = '"';
+}
+
+// Appends a string known to need no escape.
+void append_plain_string(rapidjson::StringBuffer* out, std::string_view s) {
+  char* p = out->Push(s.size() + 2);
+  p[0] = '"';
+  std::memcpy(p + 1, s.data(), s.size());
+  p[s.size() + 1] = '"';
+}
+
+}  // namespace
+
+void ReplyWriter::continue_body(rapidjson::StringBuffer& out) {
+  Reset(out);
+  hasRoot_ = true;
+  // What the writer's own calls would have left: the envelope holds src, dest, body and their
+  // values (the body's value open); the body holds type, in_reply_to and their values.
+  Level* envelope = new (level_stack_.template Push<Level>()) Level(false);
+  envelope->valueCount = 6;
+  Level* body = new (level_stack_.template Push<Level>()) Level(false);
+  body->valueCount = 4;
+}
+
 ReplyRenderer::Writer& ReplyRenderer::begin(rapidjson::StringBuffer* out, std::string_view self,
                                             const Request& req, std::string_view type) {
+  if (self != self_) {
+    self_.assign(self);
+    opening_.clear();
+    rapidjson::StringBuffer text;
+    append_raw(&text, R"({"src":)");
+    append_string(&text, self);
+    append_raw(&text, R"(,"dest":)");
+    opening_.assign(text.GetString(), text.GetSize());
+  }
   out->Clear();
-  writer_.Reset(*out);
-  writer_.StartObject();
-  writer_.Key("src");
-  writer_.String(self.data(), static_cast<SizeType>(self.size()));
-  writer_.Key("dest");
-  writer_.String(req.src.data(), static_cast<SizeType>(req.src.size()));
-  writer_.Key("body");
-  writer_.StartObject();
-  writer_.Key("type");
-  writer_.String(type.data(), static_cast<SizeType>(type.size()));
-  writer_.Key("in_reply_to");
-  writer_.RawValue(req.msg_id.data(), req.msg_id.size(), rapidjson::kNumberType);
+  append_raw(out, opening_);
+  append_string(out, req.src);
+  append_raw(out, R"(,"body":{"type":)");
+  append_plain_string(out, type);
+  append_raw(out, R"(,"in_reply_to":)");
+  append_raw(out, req.msg_id);
+  writer_.continue_body(*out);
   return writer_;
+}
+
+void ReplyWriter::member_name(std::string_view name) {
+  Level* level = level_stack_.template Top<Level>();
+  GOSSIP_KV_ASSERT(!level->inArray && level->valueCount % 2 == 0);
+  bool first = level->valueCount == 0;
+  char* p = os_->Push(name.size() + (first ? 3 : 4));
+  if (!first) *p++ = ',';
+  *p++ = '"';
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  *p++ = '"';
+  *p = ':';
+  level->valueCount += 2;
+}
+
+void ReplyWriter::raw_member(std::string_view name, std::string_view json) {
+  member_name(name);
+  append_raw(os_, json);
+}
+
+void ReplyWriter::string_member(std::string_view name, std::string_view s) {
+  member_name(name);
+  append_string(os_, s);
+}
+
+void ReplyRenderer::key_member(Writer& w, std::string_view encoded_key) {
+  std::string_view body = key::body(encoded_key);
+  if (key::is_int(encoded_key)) return w.raw_member("key", body);
+  w.string_member("key", body);
+}
+
+void ReplyRenderer::ts_member(Writer& w, std::int64_t ts_us) {
+  if (ts_us < 0) {  // never on the node's clock
+    w.Key("ts");
+    w.Double(static_cast<double>(ts_us) / 1e6);
+    return;
+  }
+  // The seconds change once a second: formatted then, and copied until the next.
+  std::int64_t seconds = ts_us / 1'000'000;
+  if (seconds != ts_seconds_) {
+    auto [last, ec] = std::to_chars(ts_text_, ts_text_ + 20, seconds);
+    *last = '.';
+    ts_seconds_len_ = static_cast<std::size_t>(last - ts_text_) + 1;
+    ts_seconds_ = seconds;
+  }
+  char* text = ts_text_;
+  char* end = text + ts_seconds_len_;
+  // Six digits of microseconds, trailing zeros dropped (one digit stays).
+  auto frac = static_cast<std::uint32_t>(ts_us % 1'000'000);
+  for (int i = 5; i >= 0; --i) {
+    end[i] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  int digits = 6;
+  while (digits > 1 && end[digits - 1] == '0') --digits;
+  end += digits;
+  w.raw_member("ts", std::string_view(text, static_cast<std::size_t>(end - text)));
 }
 
 void ReplyRenderer::peer_message(rapidjson::StringBuffer* out, std::string_view self,
@@ -462,10 +622,10 @@ void ReplyRenderer::peer_message(rapidjson::StringBuffer* out, std::string_view 
 void ReplyRenderer::error(rapidjson::StringBuffer* out, std::string_view self,
                           const Request& req, ErrorCode code, std::string_view text) {
   Writer& w = begin(out, self, req, "error");
-  w.Key("code");
-  w.Int(static_cast<int>(code));
-  w.Key("text");
-  w.String(text.data(), static_cast<SizeType>(text.size()));
+  char digits[12];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, static_cast<int>(code));
+  w.raw_member("code", std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  w.string_member("text", text);
 }
 
 void ReplyRenderer::write_key(Writer& w, std::string_view encoded_key) {
@@ -478,12 +638,13 @@ void ReplyRenderer::write_key(Writer& w, std::string_view encoded_key) {
 }
 
 void close_line(std::string& out, std::string_view open_line, std::uint64_t msg_id) {
+  // One append for the line, one for its tail.
+  char tail[48] = R"(,"msg_id":)";
+  constexpr std::size_t kTailHead = 10;
+  auto [end, ec] = std::to_chars(tail + kTailHead, tail + sizeof tail - 3, msg_id);
+  std::memcpy(end, "}}\n", 3);
   out.append(open_line);
-  out.append(",\"msg_id\":");
-  char digits[24];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, msg_id);
-  out.append(digits, end);
-  out.append("}}\n");
+  out.append(tail, static_cast<std::size_t>(end + 3 - tail));
 }
 
 }  // namespace gossip_kv

@@ -29,7 +29,17 @@ bool values_equal(std::string_view a, std::string_view b) {
 bool valid_utf8(std::string_view s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   std::size_t n = s.size();
+  // Most text is ASCII only: one test for the whole of it.
+  std::uint64_t high = 0;
   std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p + i, 8);
+    high |= word;
+  }
+  for (; i < n; ++i) high |= p[i];
+  if ((high & 0x8080808080808080ull) == 0) return true;
+  i = 0;
   while (i < n) {
     // ASCII eight bytes at a time: most strings (keys, types, ids) are ASCII only.
     if (n - i >= 8) {

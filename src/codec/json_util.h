@@ -25,10 +25,11 @@ inline std::size_t skip_to_value(std::string_view text, std::size_t pos) {
 // (U+D800..U+DFFF, which a lone "\udc00" escape decodes to), nothing above U+10FFFF.
 bool valid_utf8(std::string_view s);
 
-// False when no string decoded from raw JSON text can be invalid UTF-8, given that the parser
-// validated the raw bytes (kParseValidateEncodingFlag): then only a \u escape (a lone
-// surrogate, "\udc00") can produce invalid bytes, and the text has none. One memchr-speed scan
-// instead of a check per decoded string.
+// False when no string decoded from raw JSON text can be invalid UTF-8, given that the raw bytes
+// are valid UTF-8 (the line parser checks the whole line first; the nested parsers pass
+// kParseValidateEncodingFlag): then only a \u escape (a lone surrogate, "\udc00") can produce
+// invalid bytes, and the text has none. One memchr-speed scan instead of a check per decoded
+// string.
 inline bool may_decode_invalid_utf8(std::string_view raw_json) {
   return raw_json.find("\\u") != std::string_view::npos;
 }

@@ -94,11 +94,10 @@ struct Slot {
   }
   // Called by the writer once the reply is out: a slot holding more than
   // limits::kSlotRetainedBytesMax gives all of it back. Returns the bytes given back. The
-  // request's buffers are charged_bytes (workers do not grow them), counted again only when set
-  // apart from the reader's charge (tests).
+  // request's buffers are charged_bytes, as the reader counted them when it admitted the
+  // request (workers do not grow them).
   std::size_t trim() {
-    std::size_t held = (charged_bytes != 0 ? charged_bytes : req.capacity_bytes()) +
-                       out.stack_.GetCapacity();
+    std::size_t held = charged_bytes + out.stack_.GetCapacity();
     if (held <= limits::kSlotRetainedBytesMax) return 0;
     req.release_buffers();
     out = rapidjson::StringBuffer();  // allocates nothing until its first Put

@@ -1,5 +1,6 @@
 // Workers: apply requests to the store and render their replies.
 #include <array>
+#include <charconv>
 #include <chrono>
 #include <thread>
 
@@ -96,12 +97,12 @@ class Worker {
     push_delta(w, true);
     if (req.type == MsgType::kWrite) {
       Writer& out = renderer_.begin(&slot.out, sh_.id.self, req, "write_ok");
-      out.Key("ts");
-      out.Double(w.version.ts_seconds());
+      renderer_.ts_member(out, w.version.ts_us);
     } else {
       Writer& out = renderer_.begin(&slot.out, sh_.id.self, req, "bench_write_ok");
-      out.Key("write_id");
-      out.Uint64(slot.write_id);
+      char id[24];
+      auto [end, ec] = std::to_chars(id, id + sizeof id, slot.write_id);
+      out.raw_member("write_id", std::string_view(id, static_cast<std::size_t>(end - id)));
     }
   }
 
@@ -116,16 +117,9 @@ class Worker {
     }
     bool kv = req.type == MsgType::kKvRead;
     Writer& out = renderer_.begin(&slot.out, sh_.id.self, req, kv ? "kv_read_ok" : "read_ok");
-    if (kv) {
-      out.Key("key");
-      ReplyRenderer::write_key(out, req.key);
-    }
-    out.Key("value");
-    out.RawValue(value_.data(), value_.size(), rapidjson::kObjectType);
-    if (kv) {
-      out.Key("ts");
-      out.Double(v.ts_seconds());
-    }
+    if (kv) ReplyRenderer::key_member(out, req.key);
+    out.raw_member("value", value_);
+    if (kv) renderer_.ts_member(out, v.ts_us);
   }
 
   void cas(Slot& slot) {

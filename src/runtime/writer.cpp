@@ -51,9 +51,13 @@ class OutputWriter {
     while (slot_ready()) {
       Slot& s = slot(next_);
       GOSSIP_KV_ASSERT(s.out.GetSize() > 0);  // a ready slot holds its (open) reply
-      buf_.append(s.out.GetString(), s.out.GetSize());
-      if (s.stamp_gossip_count) append_gossip_count(s.report_writes);
-      close_line(buf_, {}, msg_id_++);
+      std::string_view reply(s.out.GetString(), s.out.GetSize());
+      if (s.stamp_gossip_count) {
+        buf_.append(reply);
+        append_gossip_count(s.report_writes);
+        reply = {};
+      }
+      close_line(buf_, reply, msg_id_++);
       s.ready.store(0, std::memory_order_relaxed);
       // Credit the slot's bytes before `released` says it is free (release() orders both).
       released_bytes_ += s.charged_bytes;

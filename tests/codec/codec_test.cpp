@@ -1,5 +1,7 @@
 // Parser and ReplyRenderer: one line in, one Request out; replies that are valid JSON once the
 // writer closes them.
+#include <cmath>
+
 #include <rapidjson/document.h>
 
 #include <gtest/gtest.h>
@@ -162,6 +164,172 @@ TEST(Parser, ReusedRequestKeepsNoStaleFields) {
   parser.parse(R"({"src":"c2","body":{"type":"bench_report","msg_id":3}})", &req, &problem);
   EXPECT_EQ(req.dest, "");
   EXPECT_EQ(req.error, ErrorCode::kNone);
+}
+
+// ---- The fast path (flat_line.cpp) against the general parse -----------------------------------
+
+// Every field a request carries after a parse, for comparing two parses of one line.
+std::string fields(ParseStatus status, const Request& r) {
+  std::string out = status == ParseStatus::kOk ? "ok" : "unanswerable";
+  if (status != ParseStatus::kOk) return out;
+  out += "|src=" + r.src + "|dest=" + r.dest + "|type=" + std::to_string(static_cast<int>(r.type)) +
+         "|type_name=" + r.type_name + "|msg_id=" + r.msg_id +
+         "|error=" + std::to_string(static_cast<int>(r.error));
+  if (r.error != ErrorCode::kNone) return out;
+  out += "|key=" + r.key;
+  if (r.type == MsgType::kWrite || r.type == MsgType::kBenchWrite || r.type == MsgType::kCas) {
+    out += "|value=" + r.value;
+  }
+  if (r.type == MsgType::kCas) out += "|from=" + r.from;
+  return out;
+}
+
+// The fast path's verdict on line, and whether it agrees with the general parse.
+bool takes_fast_path(std::string_view line) {
+  Parser general;
+  Request slow;
+  Request fast;
+  std::string problem;
+  ParseStatus status = general.parse_general(line, &slow, &problem);
+  if (!parse_flat_line(line, &fast)) return false;
+  EXPECT_EQ(fields(ParseStatus::kOk, fast), fields(status, slow)) << line;
+  return true;
+}
+
+TEST(FlatLine, TakesThePlainFormsAndDecodesThemAsTheGeneralParse) {
+  for (std::string line : std::vector<std::string>{
+           line_with(R"("type":"write","msg_id":7,"key":"k","value":1)"),
+           line_with(R"("type":"write","msg_id":7,"key":-12,"value":"v é 日本")"),
+           line_with(R"("type":"bench_write","msg_id":0,"key":123456789012345678,"value":"v1")"),
+           line_with(R"("type":"kv_read","msg_id":-3,"key":"")"),
+           line_with(R"("type":"read","msg_id":1,"key":0,"value":[1])") /* a nested member of a read */,
+           line_with(R"("type":"cas","msg_id":1,"key":1,"from":null,"to":true)"),
+           line_with(R"("type":"write","msg_id":1,"key":1,"value":false,"extra":"x","n":5)"),
+           // Maelstrom's "id", members in any order, a reply's fields it does not read.
+           R"({"id":12,"body":{"key":3,"msg_id":4,"type":"kv_read"},"dest":"n1","src":"c9"})",
+           // Whitespace between tokens, as Python's json.dumps writes.
+           R"( { "src": "c1", "dest": "n1", "body": { "type": "write", "msg_id": 1, "key": 2, "value": 3 } } )",
+           R"({"src":"c1","body":{"type":"read","msg_id":1,"key":2}})" /* no dest */}) {
+    // The nested value makes the read's line go the general way: it is in the list to show the
+    // fast path declining a container anywhere.
+    bool nested = line.find('[') != std::string::npos;
+    EXPECT_EQ(takes_fast_path(line), !nested) << line;
+  }
+}
+
+TEST(FlatLine, LeavesEverythingElseToTheGeneralParse) {
+  for (std::string line : std::vector<std::string>{
+           line_with(R"("type":"write","msg_id":1,"key":"k","value":"a\"b")") /* an escape */,
+           line_with(R"("type":"write","msg_id":1,"key":"\u006b","value":1)"),
+           R"({"src":"c\u0031","dest":"n1","body":{"type":"read","msg_id":1,"key":1}})",
+           line_with(R"("type":"write","msg_id":1,"key":"k","value":{"a":1})"),
+           line_with(R"("type":"write","msg_id":1,"key":"k","value":1.5)"),
+           line_with(R"("type":"write","msg_id":1,"key":"k","value":1e2)"),
+           line_with(R"("type":"write","msg_id":1,"key":"k","value":-0)"),
+           line_with(R"("type":"write","msg_id":1,"key":"k","value":1234567890123456789)"),
+           line_with(R"("type":"write","msg_id":1,"key":"k","value":01)"),
+           line_with(R"("type":"write","msg_id":1.0,"key":"k","value":1)"),
+           line_with(R"("type":"write","msg_id":1,"key":"k")") /* no value */,
+           line_with(R"("type":"write","msg_id":1,"key":true,"value":1)"),
+           line_with(R"("type":"read","msg_id":1)") /* no key */,
+           line_with(R"("type":"read","msg_id":1,"key":1,"key":2)") /* a duplicate */,
+           line_with(R"("type":"read","msg_id":1,"msg_id":2,"key":1)"),
+           R"({"src":"c1","src":"c2","body":{"type":"read","msg_id":1,"key":1}})",
+           line_with(R"("type":"cas","msg_id":1,"key":1,"from":1)") /* no to */,
+           line_with(R"("type":"init","msg_id":1,"node_id":"n1","node_ids":["n1"]})"),
+           line_with(R"("type":"bench_report","msg_id":1)"),
+           line_with(R"("type":"read_ok","msg_id":1,"key":1)"),
+           line_with(R"("type":"write","msg_id":1,"key":1,"value":tru)"),
+           line_with(R"("type":"write","msg_id":1,"key":1,"value":truex)"),
+           line_with(R"("type":"write","msg_id":1,"key":1,"value":1,})"),
+           std::string(R"({"src":"","dest":"n1","body":{"type":"read","msg_id":1,"key":1}})"),
+           std::string(R"({"src":"c1","dest":"n1","body":{"type":"read","msg_id":1,"key":1}} x)"),
+           std::string(R"({"src":"c1","dest":"n1","body":{"type":"read","msg_id":1,"key":1})"),
+           std::string(R"({"src":"c1","dest":"n1","body":{"type":"read","msg_id":1,"key":1}})") +
+               std::string(1, '\0') + "}",
+           std::string(R"({"src":"c1","dest":"n1","body":{"type":"read","msg_id":1,"key":")") +
+               std::string(1, '\x01') + R"("}})",
+           line_with(R"("type":"write","msg_id":1,"key":")" + std::string(limits::kKeyBytesMax + 1, 'k') +
+                     R"(","value":1)"),
+           line_with(R"("type":"write","msg_id":1,"key":1,"value":")" +
+                     std::string(limits::kValueBytesMax, 'v') + R"(")"),
+           std::string(R"({"src":")") + std::string(limits::kIdBytesMax + 1, 'c') +
+               R"(","body":{"type":"read","msg_id":1,"key":1}})"}) {
+    EXPECT_FALSE(takes_fast_path(line)) << line;
+  }
+}
+
+TEST(FlatLine, ALineWithANulOrInvalidUtf8IsUnanswerable) {
+  std::string nul = std::string(R"({"src":"c1","dest":"n1","body":{"type":"read","msg_id":1,"key":1}})") +
+                    std::string(1, '\0') + "garbage";
+  Parsed p = parse(nul);
+  EXPECT_EQ(p.status, ParseStatus::kUnanswerable) << "what follows a NUL byte is not JSON";
+  Parsed q = parse(line_with("\"type\":\"write\",\"msg_id\":1,\"key\":1,\"value\":\"\xc3\x28\""));
+  EXPECT_EQ(q.status, ParseStatus::kUnanswerable);
+  EXPECT_EQ(q.problem, "invalid UTF-8");
+  Parsed r = parse(line_with("\"type\":\"write\",\"msg_id\":1,\"key\":1,\"value\":\"\xed\xa0\x80\""));
+  EXPECT_EQ(r.status, ParseStatus::kUnanswerable) << "an encoded surrogate is not UTF-8";
+}
+
+// ---- Replies --------------------------------------------------------------------------------------
+
+std::string render_ts(std::int64_t ts_us) {
+  Request req;
+  req.src = "c1";
+  req.msg_id = "1";
+  ReplyRenderer r;
+  rapidjson::StringBuffer buf;
+  r.ts_member(r.begin(&buf, "n1", req, "write_ok"), ts_us);
+  std::string text(buf.GetString(), buf.GetSize());
+  return text.substr(text.find("\"ts\":") + 5);
+}
+
+TEST(Renderer, TimestampsAreTheExactDecimalOfTheirMicroseconds) {
+  EXPECT_EQ(render_ts(1764659400123456), "1764659400.123456");
+  EXPECT_EQ(render_ts(1764659400500000), "1764659400.5");
+  EXPECT_EQ(render_ts(1764659400000000), "1764659400.0");
+  EXPECT_EQ(render_ts(1764659400000001), "1764659400.000001");
+  EXPECT_EQ(render_ts(1764659400010200), "1764659400.0102");
+  EXPECT_EQ(render_ts(0), "0.0");
+  EXPECT_EQ(render_ts(999999), "0.999999");
+  // One renderer across a change of second: the cached seconds follow.
+  Request req;
+  req.src = "c1";
+  req.msg_id = "1";
+  ReplyRenderer r;
+  rapidjson::StringBuffer buf;
+  for (std::int64_t ts : {1999999, 2000001, 1000000}) {
+    r.ts_member(r.begin(&buf, "n1", req, "write_ok"), ts);
+    std::string text(buf.GetString(), buf.GetSize());
+    rapidjson::Document d;
+    d.Parse((text + "}}").c_str());
+    ASSERT_FALSE(d.HasParseError()) << text;
+    EXPECT_EQ(static_cast<std::int64_t>(std::llround(d["body"]["ts"].GetDouble() * 1e6)), ts);
+  }
+}
+
+TEST(Renderer, IdsThatNeedEscapingAreEscaped) {
+  Request req;
+  req.src = "c\"1\\\x01";
+  req.msg_id = "5";
+  ReplyRenderer r;
+  rapidjson::StringBuffer buf;
+  ReplyRenderer::Writer& w = r.begin(&buf, "n\"1", req, "kv_read_ok");
+  ReplyRenderer::key_member(w, "sk\"ey");
+  w.raw_member("value", "[1]");
+  w.string_member("text", "tab\there");
+  std::string line;
+  close_line(line, std::string_view(buf.GetString(), buf.GetSize()), 3);
+  rapidjson::Document d;
+  d.Parse(line.c_str());
+  ASSERT_FALSE(d.HasParseError()) << line;
+  EXPECT_STREQ(d["src"].GetString(), "n\"1");
+  EXPECT_STREQ(d["dest"].GetString(), "c\"1\\\x01");
+  EXPECT_STREQ(d["body"]["key"].GetString(), "k\"ey");
+  EXPECT_STREQ(d["body"]["text"].GetString(), "tab\there");
+  EXPECT_EQ(d["body"]["in_reply_to"].GetInt(), 5);
+  EXPECT_EQ(d["body"]["msg_id"].GetInt(), 3);
+  EXPECT_EQ(d["body"]["value"][0].GetInt(), 1);
 }
 
 TEST(Renderer, ClosedLinesAreJsonWithMsgId) {

@@ -1,6 +1,7 @@
 // Fuzz target: the line decoder (Parser::parse) and the replies rendered for what it decodes.
 // Invariants: never crash; every rendered reply is one line of valid UTF-8 JSON whose strings
-// are valid UTF-8; a request decoded without error respects every limit in limits.h.
+// are valid UTF-8; a request decoded without error respects every limit in limits.h; the fast
+// path decodes what it takes exactly as the general parse does.
 // Run: build-fuzz/bin/line_decoder_fuzz tests/fuzz/corpus/line_decoder -dict=tests/fuzz/gossip_kv.dict
 #include <cstdint>
 #include <string>
@@ -8,6 +9,7 @@
 
 #include <rapidjson/stringbuffer.h>
 
+#include "codec/json_util.h"
 #include "fuzz_checks.h"
 #include "gossip_kv/codec.h"
 #include "gossip_kv/key.h"
@@ -135,6 +137,27 @@ void check_replies(const Request& req) {
   }
 }
 
+// The fast path (parse_flat_line) takes only lines that the general parse decodes without error,
+// and fills the request as the general parse does.
+void check_fast_path(std::string_view line) {
+  static Parser general;
+  static Request flat;
+  static Request slow;
+  static std::string problem;
+  if (!json::valid_utf8(line) || !parse_flat_line(line, &flat)) return;
+  FUZZ_CHECK(general.parse_general(line, &slow, &problem) == ParseStatus::kOk, line);
+  FUZZ_CHECK(slow.error == ErrorCode::kNone, line);
+  FUZZ_CHECK(flat.src == slow.src && flat.dest == slow.dest && flat.type == slow.type &&
+                 flat.type_name == slow.type_name && flat.msg_id == slow.msg_id &&
+                 flat.key == slow.key && flat.error == ErrorCode::kNone,
+             line);
+  if (slow.type == MsgType::kWrite || slow.type == MsgType::kBenchWrite ||
+      slow.type == MsgType::kCas) {
+    FUZZ_CHECK(flat.value == slow.value, line);
+  }
+  if (slow.type == MsgType::kCas) FUZZ_CHECK(flat.from == slow.from, line);
+}
+
 }  // namespace
 }  // namespace gossip_kv::fuzz
 
@@ -146,6 +169,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (line.size() > limits::kLineBytesMax) return 0;
   // Reused from input to input, as the reader reuses a slot's Request: stale state from an
   // earlier line must never leak into a later one.
+  fuzz::check_fast_path(line);
   static Parser parser;
   static Request req;
   static std::string problem;

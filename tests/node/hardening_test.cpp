@@ -257,6 +257,7 @@ TEST(HardeningMemory, SlotGivesBackBuffersAboveTheRetainedBound) {
                                    std::string(limits::kValueBytesMax - 2, 'v') + R"("})");
   ASSERT_EQ(parser.parse(big, &slot.req, &problem), ParseStatus::kOk);
   ASSERT_EQ(slot.req.error, ErrorCode::kNone);
+  slot.charged_bytes = slot.req.capacity_bytes();  // as the reader charges it
   ReplyRenderer renderer;
   ReplyRenderer::Writer& w = renderer.begin(&slot.out, "n1", slot.req, "read_ok");
   w.Key("value");
@@ -270,6 +271,7 @@ TEST(HardeningMemory, SlotGivesBackBuffersAboveTheRetainedBound) {
   ASSERT_EQ(parser.parse(line("c1", R"({"type":"read","msg_id":2,"key":"k"})"), &slot.req, &problem),
             ParseStatus::kOk);
   EXPECT_EQ(slot.req.key, "sk");
+  slot.charged_bytes = slot.req.capacity_bytes();
   renderer.begin(&slot.out, "n1", slot.req, "read_ok");
   // Small requests keep their buffers: the steady path stays allocation-free.
   std::size_t small = slot.capacity_bytes();

@@ -1,0 +1,247 @@
+// The fast path of the line decoder: the request shapes that make nearly all of a node's load
+// (write, bench_write, kv_read, read, cas) in their plain form, decoded in one forward scan.
+//
+// Plain form: one envelope object whose members are src, dest, body and other scalars (such as
+// Maelstrom's "id"); a body whose members are type, msg_id, key, value, from, to and other
+// scalars; strings without any escape or control character; integers of at most 18 digits; no
+// container anywhere except the envelope and the body. Anything else - an escape, a nested
+// value, a fraction, a duplicate member, a missing field, another type - returns false, and
+// the general RapidJSON parse decides, with its errors and limits. So the fast path only ever
+// takes lines that the general parse decodes without error, and fills the Request as it does:
+// tests/codec (the differential cases) and the line_decoder fuzz target compare the two.
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+
+#include "gossip_kv/codec.h"
+#include "gossip_kv/key.h"
+#include "gossip_kv/limits.h"
+
+namespace gossip_kv {
+namespace {
+
+// The largest integer that certainly fits in int64: 18 digits.
+constexpr std::size_t kIntDigitsMax = 18;
+
+enum class Kind : std::uint8_t { kNone, kString, kInt, kLiteral };
+
+struct Token {
+  Kind kind = Kind::kNone;
+  std::string_view text;  // a string's bytes without quotes; a number's or literal's text
+};
+
+constexpr std::uint64_t kOnes = 0x0101010101010101ull;
+constexpr std::uint64_t kHighs = 0x8080808080808080ull;
+
+// The high bit of every zero byte of w set (and maybe of bytes above the lowest zero byte).
+constexpr std::uint64_t zero_byte(std::uint64_t w) { return (w - kOnes) & ~w & kHighs; }
+
+class FlatScanner {
+ public:
+  explicit FlatScanner(std::string_view line) : p_(line.data()), end_(line.data() + line.size()) {}
+
+  void skip_ws() {
+    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\r' || *p_ == '\n')) ++p_;
+  }
+  // Takes c, after whitespace if any. Most lines have none between tokens: the first test is
+  // for c itself.
+  bool take(char c) {
+    if (p_ != end_ && *p_ == c) {
+      ++p_;
+      return true;
+    }
+    skip_ws();
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+  [[nodiscard]] bool at_end() const { return p_ == end_; }
+
+  // A string without escapes or control characters; false for anything else.
+  bool plain_string(std::string_view* out) {
+    if (!take('"')) return false;
+    const char* begin = p_;
+    // Eight bytes at a time while eight are left: the lowest byte that is a quote, a
+    // backslash or a control character ends the plain run (the flags of the bytes above it
+    // may be false positives, the lowest one never is).
+    while (end_ - p_ >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p_, 8);
+      std::uint64_t stop = zero_byte(w ^ kOnes * '"') | zero_byte(w ^ kOnes * '\\') |
+                           ((w - kOnes * 0x20) & ~w & kHighs);
+      if (stop != 0) {
+        p_ += std::countr_zero(stop) / 8;
+        break;
+      }
+      p_ += 8;
+    }
+    for (;;) {
+      if (p_ == end_) return false;
+      auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') break;
+      if (c == '\\' || c < 0x20) return false;
+      ++p_;
+    }
+    *out = std::string_view(begin, static_cast<std::size_t>(p_ - begin));
+    ++p_;
+    return true;
+  }
+
+  // A scalar value in plain form; false for containers, fractions, exponents, long integers,
+  // "-0" and anything malformed.
+  bool scalar(Token* out) {
+    if (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ') skip_ws();
+    if (p_ == end_) return false;
+    char c = *p_;
+    if (c == '"') {
+      out->kind = Kind::kString;
+      return plain_string(&out->text);
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) return integer(out);
+    for (std::string_view lit : {std::string_view("true"), std::string_view("false"),
+                                 std::string_view("null")}) {
+      if (static_cast<std::size_t>(end_ - p_) >= lit.size() &&
+          std::string_view(p_, lit.size()) == lit) {
+        p_ += lit.size();
+        out->kind = Kind::kLiteral;
+        out->text = lit;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  bool integer(Token* out) {
+    const char* begin = p_;
+    if (*p_ == '-') ++p_;
+    const char* digits = p_;
+    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    auto n = static_cast<std::size_t>(p_ - digits);
+    if (n == 0 || n > kIntDigitsMax) return false;
+    if (*digits == '0' && (n > 1 || digits != begin)) return false;  // "01" is not JSON; "-0"
+    // A fraction or exponent makes it a double: the general parse's case.
+    if (p_ != end_ && (*p_ == '.' || *p_ == 'e' || *p_ == 'E')) return false;
+    out->kind = Kind::kInt;
+    out->text = std::string_view(begin, static_cast<std::size_t>(p_ - begin));
+    return true;
+  }
+
+  const char* p_;
+  const char* end_;
+};
+
+// Calls member(name) for each member of the object starting at the scanner's position, which
+// reads the member's value; false as soon as anything is not in plain form.
+template <typename Member>
+bool members(FlatScanner& s, Member&& member) {
+  if (!s.take('{')) return false;
+  if (s.take('}')) return true;
+  do {
+    std::string_view name;
+    if (!s.plain_string(&name) || !s.take(':') || !member(name)) return false;
+  } while (s.take(','));
+  return s.take('}');
+}
+
+}  // namespace
+
+bool parse_flat_line(std::string_view line, Request* req) {
+  FlatScanner s(line);
+  std::string_view src;
+  std::string_view dest;
+  bool has_src = false;
+  bool has_dest = false;
+  bool has_body = false;
+  Token type, msg_id, key, value, from, to;
+  Token ignored;
+  auto once = [](Token& t, FlatScanner& sc) { return t.kind == Kind::kNone && sc.scalar(&t); };
+  auto body_member = [&](std::string_view name) {
+    if (name == "type") return once(type, s);
+    if (name == "msg_id") return once(msg_id, s);
+    if (name == "key") return once(key, s);
+    if (name == "value") return once(value, s);
+    if (name == "from") return once(from, s);
+    if (name == "to") return once(to, s);
+    // node_id, node_ids and entries belong to init and kv_merge: the general parse's.
+    if (name == "node_id" || name == "node_ids" || name == "entries") return false;
+    return s.scalar(&ignored);
+  };
+  auto envelope_member = [&](std::string_view name) {
+    if (name == "src") {
+      if (has_src) return false;
+      has_src = true;
+      return s.plain_string(&src);
+    }
+    if (name == "dest") {
+      if (has_dest) return false;
+      has_dest = true;
+      return s.plain_string(&dest);
+    }
+    if (name == "body") {
+      if (has_body) return false;
+      has_body = true;
+      return members(s, body_member);
+    }
+    return s.scalar(&ignored);
+  };
+  if (!members(s, envelope_member)) return false;
+  s.skip_ws();
+  if (!s.at_end() || !has_src || !has_body) return false;
+  if (src.empty() || src.size() > limits::kIdBytesMax) return false;
+  if (type.kind != Kind::kString || msg_id.kind != Kind::kInt) return false;
+
+  MsgType t;
+  std::string_view name = type.text;
+  if (name == "write") {
+    t = MsgType::kWrite;
+  } else if (name == "kv_read") {
+    t = MsgType::kKvRead;
+  } else if (name == "bench_write") {
+    t = MsgType::kBenchWrite;
+  } else if (name == "read") {
+    t = MsgType::kRead;
+  } else if (name == "cas") {
+    t = MsgType::kCas;
+  } else {
+    return false;
+  }
+  if (key.kind == Kind::kString ? key.text.size() > limits::kKeyBytesMax
+                                : key.kind != Kind::kInt) {
+    return false;
+  }
+  bool writes = t == MsgType::kWrite || t == MsgType::kBenchWrite;
+  if (writes && value.kind == Kind::kNone) return false;
+  if (t == MsgType::kCas && (from.kind == Kind::kNone || to.kind == Kind::kNone)) return false;
+  // Raw text of a string value: its quotes, which the scan left out, are the bytes around it.
+  auto raw = [](const Token& tok) {
+    if (tok.kind != Kind::kString) return tok.text;
+    return std::string_view(tok.text.data() - 1, tok.text.size() + 2);
+  };
+  // At most 64 KiB + 2 for a string; the general parse reports a longer one.
+  if (raw(value).size() > limits::kValueBytesMax || raw(from).size() > limits::kValueBytesMax ||
+      raw(to).size() > limits::kValueBytesMax) {
+    return false;
+  }
+
+  req->src.assign(src);
+  req->dest.assign(dest);
+  req->type = t;
+  req->type_name.assign(name);
+  req->msg_id.assign(msg_id.text);
+  req->key.clear();
+  req->key.push_back(key.kind == Kind::kInt ? key::kIntTag : key::kStringTag);
+  req->key.append(key.text);  // an integer's text in plain form is its canonical decimal
+  if (writes) req->value.assign(raw(value));
+  if (t == MsgType::kCas) {
+    req->from.assign(raw(from));
+    req->value.assign(raw(to));
+  }
+  req->node_id.clear();
+  req->entry_count = 0;
+  req->error = ErrorCode::kNone;
+  return true;
+}
+
+}  // namespace gossip_kv
