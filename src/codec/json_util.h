@@ -34,6 +34,11 @@ inline bool may_decode_invalid_utf8(std::string_view raw_json) {
   return raw_json.find("\\u") != std::string_view::npos;
 }
 
+// True when text is exactly one JSON scalar in plain form: true, false, null, an integer of at
+// most 18 digits, or a string without escapes or control characters. Such text is valid JSON
+// (given valid UTF-8) without a parse; false says nothing (parse it to know).
+bool plain_scalar(std::string_view text);
+
 // The deepest nesting of arrays and objects in JSON text (0 for a scalar), counted without
 // parsing; stops counting once it passes `stop_above`.
 std::size_t nesting_depth(std::string_view text, std::size_t stop_above);

@@ -15,10 +15,14 @@ namespace {
 
 using rapidjson::SizeType;
 
-constexpr unsigned kBodyFlags = rapidjson::kParseInsituFlag | rapidjson::kParseIterativeFlag |
-                                rapidjson::kParseValidateEncodingFlag;
-constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag |
-                                 rapidjson::kParseValidateEncodingFlag;
+// No kParseValidateEncodingFlag: the body and each value are checked as UTF-8 whole before
+// they are parsed (the same verdict: invalid bytes outside a string are invalid JSON anyway),
+// which costs a word-at-a-time test while they are ASCII instead of a check per character.
+// The body is parsed by the recursive parser: BodyHandler refuses a container wherever its flat
+// grammar has none, so the recursion never goes deeper than a span in a relay list (4 levels);
+// it takes about a third fewer instructions than the iterative one.
+constexpr unsigned kBodyFlags = rapidjson::kParseInsituFlag;
+constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag;
 
 // Body members and r's members; one bit each in the seen mask.
 enum class Member : std::uint8_t {
@@ -117,6 +121,7 @@ const char* check_value_text(rapidjson::Reader& reader, std::string_view v,
     if (static_cast<unsigned char>(c) < 0x20) return "value holds a control byte (a newline?)";
   }
   if (!json::valid_utf8(v)) return "value not UTF-8";
+  if (json::plain_scalar(v)) return nullptr;  // most values: no parse needed
   rapidjson::MemoryStream vs(v.data(), v.size());
   ValueHandler h(depth_max);
   if (!reader.Parse<kValueFlags>(vs, h).IsError()) return nullptr;
@@ -561,6 +566,7 @@ PeerDecodeResult PeerDecoder::decode(std::string_view body, const PeerBounds& bo
     return {PeerStatus::kNotJson, "NUL byte in the body",
             static_cast<std::size_t>(static_cast<const char*>(nul) - body.data())};
   }
+  if (!json::valid_utf8(body)) return {PeerStatus::kNotJson, "body is not UTF-8", 0};
   buffer_.assign(body);  // keeps its capacity; c_str() adds the NUL in situ parsing stops at
   rapidjson::InsituStringStream is(buffer_.data());
   BodyHandler h(bounds, out, is, value_reader_);

@@ -763,6 +763,28 @@ TEST(PeerWire, KeyAndValueCheckersStandAlone) {
   EXPECT_EQ(v.check("[[]]", limits::kValueBytesMax, 2), nullptr);
 }
 
+// The values a peer's entries carry are mostly plain scalars, accepted without a parse; the
+// rest are parsed. Both must agree with a parse on what is one valid value.
+TEST(PeerWire, PlainScalarsAreExactlyValidJson) {
+  for (std::string_view yes : {"0", "-1", "123456789012345678", "true", "false", "null", R"("")",
+                               R"("v é")"}) {
+    EXPECT_TRUE(json::plain_scalar(yes)) << yes;
+    EXPECT_EQ(ValueTextChecker().check(yes), nullptr) << yes;
+  }
+  // Not plain: some are still valid (parsed then), none is taken without a parse.
+  for (std::string_view no : {"", "-", "-0x", "01", "1.5", "1e2", "+1", "1234567890123456789",
+                              "tru", "truex", "nul", R"(")", R"("a\"b")", R"("a"b")", "\"a\x01\"",
+                              "[1]", "{}", " 1", "1 "}) {
+    EXPECT_FALSE(json::plain_scalar(no)) << no;
+  }
+  ValueTextChecker v;
+  EXPECT_EQ(v.check("1.5"), nullptr);
+  EXPECT_EQ(v.check("1234567890123456789"), nullptr);
+  EXPECT_NE(v.check("01"), nullptr);
+  EXPECT_NE(v.check("truex"), nullptr);
+  EXPECT_NE(v.check(R"("a"b")"), nullptr);
+}
+
 TEST(PeerWire, StrictUtf8) {
   EXPECT_TRUE(json::valid_utf8("plain é 😀 \xef\xbf\xbf"));
   EXPECT_FALSE(json::valid_utf8("\xc0\x80"));           // overlong NUL
