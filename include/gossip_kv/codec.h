@@ -162,6 +162,7 @@ class ReplyRenderer {
   Writer writer_;
   std::string self_;     // the self of the last reply begun, and
   std::string opening_;  // its `{"src":"<self>","dest":`
+  bool opening_cached_ = false;  // self_ and opening_ are set (self may be empty: before init)
   std::int64_t ts_seconds_ = -1;  // the whole seconds of the last ts_member, and
   std::size_t ts_seconds_len_ = 0;  // the length of their digits and '.' in
   char ts_text_[32] = {};           // the text ts_member formats in

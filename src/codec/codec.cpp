@@ -482,6 +482,7 @@ void Request::release_buffers() {
 namespace {
 
 void append_raw(rapidjson::StringBuffer* out, std::string_view text) {
+  if (text.empty()) return;  // Push(0) on an empty buffer gives a null pointer
   std::memcpy(out->Push(text.size()), text.data(), text.size());
 }
 
@@ -507,7 +508,7 @@ void append_string(rapidjson::StringBuffer* out, std::string_view s) {
 void append_plain_string(rapidjson::StringBuffer* out, std::string_view s) {
   char* p = out->Push(s.size() + 2);
   p[0] = '"';
-  std::memcpy(p + 1, s.data(), s.size());
+  if (!s.empty()) std::memcpy(p + 1, s.data(), s.size());
   p[s.size() + 1] = '"';
 }
 
@@ -526,7 +527,8 @@ void ReplyWriter::continue_body(rapidjson::StringBuffer& out) {
 
 ReplyRenderer::Writer& ReplyRenderer::begin(rapidjson::StringBuffer* out, std::string_view self,
                                             const Request& req, std::string_view type) {
-  if (self != self_) {
+  if (!opening_cached_ || self != self_) {
+    opening_cached_ = true;
     self_.assign(self);
     opening_.clear();
     rapidjson::StringBuffer text;
