@@ -1,5 +1,6 @@
 // The fast path of the line decoder: the request shapes that make nearly all of a node's load
-// (write, bench_write, kv_read, read, cas) in their plain form, decoded in one forward scan.
+// (write, bench_write, kv_read, read, cas) in their plain form, decoded in one forward scan; and
+// peers' replication messages, whose bodies it only delimits (their decoder checks them).
 //
 // Plain form: one envelope object whose members are src, dest, body and other scalars (such as
 // Maelstrom's "id"); a body whose members are type, msg_id, key, value, from, to and other
@@ -17,6 +18,7 @@
 #include "gossip_kv/codec.h"
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
+#include "codec/json_util.h"
 
 namespace gossip_kv {
 namespace {
@@ -57,6 +59,11 @@ class FlatScanner {
     return true;
   }
   [[nodiscard]] bool at_end() const { return p_ == end_; }
+  // The next byte after whitespace, or '\0' at the end.
+  char peek_ws() {
+    skip_ws();
+    return p_ == end_ ? '\0' : *p_;
+  }
 
   // A string without escapes or control characters; false for anything else.
   bool plain_string(std::string_view* out) {
@@ -87,6 +94,42 @@ class FlatScanner {
     ++p_;
     return true;
   }
+
+  // Skips one value without checking it: a string (escapes and all), an array or object
+  // (brackets matched outside strings), or the bytes of a number or literal up to the next
+  // delimiter. False only when the line ends inside it or no value starts here. What it skips
+  // is not known to be JSON: only a caller that has the value checked later may use it.
+  bool skip_unchecked() {
+    if (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ') skip_ws();
+    if (p_ == end_) return false;
+    if (*p_ == '"') return skip_string();
+    if (*p_ != '{' && *p_ != '[') {
+      const char* begin = p_;
+      while (p_ != end_ && *p_ != ',' && *p_ != '}' && *p_ != ']' &&
+             static_cast<unsigned char>(*p_) > ' ') {
+        ++p_;
+      }
+      return p_ != begin;
+    }
+    std::size_t depth = 0;
+    while (p_ != end_) {
+      char c = *p_;
+      if (c == '"') {
+        if (!skip_string()) return false;
+        continue;
+      }
+      ++p_;
+      if (c == '{' || c == '[') {
+        // As deep as the general parse allows a value (it reports deeper ones): a member's
+        // value starts at level 3 of the line.
+        if (++depth > limits::kValueDepthMax) return false;
+      } else if ((c == '}' || c == ']') && --depth == 0) {
+        return true;
+      }
+    }
+    return false;
+  }
+  [[nodiscard]] const char* position() const { return p_; }
 
   // A scalar value in plain form; false for containers, fractions, exponents, long integers,
   // "-0" and anything malformed.
@@ -128,6 +171,36 @@ class FlatScanner {
     return true;
   }
 
+  // Past a string starting at p_, escapes skipped whole.
+  bool skip_string() {
+    ++p_;
+    for (;;) {
+      p_ = quote_or_backslash(p_, end_);
+      if (p_ == end_) return false;
+      if (*p_ == '"') {
+        ++p_;
+        return true;
+      }
+      p_ += 2;  // a backslash and the byte it escapes
+      if (p_ > end_) {
+        p_ = end_;
+        return false;
+      }
+    }
+  }
+  // The first '"' or '\\' in [p, end), eight bytes at a time while eight are left.
+  static const char* quote_or_backslash(const char* p, const char* end) {
+    while (end - p >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      std::uint64_t stop = zero_byte(w ^ kOnes * '"') | zero_byte(w ^ kOnes * '\\');
+      if (stop != 0) return p + std::countr_zero(stop) / 8;
+      p += 8;
+    }
+    while (p != end && *p != '"' && *p != '\\') ++p;
+    return p;
+  }
+
   const char* p_;
   const char* end_;
 };
@@ -145,6 +218,35 @@ bool members(FlatScanner& s, Member&& member) {
   return s.take('}');
 }
 
+// A peer's message: type names none of the node's requests or replies, and src is a node. The
+// reader hands its body on whole; the gossip thread's decoder checks every byte of it, so its
+// members may have been skipped unchecked here (a body that is not JSON is dropped there, as
+// the general parse drops a line that is not JSON).
+bool peer_body(std::string_view src, std::string_view dest, std::string_view type,
+               std::string_view msg_id, std::string_view body, Request* req) {
+  if (src.front() != 'n' || type.size() > limits::kTypeBytesMax) return false;
+  // A \u escape can decode to invalid UTF-8 (a lone surrogate), which the general parse
+  // reports; not every decoder behind the gossip thread checks every string for it.
+  if (json::may_decode_invalid_utf8(body)) return false;
+  static constexpr std::string_view kNodeTypes[] = {"init", "kv_merge", "bench_report",
+                                                    "bench_stats", "error"};
+  for (std::string_view known : kNodeTypes) {
+    if (type == known) return false;
+  }
+  if (type.size() > 3 && type.substr(type.size() - 3) == "_ok") return false;  // a reply
+  req->src.assign(src);
+  req->dest.assign(dest);
+  req->type = MsgType::kPeer;
+  req->type_name.assign(type);
+  req->msg_id.assign(msg_id);
+  req->key.clear();
+  req->value.assign(body);
+  req->node_id.clear();
+  req->entry_count = 0;
+  req->error = ErrorCode::kNone;
+  return true;
+}
+
 }  // namespace
 
 bool parse_flat_line(std::string_view line, Request* req) {
@@ -156,6 +258,11 @@ bool parse_flat_line(std::string_view line, Request* req) {
   bool has_body = false;
   Token type, msg_id, key, value, from, to;
   Token ignored;
+  // A member the node does not read whose value was skipped unchecked: only a peer's body, which
+  // the gossip thread's decoder checks whole, may hold one.
+  bool unchecked = false;
+  const char* body_begin = nullptr;
+  const char* body_end = nullptr;
   auto once = [](Token& t, FlatScanner& sc) { return t.kind == Kind::kNone && sc.scalar(&t); };
   auto body_member = [&](std::string_view name) {
     if (name == "type") return once(type, s);
@@ -166,7 +273,13 @@ bool parse_flat_line(std::string_view line, Request* req) {
     if (name == "to") return once(to, s);
     // node_id, node_ids and entries belong to init and kv_merge: the general parse's.
     if (name == "node_id" || name == "node_ids" || name == "entries") return false;
-    return s.scalar(&ignored);
+    FlatScanner probe = s;
+    if (probe.scalar(&ignored)) {
+      s = probe;
+      return true;
+    }
+    unchecked = true;
+    return s.skip_unchecked();
   };
   auto envelope_member = [&](std::string_view name) {
     if (name == "src") {
@@ -182,7 +295,11 @@ bool parse_flat_line(std::string_view line, Request* req) {
     if (name == "body") {
       if (has_body) return false;
       has_body = true;
-      return members(s, body_member);
+      if (s.peek_ws() != '{') return false;
+      body_begin = s.position();
+      bool ok = members(s, body_member);
+      body_end = s.position();
+      return ok;
     }
     return s.scalar(&ignored);
   };
@@ -205,8 +322,11 @@ bool parse_flat_line(std::string_view line, Request* req) {
   } else if (name == "cas") {
     t = MsgType::kCas;
   } else {
-    return false;
+    return peer_body(src, dest, name, msg_id.text,
+                     std::string_view(body_begin, static_cast<std::size_t>(body_end - body_begin)),
+                     req);
   }
+  if (unchecked) return false;
   if (key.kind == Kind::kString ? key.text.size() > limits::kKeyBytesMax
                                 : key.kind != Kind::kInt) {
     return false;

@@ -9,6 +9,7 @@
 #include "gossip_kv/codec.h"
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
+#include "replication/peer_wire.h"
 
 namespace gossip_kv {
 namespace {
@@ -176,6 +177,7 @@ std::string fields(ParseStatus status, const Request& r) {
          "|type_name=" + r.type_name + "|msg_id=" + r.msg_id +
          "|error=" + std::to_string(static_cast<int>(r.error));
   if (r.error != ErrorCode::kNone) return out;
+  if (r.type == MsgType::kPeer) return out + "|body=" + r.value;  // its key means nothing
   out += "|key=" + r.key;
   if (r.type == MsgType::kWrite || r.type == MsgType::kBenchWrite || r.type == MsgType::kCas) {
     out += "|value=" + r.value;
@@ -193,7 +195,14 @@ bool takes_fast_path(std::string_view line) {
   ParseStatus status = general.parse_general(line, &slow, &problem);
   if (!parse_flat_line(line, &fast)) return false;
   EXPECT_EQ(fields(ParseStatus::kOk, fast), fields(status, slow)) << line;
+  if (fast.type == MsgType::kPeer) {
+    EXPECT_EQ(fast.value, slow.value) << line;
+  }
   return true;
+}
+
+std::string peer_line(std::string_view body) {
+  return std::string(R"({"src":"n2","dest":"n1","body":)") + std::string(body) + "}";
 }
 
 TEST(FlatLine, TakesThePlainFormsAndDecodesThemAsTheGeneralParse) {
@@ -259,6 +268,55 @@ TEST(FlatLine, LeavesEverythingElseToTheGeneralParse) {
   }
 }
 
+TEST(FlatLine, DelimitsAPeersBodyAndHandsItOnWhole) {
+  std::string deep_ok = std::string(limits::kValueDepthMax, '[') + std::string(limits::kValueDepthMax, ']');
+  for (std::string body : std::vector<std::string>{
+           R"({"type":"gossip","from":1,"to":2,"e":[["sk",17,2,"\"v\""],["i5",18,2,"{\"a\":[1]}"]],"a":[[0,1,2]],"msg_id":9})",
+           R"({"type":"sync_tree","b":[[1,2,3]],"x":{"y":[{},[]],"z":"a\"}b"},"n":1.5e3,"msg_id":0})",
+           R"( { "type" : "digest" , "wm" : [ 1 , 2 ] , "msg_id" : 4 } )",
+           R"({"type":"ack","deep":)" + deep_ok + R"(,"msg_id":1})"}) {
+    EXPECT_TRUE(takes_fast_path(peer_line(body))) << body;
+    Request fast;
+    ASSERT_TRUE(parse_flat_line(peer_line(body), &fast));
+    EXPECT_EQ(fast.type, MsgType::kPeer);
+    EXPECT_EQ(fast.value, body.substr(body.find('{'), body.rfind('}') - body.find('{') + 1));
+  }
+  std::string too_deep = "[" + deep_ok + "]";
+  for (std::string line : std::vector<std::string>{
+           peer_line(R"({"type":"gossip","k":"\udc00","msg_id":1})") /* a \u escape */,
+           peer_line(R"({"type":"gossip","deep":)" + too_deep + R"(,"msg_id":1})"),
+           peer_line(R"({"type":"gossip","from":1,"from":2,"msg_id":1})"),
+           peer_line(R"({"type":"gossip","entries":[],"msg_id":1})"),
+           peer_line(R"({"type":"gossip","e":[1],"msg_id":1.5})"),
+           peer_line(R"({"type":"read_ok","e":[1],"msg_id":1})") /* a reply */,
+           peer_line(R"({"type":"kv_merge","e":[1],"msg_id":1})"),
+           R"({"src":"c1","dest":"n1","body":{"type":"gossip","e":[1],"msg_id":1}})" /* a client */,
+           line_with(R"("type":"write","msg_id":1,"key":1,"value":1,"x":[1])") /* not a peer */}) {
+    EXPECT_FALSE(takes_fast_path(line)) << line;
+  }
+}
+
+// A peer's body that is not JSON is delimited and handed on: the engine's decoder refuses it, as
+// the general parse refuses the line.
+TEST(FlatLine, APeersBodyThatIsNotJsonIsLeftToItsDecoder) {
+  for (std::string body : {std::string(R"({"type":"gossip","e":[1,,2],"msg_id":1})"),
+                           std::string(R"({"type":"gossip","e":[tru],"msg_id":1})"),
+                           std::string(R"({"type":"gossip","e":{"a"},"msg_id":1})")}) {
+    std::string line = peer_line(body);
+    Request fast;
+    ASSERT_TRUE(parse_flat_line(line, &fast)) << line;
+    EXPECT_EQ(fast.value, body);
+    Parser general;
+    Request slow;
+    std::string problem;
+    EXPECT_EQ(general.parse_general(line, &slow, &problem), ParseStatus::kUnanswerable) << line;
+    PeerDecoder decoder;
+    PeerMessage m;
+    EXPECT_FALSE(decoder.decode(fast.value, PeerBounds::for_cluster(3, 0, INT64_MAX), &m).ok())
+        << body;
+  }
+}
+
 TEST(FlatLine, ALineWithANulOrInvalidUtf8IsUnanswerable) {
   std::string nul = std::string(R"({"src":"c1","dest":"n1","body":{"type":"read","msg_id":1,"key":1}})") +
                     std::string(1, '\0') + "garbage";
@@ -305,6 +363,26 @@ TEST(Renderer, TimestampsAreTheExactDecimalOfTheirMicroseconds) {
     d.Parse((text + "}}").c_str());
     ASSERT_FALSE(d.HasParseError()) << text;
     EXPECT_EQ(static_cast<std::int64_t>(std::llround(d["body"]["ts"].GetDouble() * 1e6)), ts);
+  }
+}
+
+// Before init the reader answers from the request's dest, which may be missing: a reply from
+// an empty id is still a whole line.
+TEST(Renderer, AReplyFromAnEmptyIdIsWhole) {
+  Request req;
+  req.src = "c1";
+  req.msg_id = "201";
+  ReplyRenderer r;
+  rapidjson::StringBuffer buf;
+  for (std::string_view self : {"", "n1", ""}) {
+    r.error(&buf, self, req, ErrorCode::kTemporarilyUnavailable, "node not initialized");
+    std::string line;
+    close_line(line, std::string_view(buf.GetString(), buf.GetSize()), 1);
+    rapidjson::Document d;
+    d.Parse(line.c_str());
+    ASSERT_FALSE(d.HasParseError()) << line;
+    EXPECT_EQ(std::string_view(d["src"].GetString()), self);
+    EXPECT_STREQ(d["dest"].GetString(), "c1");
   }
 }
 
