@@ -4,7 +4,9 @@ from K clients round-robin (writes, kv_reads and bench_writes on integer keys), 
 bench_report. Deterministic for a given seed.
 
 usage: perf/gen_requests.py [--requests 1000000] [--clients 16] [--keys 1000]
-                            [--read-fraction 0.5] [--seed 1] > requests.jsonl
+                            [--read-fraction 0.5] [--no-bench-write] [--seed 1] > requests.jsonl
+
+Writes are half write, half bench_write; --no-bench-write makes them all write.
 """
 import argparse
 import random
@@ -17,6 +19,7 @@ def main():
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--keys", type=int, default=1000)
     ap.add_argument("--read-fraction", type=float, default=0.5)
+    ap.add_argument("--no-bench-write", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     rng = random.Random(a.seed)
@@ -32,7 +35,7 @@ def main():
         r = rng.random()
         if r < a.read_fraction:
             body = f'"type":"kv_read","msg_id":{msg_ids[c]},"key":{k}'
-        elif r < a.read_fraction + (1 - a.read_fraction) / 2:
+        elif a.no_bench_write or r < a.read_fraction + (1 - a.read_fraction) / 2:
             body = f'"type":"write","msg_id":{msg_ids[c]},"key":{k},"value":{i}'
         else:
             body = f'"type":"bench_write","msg_id":{msg_ids[c]},"key":{k},"value":"v{i}"'

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the build needs. As root it runs apt-get; otherwise it prints
-# the exact command and stops, so nothing is installed behind a user's back.
+# Installs the Debian packages the build needs (with --bench, the benchmark baselines' too). As
+# root it runs apt-get; otherwise it prints the exact command and stops, so nothing is installed
+# behind a user's back.
 set -euo pipefail
 
 packages=(cmake g++ make pkg-config rapidjson-dev libconcurrentqueue-dev libgtest-dev
@@ -8,6 +9,10 @@ packages=(cmake g++ make pkg-config rapidjson-dev libconcurrentqueue-dev libgtes
           # clang: the fuzz targets (libFuzzer lives in libclang-rt-dev) and the -Wthread-safety
           # build; llvm: llvm-symbolizer, for readable sanitizer and fuzzer stack traces.
           clang libclang-rt-dev llvm)
+# --bench: also what the baselines in BENCHMARKS.md need (perf/vs_redis.sh).
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(redis-server redis-tools)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
