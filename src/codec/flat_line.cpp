@@ -33,6 +33,9 @@ struct Token {
   std::string_view text;  // a string's bytes without quotes; a number's or literal's text
 };
 
+// The eight-byte scans take the lowest flagged byte as the first in memory.
+static_assert(std::endian::native == std::endian::little, "the SWAR scans assume little-endian");
+
 constexpr std::uint64_t kOnes = 0x0101010101010101ull;
 constexpr std::uint64_t kHighs = 0x8080808080808080ull;
 
@@ -181,11 +184,11 @@ class FlatScanner {
         ++p_;
         return true;
       }
-      p_ += 2;  // a backslash and the byte it escapes
-      if (p_ > end_) {
+      if (end_ - p_ < 2) {  // a backslash that ends the line
         p_ = end_;
         return false;
       }
+      p_ += 2;  // a backslash and the byte it escapes
     }
   }
   // The first '"' or '\\' in [p, end), eight bytes at a time while eight are left.
