@@ -8,6 +8,8 @@
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
 #include "gossip_kv/store.h"
+#include "codec/json_util.h"
+#include "replication/peer_wire.h"
 
 namespace gossip_kv::sync {
 namespace {
@@ -352,20 +354,20 @@ std::string check_shape(Kind kind, const Handler& h, Message* m) {
 
 bool valid_key(std::string_view k) {
   if (k.size() < 2 || k.size() > limits::kKeyBytesMax + 1) return false;
-  if (k[0] == key::kStringTag) return true;
+  // A string key decoded from escapes may be invalid UTF-8 (a lone surrogate): refused, as the
+  // gossip decoder refuses it.
+  if (k[0] == key::kStringTag) return json::valid_utf8(key::body(k));
   if (k[0] != key::kIntTag) return false;
   std::string_view digits = k.substr(k[1] == '-' ? 2 : 1);
   if (digits.empty() || digits.size() > 19 || (digits.size() > 1 && digits[0] == '0')) return false;
   return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
+// The gossip decoder's rule for a value (peer_wire.h): one JSON value, no control byte, its
+// decoded strings strict UTF-8, nested at most as deep as the node stores.
 bool valid_value(std::string_view v) {
-  if (v.empty() || v.size() > limits::kValueBytesMax) return false;
-  if (v.find_first_of("\n\r") != std::string_view::npos) return false;
-  rapidjson::BaseReaderHandler<> ignore;
-  rapidjson::Reader reader;
-  rapidjson::MemoryStream ms(v.data(), v.size());
-  return !reader.Parse<kParseFlags>(ms, ignore).IsError();
+  thread_local ValueTextChecker checker;
+  return checker.check(v) == nullptr;
 }
 
 std::string decode(std::string_view body, const DecodeLimits& limits, Message* out) {
