@@ -318,7 +318,6 @@ void take_value(std::string_view line, const FieldValue& f, std::string_view nam
   }
   if (f.end - f.begin > limits::kValueBytesMax) return fail(req, "value longer than 65536 bytes");
   out->assign(raw(line, f));
-  json::blank_control_whitespace(*out);  // the fast path's plain scalars hold none
 }
 
 }  // namespace

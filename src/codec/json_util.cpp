@@ -82,12 +82,6 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-void blank_control_whitespace(std::string& text) {
-  for (char& c : text) {
-    if (c == '\t' || c == '\r') c = ' ';
-  }
-}
-
 bool plain_scalar(std::string_view text) {
   if (text.empty()) return false;
   if (text.front() == '"') {

@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstddef>
-#include <string>
 #include <string_view>
 
 namespace gossip_kv::json {
@@ -34,12 +33,6 @@ bool valid_utf8(std::string_view s);
 inline bool may_decode_invalid_utf8(std::string_view raw_json) {
   return raw_json.find("\\u") != std::string_view::npos;
 }
-
-// Replaces every tab and carriage return in valid JSON text with a space. Raw control bytes
-// cannot stand inside a JSON string, so these are whitespace between tokens and the value is
-// the same; a value stored and echoed verbatim then holds no byte that splits a line for a
-// reader that breaks at CR, and passes the peers' control-byte rule (peer_wire.h).
-void blank_control_whitespace(std::string& text);
 
 // True when text is exactly one JSON scalar in plain form: true, false, null, an integer of at
 // most 18 digits, or a string without escapes or control characters. Such text is valid JSON

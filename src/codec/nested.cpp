@@ -190,7 +190,6 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
   }
   void end_value(std::size_t end) {
     current().value.assign(text_.substr(value_begin_, end - value_begin_));
-    json::blank_control_whitespace(current().value);
     has_value_ = true;
   }
   bool end_container() {
