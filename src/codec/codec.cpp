@@ -317,7 +317,9 @@ void take_value(std::string_view line, const FieldValue& f, std::string_view nam
     return fail(req, text);
   }
   if (f.end - f.begin > limits::kValueBytesMax) return fail(req, "value longer than 65536 bytes");
-  out->assign(raw(line, f));
+  std::string_view text = raw(line, f);
+  if (text.find('\r') != std::string_view::npos) return fail(req, json::kRawCrInValue);
+  out->assign(text);
 }
 
 }  // namespace

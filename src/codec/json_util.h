@@ -34,6 +34,12 @@ inline bool may_decode_invalid_utf8(std::string_view raw_json) {
   return raw_json.find("\\u") != std::string_view::npos;
 }
 
+// The node refuses a value holding a raw carriage return (JSON whitespace between tokens):
+// values come back exactly as written, and a reader that breaks lines at CR (Java's readLine,
+// as Maelstrom reads a node) would see the reply split in two. Tabs are kept.
+inline constexpr std::string_view kRawCrInValue =
+    "value holds a raw carriage return between tokens (it would split the reply line)";
+
 // True when text is exactly one JSON scalar in plain form: true, false, null, an integer of at
 // most 18 digits, or a string without escapes or control characters. Such text is valid JSON
 // (given valid UTF-8) without a parse; false says nothing (parse it to know).

@@ -205,6 +205,7 @@ class EntriesHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, En
       if (current().value.size() > limits::kValueBytesMax) {
         return bad("value longer than 65536 bytes");
       }
+      if (current().value.find('\r') != std::string::npos) return bad(json::kRawCrInValue);
     }
     return true;
   }

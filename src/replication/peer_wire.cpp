@@ -117,8 +117,14 @@ class ValueHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, Valu
 const char* check_value_text(rapidjson::Reader& reader, std::string_view v,
                              std::size_t bytes_max, int depth_max) {
   if (v.size() > bytes_max) return "value too long";
+  // A line break (LF or CR) would let a value forge lines; clients cannot store either (a line
+  // holds no LF, and the codec refuses a value with a raw CR). A tab is JSON whitespace that a
+  // client may write between a value's tokens, and values come back exactly as written:
+  // refusing it here would refuse every message carrying such a write, on every retry.
   for (char c : v) {
-    if (static_cast<unsigned char>(c) < 0x20) return "value holds a control byte (a newline?)";
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+      return "value holds a control byte (a newline?)";
+    }
   }
   if (!json::valid_utf8(v)) return "value not UTF-8";
   if (json::plain_scalar(v)) return nullptr;  // most values: no parse needed

@@ -500,10 +500,10 @@ TEST(ContentSync, MalformedMessagesAreRejectedWholeAndChangeNothing) {
       R"({"type":"sync_entries","e":[["sb",1,1,"{"]]})",
       R"({"type":"sync_entries","e":[["sb",1,1,"1 2"]]})",
       R"({"type":"sync_entries","e":[["sb",1,1,""]]})",
-      // What the gossip decoder refuses too: a lone surrogate in a key or a value, a tab.
+      // What the gossip decoder refuses too: a lone surrogate in a key or a value, a CR.
       R"({"type":"sync_entries","e":[["s\udc00",1,1,"2"]]})",
       R"({"type":"sync_entries","e":[["sb",1,1,"\"\\udc00\""]]})",
-      R"({"type":"sync_entries","e":[["sb",1,1,"[1,\t2]"]]})",
+      R"({"type":"sync_entries","e":[["sb",1,1,"[1,\r2]"]]})",
       R"({"type":"sync_entries","e":[["sb",1,1,"2"]],"e":[]})",
       R"({"type":"sync_entries","w":[5]})",
       R"({"type":"sync_entries","e":[["sb",1,1,"2"]],"k":[]})",
