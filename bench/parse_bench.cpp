@@ -87,11 +87,7 @@ void BM_RenderKvReadOk(benchmark::State& state) {
   const std::string value = R"({"a":[1,2,3],"b":"text"})";
   std::uint64_t msg_id = 0;
   for (auto _ : state) {
-    // As the worker renders it.
-    ReplyRenderer::Writer& w = renderer.begin(&buf, "n1", req, "kv_read_ok");
-    ReplyRenderer::key_member(w, req.key);
-    w.raw_member("value", value);
-    renderer.ts_member(w, 1704067201123456);
+    renderer.read_ok(&buf, "n1", req, true, req.key, value, 1704067201123456);  // as the worker
     out.clear();
     close_line(out, std::string_view(buf.GetString(), buf.GetSize()), msg_id++);
     benchmark::DoNotOptimize(out.data());

@@ -149,8 +149,10 @@ class ReplyRenderer {
   // A whole error reply.
   void error(rapidjson::StringBuffer* out, std::string_view self, const Request& req,
              ErrorCode code, std::string_view text);
-  // Writes an encoded key as its JSON value (string or integer).
-  static void write_key(Writer& w, std::string_view encoded_key);
+  // The whole reply to a read that found value (raw JSON text) at version time ts_us:
+  // kv_read_ok with key, value and ts when kv, else read_ok with the value.
+  void read_ok(rapidjson::StringBuffer* out, std::string_view self, const Request& req, bool kv,
+               std::string_view encoded_key, std::string_view value, std::int64_t ts_us);
   // Appends the member "key": <the encoded key's JSON value>.
   static void key_member(Writer& w, std::string_view encoded_key);
   // Appends the member "ts": a version's time in seconds, to the microsecond: the exact

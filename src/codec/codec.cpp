@@ -632,13 +632,13 @@ void ReplyRenderer::error(rapidjson::StringBuffer* out, std::string_view self,
   w.string_member("text", text);
 }
 
-void ReplyRenderer::write_key(Writer& w, std::string_view encoded_key) {
-  std::string_view body = key::body(encoded_key);
-  if (key::is_int(encoded_key)) {
-    w.RawValue(body.data(), body.size(), rapidjson::kNumberType);
-  } else {
-    w.String(body.data(), static_cast<SizeType>(body.size()));
-  }
+void ReplyRenderer::read_ok(rapidjson::StringBuffer* out, std::string_view self,
+                            const Request& req, bool kv, std::string_view encoded_key,
+                            std::string_view value, std::int64_t ts_us) {
+  Writer& w = begin(out, self, req, kv ? "kv_read_ok" : "read_ok");
+  if (kv) key_member(w, encoded_key);
+  w.raw_member("value", value);
+  if (kv) ts_member(w, ts_us);
 }
 
 void close_line(std::string& out, std::string_view open_line, std::uint64_t msg_id) {

@@ -115,11 +115,8 @@ class Worker {
       renderer_.error(&slot.out, sh_.id.self, req, ErrorCode::kKeyDoesNotExist, "Key not found");
       return;
     }
-    bool kv = req.type == MsgType::kKvRead;
-    Writer& out = renderer_.begin(&slot.out, sh_.id.self, req, kv ? "kv_read_ok" : "read_ok");
-    if (kv) ReplyRenderer::key_member(out, req.key);
-    out.raw_member("value", value_);
-    if (kv) renderer_.ts_member(out, v.ts_us);
+    renderer_.read_ok(&slot.out, sh_.id.self, req, req.type == MsgType::kKvRead, req.key, value_,
+                      v.ts_us);
   }
 
   void cas(Slot& slot) {

@@ -439,11 +439,7 @@ TEST(Renderer, ClosedLinesAreJsonWithMsgId) {
   Parsed p = parse(line_with(R"("type":"kv_read","msg_id":9223372036854775807,"key":12)"));
   ReplyRenderer r;
   rapidjson::StringBuffer buf;
-  ReplyRenderer::Writer& w = r.begin(&buf, "n1", p.req, "kv_read_ok");
-  w.Key("key");
-  ReplyRenderer::write_key(w, p.req.key);
-  w.Key("value");
-  w.RawValue(R"({"x" : [1,2]})", 13, rapidjson::kObjectType);
+  r.read_ok(&buf, "n1", p.req, true, p.req.key, R"({"x" : [1,2]})", 1500000);
   std::string line;
   close_line(line, std::string_view(buf.GetString(), buf.GetSize()), 41);
   ASSERT_EQ(line.back(), '\n');

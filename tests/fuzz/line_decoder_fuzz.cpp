@@ -120,29 +120,17 @@ void check_replies(const Request& req) {
     case MsgType::kCas:
     case MsgType::kRead:
     case MsgType::kKvRead: {
-      // A read of what this request would store: kv_read_ok echoes the key and the value.
-      ReplyRenderer::Writer& w = renderer.begin(&out, "n1", req, "kv_read_ok");
-      w.Key("key");
-      ReplyRenderer::write_key(w, req.key);
-      if (req.type == MsgType::kWrite || req.type == MsgType::kCas) {
-        w.Key("value");
-        w.RawValue(req.value.data(), req.value.size(), rapidjson::kObjectType);
-      }
-      w.Key("ts");
-      w.Double(1.5);
+      // A read of what this request would store, rendered as the worker renders it:
+      // kv_read_ok echoes the key and the value.
+      bool stores = req.type == MsgType::kWrite || req.type == MsgType::kCas;
+      renderer.read_ok(&out, "n1", req, true, req.key, stores ? req.value : "null", 1500000);
       emit();
       break;
     }
     case MsgType::kKvMerge:
       for (std::size_t i = 0; i < req.entry_count; ++i) {
         const MergeEntry& e = req.entries[i];
-        ReplyRenderer::Writer& w = renderer.begin(&out, "n1", req, "kv_read_ok");
-        w.Key("key");
-        ReplyRenderer::write_key(w, e.key);
-        w.Key("value");
-        w.RawValue(e.value.data(), e.value.size(), rapidjson::kObjectType);
-        w.Key("ts");
-        w.Double(e.version.ts_seconds());
+        renderer.read_ok(&out, "n1", req, true, e.key, e.value, e.version.ts_us);
         emit();
       }
       break;

@@ -47,13 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(f.valid && f.strings_ok && f.depth <= limits::kValueDepthMax, e.value);
     FUZZ_CHECK(e.version.ts_us >= 0 && e.version.ts_us <= kCeilingUs, text);
     FUZZ_CHECK(e.node.size() <= limits::kIdBytesMax && fuzz::strict_utf8(e.node), e.node);
-    ReplyRenderer::Writer& w = renderer.begin(&out, "n1", req, "kv_read_ok");
-    w.Key("key");
-    ReplyRenderer::write_key(w, e.key);
-    w.Key("value");
-    w.RawValue(e.value.data(), e.value.size(), rapidjson::kObjectType);
-    w.Key("ts");
-    w.Double(e.version.ts_seconds());
+    renderer.read_ok(&out, "n1", req, true, e.key, e.value, e.version.ts_us);
     line.clear();
     close_line(line, std::string_view(out.GetString(), out.GetSize()), 1);
     fuzz::check_output_line(line);
