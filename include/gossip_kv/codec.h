@@ -105,6 +105,9 @@ class Parser {
   ParseStatus parse_general(std::string_view line, Request* req, std::string* problem);
 
  private:
+  // The RapidJSON pass itself. REQUIRES: line is valid UTF-8 (checked once, by the caller).
+  ParseStatus parse_json(std::string_view line, Request* req, std::string* problem);
+
   std::string scratch_;
   std::string insitu_;  // the line's copy the parser decodes strings in (see codec.cpp)
   // Reused, so that its stack (the iterative parser's state, decoded strings) is not allocated

@@ -335,10 +335,18 @@ ParseStatus Parser::parse(std::string_view line, Request* req, std::string* prob
     return ParseStatus::kUnanswerable;
   }
   if (parse_flat_line(line, req)) return ParseStatus::kOk;
-  return parse_general(line, req, problem);
+  return parse_json(line, req, problem);
 }
 
 ParseStatus Parser::parse_general(std::string_view line, Request* req, std::string* problem) {
+  if (!json::valid_utf8(line)) {
+    problem->assign("invalid UTF-8");
+    return ParseStatus::kUnanswerable;
+  }
+  return parse_json(line, req, problem);
+}
+
+ParseStatus Parser::parse_json(std::string_view line, Request* req, std::string* problem) {
   req->src.clear();
   req->dest.clear();
   req->type_name.clear();
@@ -349,10 +357,6 @@ ParseStatus Parser::parse_general(std::string_view line, Request* req, std::stri
   req->error = ErrorCode::kNone;
   req->type = MsgType::kUnknown;
 
-  if (!json::valid_utf8(line)) {  // parse() checked it; a direct caller may not have
-    problem->assign("invalid UTF-8");
-    return ParseStatus::kUnanswerable;
-  }
   insitu_.assign(line);  // NUL-terminated, as the in-situ stream needs
   LineStream is(insitu_.data());
   LineHandler h(line, is, req);
