@@ -1,6 +1,6 @@
 // Parser and ReplyRenderer: one line in, one Request out; replies that are valid JSON once the
 // writer closes them.
-#include <cmath>
+#include <utility>
 
 #include <rapidjson/document.h>
 
@@ -356,47 +356,44 @@ TEST(FlatLine, ALineWithANulOrInvalidUtf8IsUnanswerable) {
 
 // ---- Replies --------------------------------------------------------------------------------------
 
-std::string render_ts(std::int64_t ts_us) {
+Request from_c1(std::string msg_id) {
   Request req;
   req.src = "c1";
-  req.msg_id = "1";
-  ReplyRenderer r;
+  req.msg_id = std::move(msg_id);
+  return req;
+}
+
+// The text of ts in a write_ok that r renders; the line must be valid JSON.
+std::string render_ts(ReplyRenderer& r, std::int64_t ts_us) {
+  static const Request req = from_c1("1");
   rapidjson::StringBuffer buf;
   r.ts_member(r.begin(&buf, "n1", req, "write_ok"), ts_us);
   std::string text(buf.GetString(), buf.GetSize());
+  rapidjson::Document d;
+  d.Parse((text + "}}").c_str());
+  EXPECT_FALSE(d.HasParseError()) << text;
   return text.substr(text.find("\"ts\":") + 5);
 }
 
 TEST(Renderer, TimestampsAreTheExactDecimalOfTheirMicroseconds) {
-  EXPECT_EQ(render_ts(1764659400123456), "1764659400.123456");
-  EXPECT_EQ(render_ts(1764659400500000), "1764659400.5");
-  EXPECT_EQ(render_ts(1764659400000000), "1764659400.0");
-  EXPECT_EQ(render_ts(1764659400000001), "1764659400.000001");
-  EXPECT_EQ(render_ts(1764659400010200), "1764659400.0102");
-  EXPECT_EQ(render_ts(0), "0.0");
-  EXPECT_EQ(render_ts(999999), "0.999999");
-  // One renderer across a change of second: the cached seconds follow.
-  Request req;
-  req.src = "c1";
-  req.msg_id = "1";
   ReplyRenderer r;
-  rapidjson::StringBuffer buf;
-  for (std::int64_t ts : {1999999, 2000001, 1000000}) {
-    r.ts_member(r.begin(&buf, "n1", req, "write_ok"), ts);
-    std::string text(buf.GetString(), buf.GetSize());
-    rapidjson::Document d;
-    d.Parse((text + "}}").c_str());
-    ASSERT_FALSE(d.HasParseError()) << text;
-    EXPECT_EQ(static_cast<std::int64_t>(std::llround(d["body"]["ts"].GetDouble() * 1e6)), ts);
-  }
+  EXPECT_EQ(render_ts(r, 1764659400123456), "1764659400.123456");
+  EXPECT_EQ(render_ts(r, 1764659400500000), "1764659400.5");
+  EXPECT_EQ(render_ts(r, 1764659400000000), "1764659400.0");
+  EXPECT_EQ(render_ts(r, 1764659400000001), "1764659400.000001");
+  EXPECT_EQ(render_ts(r, 1764659400010200), "1764659400.0102");
+  EXPECT_EQ(render_ts(r, 0), "0.0");
+  EXPECT_EQ(render_ts(r, 999999), "0.999999");
+  // One renderer across changes of second, either way: the cached seconds follow.
+  EXPECT_EQ(render_ts(r, 1999999), "1.999999");
+  EXPECT_EQ(render_ts(r, 2000001), "2.000001");
+  EXPECT_EQ(render_ts(r, 1000000), "1.0");
 }
 
 // Before init the reader answers from the request's dest, which may be missing: a reply from
 // an empty id is still a whole line.
 TEST(Renderer, AReplyFromAnEmptyIdIsWhole) {
-  Request req;
-  req.src = "c1";
-  req.msg_id = "201";
+  Request req = from_c1("201");
   ReplyRenderer r;
   rapidjson::StringBuffer buf;
   for (std::string_view self : {"", "n1", ""}) {
