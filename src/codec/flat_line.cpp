@@ -252,6 +252,17 @@ bool peer_body(std::string_view src, std::string_view dest, std::string_view typ
 
 }  // namespace
 
+namespace json {
+
+bool plain_scalar(std::string_view text) {
+  if (text.empty() || static_cast<unsigned char>(text.front()) <= ' ') return false;
+  FlatScanner s(text);
+  Token t;
+  return s.scalar(&t) && s.at_end();
+}
+
+}  // namespace json
+
 bool parse_flat_line(std::string_view line, Request* req) {
   FlatScanner s(line);
   std::string_view src;

@@ -82,26 +82,6 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-bool plain_scalar(std::string_view text) {
-  if (text.empty()) return false;
-  if (text.front() == '"') {
-    if (text.size() < 2 || text.back() != '"') return false;
-    for (char ch : text.substr(1, text.size() - 2)) {
-      auto c = static_cast<unsigned char>(ch);
-      if (c == '"' || c == '\\' || c < 0x20) return false;
-    }
-    return true;
-  }
-  if (text == "true" || text == "false" || text == "null") return true;
-  std::string_view digits = text.front() == '-' ? text.substr(1) : text;
-  if (digits.empty() || digits.size() > 18) return false;
-  if (digits.front() == '0' && digits.size() > 1) return false;  // "01" is not JSON
-  for (char c : digits) {
-    if (c < '0' || c > '9') return false;
-  }
-  return true;
-}
-
 std::size_t nesting_depth(std::string_view text, std::size_t stop_above) {
   std::size_t depth = 0;
   std::size_t deepest = 0;

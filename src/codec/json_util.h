@@ -42,7 +42,8 @@ inline constexpr std::string_view kRawCrInValue =
 
 // True when text is exactly one JSON scalar in plain form: true, false, null, an integer of at
 // most 18 digits, or a string without escapes or control characters. Such text is valid JSON
-// (given valid UTF-8) without a parse; false says nothing (parse it to know).
+// (given valid UTF-8) without a parse; false says nothing (parse it to know). Defined in
+// flat_line.cpp: it is the line fast path's own scalar rule.
 bool plain_scalar(std::string_view text);
 
 // The deepest nesting of arrays and objects in JSON text (0 for a scalar), counted without
