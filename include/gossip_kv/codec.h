@@ -173,6 +173,10 @@ class ReplyRenderer {
   char ts_text_[32] = {};           // the text ts_member formats in
 };
 
+// What a message of this type is: one of the node's requests, a reply (type "error" or
+// "*_ok", never answered), a peer's message (any other type from a node, from_peer), or unknown.
+MsgType classify_type(std::string_view name, bool from_peer);
+
 // The line decoder's fast path (flat_line.cpp): decodes the common single-key requests in their
 // plain form (no escapes, no nested values, integers of at most 18 digits) and returns true, or
 // returns false and leaves the line to the general parse. What it decodes, it decodes exactly

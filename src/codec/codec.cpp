@@ -273,16 +273,21 @@ constexpr TypeName kTypes[] = {
     {"bench_stats", MsgType::kBenchStats},
 };
 
-MsgType classify(const Request& req) {
+}  // namespace
+
+MsgType classify_type(std::string_view name, bool from_peer) {
   for (const auto& t : kTypes) {
-    if (t.name == req.type_name) return t.type;
+    if (t.name == name) return t.type;
   }
-  std::string_view name = req.type_name;
   if (name == "error" || (name.size() > 3 && name.substr(name.size() - 3) == "_ok")) {
     return MsgType::kReply;
   }
-  return req.from_peer() ? MsgType::kPeer : MsgType::kUnknown;
+  return from_peer ? MsgType::kPeer : MsgType::kUnknown;
 }
+
+namespace {
+
+MsgType classify(const Request& req) { return classify_type(req.type_name, req.from_peer()); }
 
 void fail(Request* req, std::string_view text) {
   if (req->error != ErrorCode::kNone) return;  // the first problem found is the one reported

@@ -227,16 +227,10 @@ bool members(FlatScanner& s, Member&& member) {
 // the general parse drops a line that is not JSON).
 bool peer_body(std::string_view src, std::string_view dest, std::string_view type,
                std::string_view msg_id, std::string_view body, Request* req) {
-  if (src.front() != 'n' || type.size() > limits::kTypeBytesMax) return false;
+  if (type.size() > limits::kTypeBytesMax) return false;
   // A \u escape can decode to invalid UTF-8 (a lone surrogate), which the general parse
   // reports; not every decoder behind the gossip thread checks every string for it.
   if (json::may_decode_invalid_utf8(body)) return false;
-  static constexpr std::string_view kNodeTypes[] = {"init", "kv_merge", "bench_report",
-                                                    "bench_stats", "error"};
-  for (std::string_view known : kNodeTypes) {
-    if (type == known) return false;
-  }
-  if (type.size() > 3 && type.substr(type.size() - 3) == "_ok") return false;  // a reply
   req->src.assign(src);
   req->dest.assign(dest);
   req->type = MsgType::kPeer;
@@ -323,24 +317,16 @@ bool parse_flat_line(std::string_view line, Request* req) {
   if (src.empty() || src.size() > limits::kIdBytesMax) return false;
   if (type.kind != Kind::kString || msg_id.kind != Kind::kInt) return false;
 
-  MsgType t;
   std::string_view name = type.text;
-  if (name == "write") {
-    t = MsgType::kWrite;
-  } else if (name == "kv_read") {
-    t = MsgType::kKvRead;
-  } else if (name == "bench_write") {
-    t = MsgType::kBenchWrite;
-  } else if (name == "read") {
-    t = MsgType::kRead;
-  } else if (name == "cas") {
-    t = MsgType::kCas;
-  } else {
+  MsgType t = classify_type(name, src.front() == 'n');
+  if (t == MsgType::kPeer) {
     return peer_body(src, dest, name, msg_id.text,
                      std::string_view(body_begin, static_cast<std::size_t>(body_end - body_begin)),
                      req);
   }
-  if (unchecked) return false;
+  bool single_key = t == MsgType::kWrite || t == MsgType::kKvRead || t == MsgType::kBenchWrite ||
+                    t == MsgType::kRead || t == MsgType::kCas;
+  if (!single_key || unchecked) return false;
   if (key.kind == Kind::kString ? key.text.size() > limits::kKeyBytesMax
                                 : key.kind != Kind::kInt) {
     return false;
