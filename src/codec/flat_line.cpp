@@ -221,6 +221,21 @@ bool members(FlatScanner& s, Member&& member) {
   return s.take('}');
 }
 
+// The fields every request decoded here sets, as the general parse sets them; the caller adds
+// the key and value.
+void fill_envelope(Request* req, std::string_view src, std::string_view dest, MsgType type,
+                   std::string_view type_name, std::string_view msg_id) {
+  req->src.assign(src);
+  req->dest.assign(dest);
+  req->type = type;
+  req->type_name.assign(type_name);
+  req->msg_id.assign(msg_id);
+  req->key.clear();
+  req->node_id.clear();
+  req->entry_count = 0;
+  req->error = ErrorCode::kNone;
+}
+
 // A peer's message: type names none of the node's requests or replies, and src is a node. The
 // reader hands its body on whole; the gossip thread's decoder checks every byte of it, so its
 // members may have been skipped unchecked here (a body that is not JSON is dropped there, as
@@ -231,16 +246,8 @@ bool peer_body(std::string_view src, std::string_view dest, std::string_view typ
   // A \u escape can decode to invalid UTF-8 (a lone surrogate), which the general parse
   // reports; not every decoder behind the gossip thread checks every string for it.
   if (json::may_decode_invalid_utf8(body)) return false;
-  req->src.assign(src);
-  req->dest.assign(dest);
-  req->type = MsgType::kPeer;
-  req->type_name.assign(type);
-  req->msg_id.assign(msg_id);
-  req->key.clear();
+  fill_envelope(req, src, dest, MsgType::kPeer, type, msg_id);
   req->value.assign(body);
-  req->node_id.clear();
-  req->entry_count = 0;
-  req->error = ErrorCode::kNone;
   return true;
 }
 
@@ -345,12 +352,7 @@ bool parse_flat_line(std::string_view line, Request* req) {
     return false;
   }
 
-  req->src.assign(src);
-  req->dest.assign(dest);
-  req->type = t;
-  req->type_name.assign(name);
-  req->msg_id.assign(msg_id.text);
-  req->key.clear();
+  fill_envelope(req, src, dest, t, name, msg_id.text);
   req->key.push_back(key.kind == Kind::kInt ? key::kIntTag : key::kStringTag);
   req->key.append(key.text);  // an integer's text in plain form is its canonical decimal
   if (writes) req->value.assign(raw(value));
@@ -358,9 +360,6 @@ bool parse_flat_line(std::string_view line, Request* req) {
     req->from.assign(raw(from));
     req->value.assign(raw(to));
   }
-  req->node_id.clear();
-  req->entry_count = 0;
-  req->error = ErrorCode::kNone;
   return true;
 }
 
