@@ -15,7 +15,15 @@
 //     digest. With no write running, every node equals the sum of its children, and the root
 //     equals digest().
 //  6. A bucket lives in exactly one shard (shard = bucket % shard_count), so bucket_entries()
-//     takes one shard lock and walks only that bucket's entries.
+//     takes one shard lock and walks one table: that bucket's entries and those of ~15 others.
+//
+// Memory (store.cpp): one allocation per key holds a 32-byte header (the version, the
+// replication engine's mark, lengths), the key and the value; a value that outgrows the room
+// fixed at insertion moves to a heap block of its own, and the entry stays where it is. Every
+// 16 buckets of a shard share a hash set of entry pointers (14 to 19 bytes per key, by load).
+// Reads are tracked (for stale reads) in a side table, only for keys read since their last
+// change. Fixed: the digest tree (546 KiB) and 4,096 empty tables (160 KiB). One node holds
+// 1,000,000 "key%08d" keys with small integer values in 88 bytes per key (BENCHMARKS.md).
 #pragma once
 
 #include <atomic>
@@ -24,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -88,6 +97,13 @@ class Store {
   // The entry for a key, or nullptr.
   const Entry* find(std::string_view key) const;
 
+  // A version-sized mark in every entry that belongs to the store's one replication engine
+  // (its anti-entropy index: the version the entry is indexed at), so that the engine keeps
+  // no table keyed by entry. The store never reads or writes it; only the engine's thread
+  // may, without a lock. A new entry has none (nullopt). REQUIRES: v.origin < 65535.
+  static std::optional<Version> index_mark(const Entry& entry);
+  static void set_index_mark(const Entry& entry, Version v);
+
   // Calls fn for every entry, one shard at a time under that shard's lock: fn must not call
   // back into the Store.
   void for_each(const std::function<void(const Entry&, std::string_view value, Version)>& fn) const;
@@ -136,10 +152,22 @@ class Store {
 
  private:
   struct Shard;
-  Shard& shard_for(std::string_view key) const;
+  // Where a key lives: its key::hash (computed once per operation), bucket, shard, and the
+  // shard's table that holds the bucket.
+  struct Where {
+    std::string_view key;
+    std::uint64_t hash;
+    std::uint32_t bucket;
+    Shard* shard;
+    std::size_t table;
+  };
+  [[nodiscard]] Where where(std::string_view key) const;
+  [[nodiscard]] Shard& shard_of(std::uint32_t bucket) const;
+  [[nodiscard]] std::size_t table_of(std::uint32_t bucket) const;
   void tree_add(std::uint32_t bucket, std::uint64_t delta);
 
   std::vector<std::unique_ptr<Shard>> shards_;
+  std::size_t tables_per_shard_ = 1;
   std::atomic<std::size_t> key_count_{0};
   // Every tree node, level by level (level l starts at (kTreeFanout^l - 1) / (kTreeFanout - 1)): 69,905
   // counters, 546 KiB per Store whatever its size.

@@ -13,15 +13,16 @@
 namespace gossip_kv {
 
 void GossipEngine::index(const Entry* e, Version v) {
-  auto [it, inserted] = indexed_.try_emplace(e, v);
-  if (!inserted) {
-    if (!(it->second < v)) return;
-    Version old = it->second;
-    by_origin_[old.origin].erase({old.ts_us, e});
-    note_superseded(e, old);
-    it->second = v;
+  if (std::optional<Version> old = Store::index_mark(*e)) {
+    if (!(*old < v)) return;
+    if (old->origin != 0 && old->origin < by_origin_.size()) {
+      by_origin_[old->origin].erase({old->ts_us, e});
+    }
+    note_superseded(e, *old);
   }
-  if (v.origin < by_origin_.size()) by_origin_[v.origin].insert({v.ts_us, e});
+  Store::set_index_mark(*e, v);
+  // Origin 0 (kv_merge without a node) is never asked for by a digest.
+  if (v.origin != 0 && v.origin < by_origin_.size()) by_origin_[v.origin].insert({v.ts_us, e});
   if (!unindexed_.empty()) {
     auto u = unindexed_.find(e);
     if (u != unindexed_.end() && !(v < u->second)) unindexed_.erase(u);

@@ -186,8 +186,8 @@ bool GossipEngine::apply_entry(std::string_view key, std::string_view value, Ver
     // seen it): until it has, a digest answer could not send that version, so it vouches for
     // nothing (answer_digest).
     if (r.entry != nullptr) {
-      auto it = indexed_.find(r.entry);
-      if (it == indexed_.end() || it->second < r.previous) {
+      std::optional<Version> indexed = Store::index_mark(*r.entry);
+      if (!indexed || *indexed < r.previous) {
         auto [slot, inserted] = unindexed_.try_emplace(r.entry, r.previous);
         if (!inserted) slot->second = std::max(slot->second, r.previous);
       }

@@ -327,8 +327,8 @@ class GossipEngine final : public ReplicationEngine {
   }
   std::vector<std::int64_t> sent_wm_;  // per peer: my watermark carried by my last push to it
   // The anti-entropy index: per origin, the entries whose current version it wrote, by ts.
+  // The version each entry is indexed at is its Store::index_mark.
   std::vector<absl::btree_set<std::pair<std::int64_t, const Entry*>>> by_origin_;
-  absl::flat_hash_map<const Entry*, Version> indexed_;  // the version each entry is indexed at
   // Per origin, its writes this node holds only as a newer version of their key (ts, entry):
   // replaced in the index, or only ever held superseded (an entry that came after a newer
   // version, or a write an entry listed); the newest kSupersededPerOriginMax. An answer sends

@@ -1,6 +1,7 @@
 // The last-writer-wins map: newer versions win in any arrival order, ties by origin, digests
 // that depend on state only, stale-read detection.
 #include <algorithm>
+#include <map>
 #include <random>
 #include <thread>
 
@@ -223,6 +224,99 @@ TEST(Store, StaleReadsFoundWhenTheNewerVersionArrives) {
   EXPECT_EQ(r.stale_reads, 2u);
   auto r2 = s.merge("sk", "newer", {8'000, 2}, 9'000);
   EXPECT_EQ(r2.stale_reads, 0u) << "reads are counted against the version they returned";
+}
+
+TEST(Store, ValuesOfEverySizeComeBackExactlyAndEntriesNeverMove) {
+  // A value lives inline in its entry up to the capacity fixed at insertion, then in a heap
+  // block that is kept for smaller values within bounds, and inline again below them. Every
+  // crossing, both ways, must keep the value, the digest and the entry's address.
+  std::mt19937_64 rng(7);
+  const std::vector<std::size_t> sizes = {0,   1,   7,    8,    9,    23,    24,  25, 100, 511,
+                                          512, 513, 1024, 1025, 4000, 65536, 3,   600, 10, 0,
+                                          257, 2,   1500, 700,  40,   1,     300};
+  Store s(8);
+  HybridClock clock;
+  std::map<std::string, std::string> model;
+  std::map<std::string, const Entry*> first_address;
+  for (std::size_t key_len : {1u, 11u, 40u, 1025u}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      std::string key(key_len, static_cast<char>('a' + variant));
+      key[0] = 's';
+      for (std::size_t i = 0; i < sizes.size(); ++i) {
+        // Each key walks the sizes from a different start so every pair of sizes is crossed.
+        std::size_t size = sizes[(i + static_cast<std::size_t>(variant) * 5) % sizes.size()];
+        std::string value(size, '\0');
+        for (char& c : value) c = static_cast<char>('0' + rng() % 10);
+        if (i % 3 == 0) {
+          s.write(key, value, 1'000 + static_cast<std::int64_t>(i), 1, clock);
+        } else {
+          s.merge(key, value, {clock.next(0, 0), 2}, 0);
+        }
+        model[key] = value;
+        const Entry* e = s.find(key);
+        ASSERT_NE(e, nullptr);
+        auto [it, fresh] = first_address.try_emplace(key, e);
+        EXPECT_EQ(it->second, e) << "an entry moved when its value changed size";
+        std::string back;
+        ASSERT_TRUE(s.read(key, 0, &back, nullptr));
+        ASSERT_EQ(back, value) << "key length " << key_len << ", value size " << size;
+        EXPECT_EQ(Store::key_of(*e), key);
+      }
+    }
+  }
+  EXPECT_EQ(s.key_count(), model.size());
+  Store copy(1);
+  for (const auto& [k, v] : model) {
+    Version held;
+    std::string value;
+    ASSERT_TRUE(s.read(k, 0, &value, &held));
+    copy.merge(k, v, held, 0);
+  }
+  EXPECT_EQ(copy.digest(), s.digest()) << "the digest follows every resize";
+  EXPECT_EQ(copy.tree_digest(0, 0), s.tree_digest(0, 0));
+}
+
+TEST(Store, BucketEntriesListExactlyTheBucketsKeys) {
+  Store s(16);
+  std::map<std::uint32_t, std::vector<std::string>> by_bucket;
+  for (int i = 0; i < 3000; ++i) {
+    std::string key = "skey" + std::to_string(i);
+    s.merge(key, std::to_string(i), {i + 1, 1}, 0);
+    by_bucket[Store::bucket_of(key)].push_back(key);
+  }
+  std::vector<Store::BucketEntry> got;
+  std::size_t seen = 0;
+  for (auto& [bucket, keys] : by_bucket) {
+    std::sort(keys.begin(), keys.end());
+    s.bucket_entries(bucket, &got);
+    ASSERT_EQ(got.size(), keys.size());
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      EXPECT_EQ(got[i].key, keys[i]);
+      EXPECT_EQ(got[i].value, keys[i].substr(4));
+      EXPECT_EQ(got[i].hash, Store::entry_hash(got[i].key, got[i].version, got[i].value));
+    }
+    seen += got.size();
+  }
+  EXPECT_EQ(seen, 3000u);
+  std::uint32_t empty_bucket = 0;
+  while (by_bucket.count(empty_bucket) != 0) ++empty_bucket;
+  s.bucket_entries(empty_bucket, &got);
+  EXPECT_TRUE(got.empty());
+}
+
+TEST(Store, ReadsAreForgottenWithTheVersionTheyReturned) {
+  Store s;
+  HybridClock clock;
+  s.merge("sk", "a", {1'000, 1}, 0);
+  std::string v;
+  s.read("sk", 5'000, &v, nullptr);  // a read of version 1,000
+  EXPECT_EQ(s.merge("sk", "b", {2'000, 1}, 0).stale_reads, 1u);  // stale, and now forgotten
+  auto r = s.merge("sk", "c", {3'000, 1}, 0);
+  EXPECT_EQ(r.stale_reads, 0u);
+  s.read("sk", 9'000, &v, nullptr);
+  s.write("sk", "d", 10'000, 1, clock);  // a local write forgets the reads too
+  auto r2 = s.merge("sk", "e", {clock.next(20'000, 0), 1}, 0);
+  EXPECT_EQ(r2.stale_reads, 0u);
 }
 
 TEST(Store, ConcurrentWritersOnSharedKeysLoseNothing) {
