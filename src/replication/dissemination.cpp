@@ -16,7 +16,11 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   bool relaying = is_relay_ && (!relay_spans_.empty() || !relay_acks_.empty());
   bool probing = find_silent_peers(now_us);
   if ((pending_.empty() && !relaying && !probing) || peer_count() == 0) {
-    pending_.clear();
+    pending_.clear();  // frees its array beyond 127 slots (absl)
+    // A burst's backlog left push_round's scratch at up to kPendingHeldMax entries (18 MiB):
+    // nothing is pending now, so it goes back too.
+    if (order_.capacity() > kScratchKeptMax) std::vector<Ordered>().swap(order_);
+    if (carried_own_.capacity() > kScratchKeptMax) std::vector<CarriedOwn>().swap(carried_own_);
     return;
   }
   // The chain: this push covers every write of mine in (from, to], and carries each of them

@@ -466,6 +466,8 @@ class GossipEngine final : public ReplicationEngine {
     const Entry* entry;
   };
   std::vector<Ordered> order_;
+  // push_round's scratch keeps at most this capacity once nothing is pending.
+  static constexpr std::size_t kScratchKeptMax = 1024;
   std::atomic<std::uint64_t> relay_spans_dropped_{0};
   std::atomic<std::uint64_t> relay_acks_dropped_{0};
   std::atomic<std::uint64_t> answers_cut_{0};  // digest answers cut at the byte cap
