@@ -17,6 +17,9 @@
 //  6. A bucket lives in exactly one shard (shard = bucket % shard_count), so bucket_entries()
 //     takes one shard lock and walks one table: that bucket's entries and those of ~15 others.
 //
+// Sizes: keys are encoded keys of 1 to limits::kKeyBytesMax + 1 bytes, values at most
+// limits::kValueBytesMax bytes (the codec and the peer decoder check both; the store asserts).
+//
 // Memory (store.cpp): one allocation per key holds a 32-byte header (the version, the
 // replication engine's mark, lengths), the key and the value; a value that outgrows the room
 // fixed at insertion moves to a heap block of its own, and the entry stays where it is. Every

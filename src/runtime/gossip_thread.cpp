@@ -112,7 +112,9 @@ class GossipThread {
   // A burst leaves glibc's heap holding what its transient buffers freed (tables outgrown by
   // rehashing, peer messages, queues), a fifth of the resident memory at 1M keys. Once the
   // replica's contents have not changed for kTrimAfterUs (the digest tree's root, one atomic
-  // load), the free pages go back to the OS: once per settled period, never while under load.
+  // load), the free pages go back to the OS: once per settled period, never while writes
+  // or merges change the replica (reads may still be running: a trim costs them a few ms,
+  // once). The writer trims too, after giving back large reply buffers (writer.cpp).
   void trim_when_settled(std::int64_t now_us) {
     std::uint64_t root = sh_.store.tree_digest(0, 0);
     if (root != root_seen_) {

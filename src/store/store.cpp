@@ -63,7 +63,8 @@ struct HeapValue {
 constexpr std::size_t kInlineValueMax = 1024;
 static_assert(kInlineValueMax + 16 < (1u << 12));
 // A heap value is kept for a smaller one while it is at most this large or twice the size, so
-// that a key whose value size swings does not allocate on every write.
+// that a key whose value swings between sizes up to this does not allocate on every write (it
+// is kept even where the smaller value would fit inline). Wider swings reallocate.
 constexpr std::size_t kHeapKeepBytes = 512;
 
 HeapValue* heap_of(const Entry& e) {
@@ -82,6 +83,7 @@ std::size_t round_usable(std::size_t n) {  // 24, 40, 56, ...: a glibc chunk's u
 }
 
 Entry* new_entry(std::string_view key, std::uint32_t bucket, std::size_t value_hint) {
+  GOSSIP_KV_ASSERT(!key.empty() && key.size() <= limits::kKeyBytesMax + 1);
   std::size_t inline_want = std::max<std::size_t>(value_hint <= kInlineValueMax ? value_hint : 0, 8);
   std::size_t bytes = round_usable(sizeof(Entry) + key.size() + inline_want);
   void* raw = ::operator new(bytes);
@@ -108,6 +110,7 @@ void delete_entry(Entry* e) {
 
 // Stores value in e (its length included), inline when it fits, else in a heap block.
 void set_value(Entry& e, std::string_view value) {
+  GOSSIP_KV_ASSERT(value.size() <= limits::kValueBytesMax);
   char* dest = nullptr;
   if (e.on_heap != 0) {
     HeapValue* h = heap_of(e);

@@ -232,19 +232,23 @@ TEST(Store, ValuesOfEverySizeComeBackExactlyAndEntriesNeverMove) {
   // crossing, both ways, must keep the value, the digest and the entry's address.
   std::mt19937_64 rng(7);
   const std::vector<std::size_t> sizes = {0,   1,   7,    8,    9,    23,    24,  25, 100, 511,
-                                          512, 513, 1024, 1025, 4000, 65536, 3,   600, 10, 0,
-                                          257, 2,   1500, 700,  40,   1,     300};
+                                          512, 513, 1024, 1025, 4000, 65536, 3,   600, 0,  10,
+                                          0,   257, 2,    1500, 700,  40,    1,   300};
   Store s(8);
   HybridClock clock;
   std::map<std::string, std::string> model;
   std::map<std::string, const Entry*> first_address;
   for (std::size_t key_len : {1u, 11u, 40u, 1025u}) {
-    for (int variant = 0; variant < 3; ++variant) {
+    // Starts at sizes 0, 23, 512, 65536 and 1500: a key can be created with a value of any
+    // size, inline or not.
+    for (int variant = 0; variant < 5; ++variant) {
       std::string key(key_len, static_cast<char>('a' + variant));
       key[0] = 's';
       for (std::size_t i = 0; i < sizes.size(); ++i) {
-        // Each key walks the sizes from a different start so every pair of sizes is crossed.
-        std::size_t size = sizes[(i + static_cast<std::size_t>(variant) * 5) % sizes.size()];
+        // Each key walks the sizes from its own start: heap to smaller heap, to inline, to
+        // empty, and back up, from every kind of first value.
+        static constexpr std::size_t kStart[] = {0, 5, 10, 15, 23};
+        std::size_t size = sizes[(i + kStart[variant]) % sizes.size()];
         std::string value(size, '\0');
         for (char& c : value) c = static_cast<char>('0' + rng() % 10);
         if (i % 3 == 0) {
@@ -313,9 +317,11 @@ TEST(Store, ReadsAreForgottenWithTheVersionTheyReturned) {
   EXPECT_EQ(s.merge("sk", "b", {2'000, 1}, 0).stale_reads, 1u);  // stale, and now forgotten
   auto r = s.merge("sk", "c", {3'000, 1}, 0);
   EXPECT_EQ(r.stale_reads, 0u);
-  s.read("sk", 9'000, &v, nullptr);
-  s.write("sk", "d", 10'000, 1, clock);  // a local write forgets the reads too
-  auto r2 = s.merge("sk", "e", {clock.next(20'000, 0), 1}, 0);
+  s.read("sk", 30'000, &v, nullptr);    // a read of "c"
+  s.write("sk", "d", 10'000, 1, clock);  // a local write (ts 10,000) forgets it too
+  // Newer than "d" and older than the read: a read still remembered would count as stale.
+  auto r2 = s.merge("sk", "e", {20'000, 2}, 0);
+  EXPECT_TRUE(r2.applied);
   EXPECT_EQ(r2.stale_reads, 0u);
 }
 
