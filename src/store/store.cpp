@@ -57,9 +57,9 @@ struct HeapValue {
   [[nodiscard]] char* bytes() { return reinterpret_cast<char*>(this + 1); }
 };
 
-// Values up to this size start inline; larger ones start on the heap. The inline capacity is
-// what the allocation rounds up to anyway (glibc hands out 24 + 16k usable bytes), at least
-// the 8 bytes a HeapValue pointer needs.
+// Values up to this size start inline; larger ones start on the heap. The inline room is at
+// least the 8 bytes a HeapValue pointer needs, and takes what rounding the entry up to 8 bytes
+// leaves.
 constexpr std::size_t kInlineValueMax = 1024;
 static_assert(kInlineValueMax + 16 < (1u << 12));
 // A heap value is kept for a smaller one while it is at most this large or twice the size, so
@@ -78,15 +78,54 @@ std::string_view value_of(const Entry& e) {
   return {e.tail(), e.value_len};
 }
 
-std::size_t round_usable(std::size_t n) {  // 24, 40, 56, ...: a glibc chunk's usable size
-  return n <= 24 ? 24 : (n + 7) / 16 * 16 + 8;
-}
+}  // namespace
 
-Entry* new_entry(std::string_view key, std::uint32_t bucket, std::size_t value_hint) {
+// A shard's entries, back to back in chunks: an entry lives as long as the store, so a bump
+// allocator without malloc's per-chunk header and 16-byte rounding holds them (8 to 16 bytes
+// a key less), and they do not interleave with short-lived buffers that would leave the heap
+// holed after a burst. Chunks grow from kFirstChunkBytes to kChunkBytesMax (a nearly empty
+// store stays small; at most one partly used chunk per shard).
+class EntryArena {
+ public:
+  EntryArena() = default;
+  EntryArena(const EntryArena&) = delete;
+  EntryArena& operator=(const EntryArena&) = delete;
+  ~EntryArena() {
+    for (void* c : chunks_) ::operator delete(c);
+  }
+
+  // 8-byte aligned room for `bytes` (a multiple of 8).
+  void* allocate(std::size_t bytes) {
+    if (bytes > left_) {
+      std::size_t chunk = std::max(bytes, next_chunk_bytes_);
+      next_chunk_bytes_ = std::min(next_chunk_bytes_ * 2, kChunkBytesMax);
+      chunks_.push_back(::operator new(chunk));
+      next_ = static_cast<char*>(chunks_.back());
+      left_ = chunk;
+    }
+    void* p = next_;
+    next_ += bytes;
+    left_ -= bytes;
+    return p;
+  }
+
+ private:
+  static constexpr std::size_t kFirstChunkBytes = 512;
+  static constexpr std::size_t kChunkBytesMax = 16 * 1024;
+  std::vector<void*> chunks_;
+  char* next_ = nullptr;
+  std::size_t left_ = 0;
+  std::size_t next_chunk_bytes_ = kFirstChunkBytes;
+};
+
+namespace {
+
+Entry* new_entry(EntryArena& arena, std::string_view key, std::uint32_t bucket,
+                 std::size_t value_hint) {
   GOSSIP_KV_ASSERT(!key.empty() && key.size() <= limits::kKeyBytesMax + 1);
   std::size_t inline_want = std::max<std::size_t>(value_hint <= kInlineValueMax ? value_hint : 0, 8);
-  std::size_t bytes = round_usable(sizeof(Entry) + key.size() + inline_want);
-  void* raw = ::operator new(bytes);
+  std::size_t bytes = (sizeof(Entry) + key.size() + inline_want + 7) / 8 * 8;
+  void* raw = arena.allocate(bytes);
   auto* e = new (raw) Entry{};
   e->mark_origin = kNoMark;
   e->bucket = static_cast<std::uint16_t>(bucket);
@@ -102,10 +141,10 @@ void free_heap(Entry& e) {
   e.on_heap = 0;
 }
 
-void delete_entry(Entry* e) {
+// The entry's own bytes go with its arena.
+void destroy_entry(Entry* e) {
   free_heap(*e);
   e->~Entry();
-  ::operator delete(e);
 }
 
 // Stores value in e (its length included), inline when it fits, else in a heap block.
@@ -181,6 +220,7 @@ struct alignas(64) Store::Shard {
   // The sum of entry_hash() over the shard's entries.
   std::uint64_t digest GOSSIP_KV_GUARDED_BY(mu) = 0;
   absl::flat_hash_map<const Entry*, ReadTrack> reads GOSSIP_KV_GUARDED_BY(mu);
+  EntryArena arena GOSSIP_KV_GUARDED_BY(mu);
 
   // A new entry starts empty at version {0, 0}, counted in the digests so that replace() can
   // take it out again. Returns the entry and whether it was inserted.
@@ -248,7 +288,7 @@ Store::~Store() {
   for (auto& s : shards_) {
     MutexLock lock(s->mu);
     for (BucketTable& t : s->tables) {
-      for (Entry* e : t) delete_entry(e);
+      for (Entry* e : t) destroy_entry(e);
     }
   }
 }
@@ -300,7 +340,7 @@ std::pair<Entry*, bool> Store::Shard::find_or_insert(const Where& w, std::size_t
   HashedKey k{w.key, w.hash};
   auto it = table.find(k);
   if (it != table.end()) return {*it, false};
-  Entry* e = new_entry(w.key, w.bucket, value_hint);
+  Entry* e = new_entry(arena, w.key, w.bucket, value_hint);
   table.insert(e);
   store.key_count_.fetch_add(1, std::memory_order_relaxed);
   std::uint64_t h = hash_of(*e);
