@@ -20,7 +20,7 @@
 // Sizes: keys are encoded keys of 1 to limits::kKeyBytesMax + 1 bytes, values at most
 // limits::kValueBytesMax bytes (the codec and the peer decoder check both; the store asserts).
 //
-// Memory (store.cpp): one allocation per key holds a 32-byte header (the version, the
+// Memory (store.cpp): one allocation per key holds a 28-byte header (the version, the
 // replication engine's mark, lengths), the key and the value; a value that outgrows the room
 // fixed at insertion moves to a heap block of its own, and the entry stays where it is. Every
 // 16 buckets of a shard share a hash set of entry pointers (14 to 19 bytes per key, by load).

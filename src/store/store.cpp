@@ -19,12 +19,13 @@
 
 namespace gossip_kv {
 
-// One allocation per key: this 32-byte header, the key's bytes, then the value's bytes (up to
+// One allocation per key: this 28-byte header, the key's bytes, then the value's bytes (up to
 // the inline capacity fixed at insertion) or, once a value outgrows it, a pointer to a
 // HeapValue. The header, value and reads are guarded by the entry's shard lock; the key never
 // changes and is read without a lock (invariant 3). An entry never moves, so a `const Entry*`
-// names its key for the store's lifetime.
-struct Entry {
+// names its key for the store's lifetime. Packed to 4-byte alignment (no tail padding before
+// the key); entries start 8-aligned in their arena, so the 64-bit fields stay aligned.
+struct __attribute__((packed, aligned(4))) Entry {
   std::int64_t ts_us;                // the version (see version())
   // The replication engine's mark (Store::index_mark): its thread's alone, never the store's.
   mutable std::int64_t mark_ts_us;
@@ -44,7 +45,7 @@ struct Entry {
   [[nodiscard]] char* tail() { return reinterpret_cast<char*>(this + 1) + key_len; }
   [[nodiscard]] const char* tail() const { return key_bytes() + key_len; }
 };
-static_assert(sizeof(Entry) == 32);
+static_assert(sizeof(Entry) == 28 && alignof(Entry) == 4);
 constexpr std::uint16_t kNoMark = UINT16_MAX;
 static_assert(limits::kValueBytesMax < (1u << 17));
 static_assert(limits::kKeyBytesMax + 1 <= UINT16_MAX && limits::kNodeIdsMax <= UINT16_MAX);
