@@ -85,35 +85,51 @@ std::string_view value_of(const Entry& e) {
 // allocator without malloc's per-chunk header and 16-byte rounding holds them (8 to 16 bytes
 // a key less), and they do not interleave with short-lived buffers that would leave the heap
 // holed after a burst. Chunks grow from kFirstChunkBytes to kChunkBytesMax (a nearly empty
-// store stays small; at most one partly used chunk per shard).
+// store stays small; at most one partly used chunk per shard). An entry is also named by a
+// 4-byte reference (its chunk, and its offset in 8-byte units), which the hash tables hold
+// instead of 8-byte pointers.
 class EntryArena {
  public:
+  using Ref = std::uint32_t;
+
   EntryArena() = default;
   EntryArena(const EntryArena&) = delete;
   EntryArena& operator=(const EntryArena&) = delete;
   ~EntryArena() {
-    for (void* c : chunks_) ::operator delete(c);
+    for (char* c : chunks_) ::operator delete(c);
   }
 
-  // 8-byte aligned room for `bytes` (a multiple of 8).
-  void* allocate(std::size_t bytes) {
+  // 8-byte aligned room for `bytes` (a multiple of 8, at most kChunkBytesMax), and its Ref.
+  std::pair<void*, Ref> allocate(std::size_t bytes) {
+    GOSSIP_KV_ASSERT(bytes % 8 == 0 && bytes <= kChunkBytesMax);
     if (bytes > left_) {
+      GOSSIP_KV_ASSERT(chunks_.size() < (std::size_t{1} << kChunkBits));
       std::size_t chunk = std::max(bytes, next_chunk_bytes_);
       next_chunk_bytes_ = std::min(next_chunk_bytes_ * 2, kChunkBytesMax);
-      chunks_.push_back(::operator new(chunk));
-      next_ = static_cast<char*>(chunks_.back());
+      chunks_.push_back(static_cast<char*>(::operator new(chunk)));
+      next_ = chunks_.back();
       left_ = chunk;
     }
+    auto offset = static_cast<Ref>(next_ - chunks_.back());
+    Ref ref = static_cast<Ref>(chunks_.size() - 1) << kOffsetBits | offset / 8;
     void* p = next_;
     next_ += bytes;
     left_ -= bytes;
-    return p;
+    return {p, ref};
+  }
+
+  [[nodiscard]] Entry* at(Ref ref) const {
+    return reinterpret_cast<Entry*>(chunks_[ref >> kOffsetBits] + (ref & kOffsetMask) * 8);
   }
 
  private:
   static constexpr std::size_t kFirstChunkBytes = 512;
   static constexpr std::size_t kChunkBytesMax = 16 * 1024;
-  std::vector<void*> chunks_;
+  static constexpr unsigned kOffsetBits = 11;  // kChunkBytesMax / 8 offsets
+  static constexpr Ref kOffsetMask = (Ref{1} << kOffsetBits) - 1;
+  static constexpr unsigned kChunkBits = 32 - kOffsetBits;  // 2M chunks: 32 GiB a shard
+  static_assert(kChunkBytesMax / 8 == (std::size_t{1} << kOffsetBits));
+  std::vector<char*> chunks_;
   char* next_ = nullptr;
   std::size_t left_ = 0;
   std::size_t next_chunk_bytes_ = kFirstChunkBytes;
@@ -121,19 +137,19 @@ class EntryArena {
 
 namespace {
 
-Entry* new_entry(EntryArena& arena, std::string_view key, std::uint32_t bucket,
-                 std::size_t value_hint) {
+std::pair<Entry*, EntryArena::Ref> new_entry(EntryArena& arena, std::string_view key,
+                                             std::uint32_t bucket, std::size_t value_hint) {
   GOSSIP_KV_ASSERT(!key.empty() && key.size() <= limits::kKeyBytesMax + 1);
   std::size_t inline_want = std::max<std::size_t>(value_hint <= kInlineValueMax ? value_hint : 0, 8);
   std::size_t bytes = (sizeof(Entry) + key.size() + inline_want + 7) / 8 * 8;
-  void* raw = arena.allocate(bytes);
+  auto [raw, ref] = arena.allocate(bytes);
   auto* e = new (raw) Entry{};
   e->mark_origin = kNoMark;
   e->bucket = static_cast<std::uint16_t>(bucket);
   e->key_len = static_cast<std::uint16_t>(key.size());
   e->inline_cap = static_cast<std::uint32_t>(bytes - sizeof(Entry) - key.size()) & 0xFFFu;
   std::memcpy(reinterpret_cast<char*>(e + 1), key.data(), key.size());
-  return e;
+  return {e, ref};
 }
 
 void free_heap(Entry& e) {
@@ -182,23 +198,33 @@ struct HashedKey {
 // that its 7-bit tags still tell keys apart.
 std::size_t table_hash(std::uint64_t h) { return static_cast<std::size_t>(std::rotr(h, 16)); }
 
+// Hash and equality of entry references, resolved through their shard's arena.
 struct EntryHash {
   using is_transparent = void;
-  std::size_t operator()(const Entry* e) const { return table_hash(key::hash(e->key())); }
+  const EntryArena* arena;
+  std::size_t operator()(EntryArena::Ref r) const {
+    return table_hash(key::hash(arena->at(r)->key()));
+  }
   std::size_t operator()(const HashedKey& k) const { return table_hash(k.hash); }
 };
 struct EntryEq {
   using is_transparent = void;
-  bool operator()(const Entry* a, const Entry* b) const { return a == b; }
-  bool operator()(const Entry* a, const HashedKey& b) const { return a->key() == b.key; }
-  bool operator()(const HashedKey& a, const Entry* b) const { return b->key() == a.key; }
+  const EntryArena* arena;
+  bool operator()(EntryArena::Ref a, EntryArena::Ref b) const { return a == b; }
+  bool operator()(EntryArena::Ref a, const HashedKey& b) const {
+    return arena->at(a)->key() == b.key;
+  }
+  bool operator()(const HashedKey& a, EntryArena::Ref b) const {
+    return arena->at(b)->key() == a.key;
+  }
 };
 
 }  // namespace
 
-// The entries of a few buckets (the bucket of a key: Store::bucket_of) of one shard. Owns them.
-using BucketTable = absl::flat_hash_set<Entry*, EntryHash, EntryEq>;
-// About this many buckets share a table: 4,096 tables in all (160 KiB when empty), and a
+// The entries of a few buckets (the bucket of a key: Store::bucket_of) of one shard, by
+// reference into the shard's arena.
+using BucketTable = absl::flat_hash_set<EntryArena::Ref, EntryHash, EntryEq>;
+// About this many buckets share a table: 4,096 tables in all (224 KiB when empty), and a
 // bucket_entries() walks ~1/4,096 of the keys.
 constexpr std::size_t kBucketsPerTable = 16;
 
@@ -279,8 +305,12 @@ Store::Store(std::size_t shard_count)
   tables_per_shard_ = std::max<std::size_t>(1, buckets_per_shard / kBucketsPerTable);
   for (std::size_t i = 0; i < shard_count; ++i) {
     shards_.push_back(std::make_unique<Shard>());
-    MutexLock lock(shards_.back()->mu);
-    shards_.back()->tables.resize(tables_per_shard_);
+    Shard& s = *shards_.back();
+    MutexLock lock(s.mu);
+    s.tables.reserve(tables_per_shard_);
+    for (std::size_t t = 0; t < tables_per_shard_; ++t) {
+      s.tables.emplace_back(0, EntryHash{&s.arena}, EntryEq{&s.arena});
+    }
   }
   for (std::uint32_t i = 0; i < kTreeNodes; ++i) tree_[i].store(0, std::memory_order_relaxed);
 }
@@ -289,7 +319,7 @@ Store::~Store() {
   for (auto& s : shards_) {
     MutexLock lock(s->mu);
     for (BucketTable& t : s->tables) {
-      for (Entry* e : t) destroy_entry(e);
+      for (EntryArena::Ref r : t) destroy_entry(s->arena.at(r));
     }
   }
 }
@@ -340,9 +370,9 @@ std::pair<Entry*, bool> Store::Shard::find_or_insert(const Where& w, std::size_t
   BucketTable& table = tables[w.table];
   HashedKey k{w.key, w.hash};
   auto it = table.find(k);
-  if (it != table.end()) return {*it, false};
-  Entry* e = new_entry(arena, w.key, w.bucket, value_hint);
-  table.insert(e);
+  if (it != table.end()) return {arena.at(*it), false};
+  auto [e, ref] = new_entry(arena, w.key, w.bucket, value_hint);
+  table.insert(ref);
   store.key_count_.fetch_add(1, std::memory_order_relaxed);
   std::uint64_t h = hash_of(*e);
   digest += h;
@@ -353,7 +383,7 @@ std::pair<Entry*, bool> Store::Shard::find_or_insert(const Where& w, std::size_t
 Entry* Store::Shard::find(const Where& w) const {
   const BucketTable& table = tables[w.table];
   auto it = table.find(HashedKey{w.key, w.hash});
-  return it == table.end() ? nullptr : *it;
+  return it == table.end() ? nullptr : arena.at(*it);
 }
 
 // One bucket lives in one shard (invariant 6); for a power-of-two shard count this is the
@@ -463,7 +493,10 @@ void Store::for_each(
   for (const auto& s : shards_) {
     MutexLock lock(s->mu);
     for (const BucketTable& t : s->tables) {
-      for (const Entry* e : t) fn(*e, value_of(*e), e->version());
+      for (EntryArena::Ref r : t) {
+        const Entry* e = s->arena.at(r);
+        fn(*e, value_of(*e), e->version());
+      }
     }
   }
 }
@@ -498,7 +531,8 @@ void Store::bucket_entries(std::uint32_t bucket, std::vector<BucketEntry>* out) 
   {
     const Shard& s = shard_of(bucket);
     MutexLock lock(s.mu);
-    for (const Entry* e : s.tables[table_of(bucket)]) {
+    for (EntryArena::Ref r : s.tables[table_of(bucket)]) {
+      const Entry* e = s.arena.at(r);
       if (e->bucket != bucket) continue;
       std::string_view value = value_of(*e);
       out->push_back({std::string(e->key()), e->version(), hash_of(*e), std::string(value)});
