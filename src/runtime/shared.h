@@ -37,7 +37,20 @@
 #include "gossip_kv/store.h"
 #include "gossip_kv/version.h"
 
+// How many times a thread polls before it sleeps on a semaphore (moodycamel's default is
+// 10,000). A build option for latency experiments (perf/README.md); 10,000 unless defined.
+#ifndef GOSSIP_KV_PARK_SPINS
+#define GOSSIP_KV_PARK_SPINS 10000
+#endif
+
 namespace gossip_kv::rt {
+
+inline constexpr int kParkSpins = GOSSIP_KV_PARK_SPINS;
+
+// The worker queues' traits: moodycamel's, with the spin count above.
+struct WorkerQueueTraits : moodycamel::ConcurrentQueueDefaultTraits {
+  static const int MAX_SEMA_SPINS = kParkSpins;
+};
 
 // Lets one thread sleep until another has work for it, without a syscall when it is awake:
 // the sleeper announces itself before its last check, a waker signals only when it sees it.
@@ -56,7 +69,7 @@ class Parker {
 
  private:
   std::atomic<bool> sleeping_{false};
-  moodycamel::LightweightSemaphore sem_;
+  moodycamel::LightweightSemaphore sem_{0, kParkSpins};
 };
 
 // Hands plain data from one thread to another alongside a moodycamel queue. The queue already
@@ -192,7 +205,7 @@ struct Shared {
   std::atomic<std::uint64_t> final_seq{UINT64_MAX};  // set at end of input
 
   struct alignas(64) WorkerChannel {
-    moodycamel::BlockingConcurrentQueue<Task> queue{limits::kInflightRequestsMax};
+    moodycamel::BlockingConcurrentQueue<Task, WorkerQueueTraits> queue{limits::kInflightRequestsMax};
     WorkerCounters counters;
     DeltaFence fence;
   };
