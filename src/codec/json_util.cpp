@@ -18,8 +18,20 @@ bool values_equal(std::string_view a, std::string_view b) {
   }
   constexpr unsigned kFlags = rapidjson::kParseIterativeFlag |
                               rapidjson::kParseValidateEncodingFlag;
-  rapidjson::Document da;
-  rapidjson::Document db;
+  // Both documents and their parse stack live in per-thread buffers, so that a cas on the
+  // request path allocates nothing for values of up to a few KiB (tests/alloc); larger ones
+  // spill into heap chunks, freed on return.
+  using Pool = rapidjson::MemoryPoolAllocator<>;
+  using Doc = rapidjson::GenericDocument<rapidjson::UTF8<>, Pool, Pool>;
+  struct Buffers {
+    alignas(16) char values[16 * 1024];
+    alignas(16) char stack[4 * 1024];
+  };
+  thread_local Buffers buffers;
+  Pool values(buffers.values, sizeof buffers.values);
+  Pool stack(buffers.stack, sizeof buffers.stack);
+  Doc da(&values, 256, &stack);
+  Doc db(&values, 256, &stack);
   da.Parse<kFlags>(a.data(), a.size());
   db.Parse<kFlags>(b.data(), b.size());
   if (da.HasParseError() || db.HasParseError()) return false;

@@ -1,6 +1,6 @@
 // The node's request path allocates nothing once its buffers have grown to the workload's sizes:
 // a whole node (reader, workers, gossip thread with the real engine, writer) runs in this process
-// on pipes, and every call into malloc is counted while it serves a mix of writes and reads with
+// on pipes, and every call into malloc is counted while it serves a mix of writes, reads and cas with
 // values of up to 256 bytes, and for 200 ms after.
 //
 // A test executable of its own: it replaces malloc and friends (forwarding to glibc's), which
@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -89,8 +90,47 @@ std::string value_of(std::size_t bytes, std::uint64_t salt) {
   return '"' + v + '"';
 }
 
+// A JSON object of exactly `bytes` bytes: {"a":N,"b":"..."}, or with its members the other way
+// round (the same value to json::values_equal, other bytes). REQUIRES: bytes >= 20.
+std::string object_of(std::size_t bytes, std::uint64_t salt, bool reversed) {
+  std::string n = std::to_string(salt % 1000);
+  std::string pad(bytes - 13 - n.size(), 'x');
+  for (std::size_t i = 0; i < pad.size(); i += 5) pad[i] = static_cast<char>('a' + (salt + i) % 26);
+  return reversed ? R"({"b":")" + pad + R"(","a":)" + n + "}"
+                  : R"({"a":)" + n + R"(,"b":")" + pad + R"("})";
+}
+
+// cas keys hold objects, and every cas names the held one with its members reordered: the
+// bytes differ, so the store compares them as JSON (json::values_equal), and the cas succeeds.
+class CasModel {
+ public:
+  static constexpr int kFirstKey = 1'000'000;
+  static constexpr int kKeys = 100;
+  std::string initial(int key) { return set(key, 256, static_cast<std::uint64_t>(key)); }
+  // The from (reordered) and to of a cas on `key` to a new value of `bytes` bytes.
+  std::pair<std::string, std::string> next(int key, std::size_t bytes, std::uint64_t salt) {
+    const Held& h = held_[static_cast<std::size_t>(key - kFirstKey)];
+    std::string from = object_of(h.bytes, h.salt, true);
+    return {from, set(key, bytes, salt)};
+  }
+
+ private:
+  struct Held {
+    std::size_t bytes = 0;
+    std::uint64_t salt = 0;
+  };
+  std::string set(int key, std::size_t bytes, std::uint64_t salt) {
+    held_[static_cast<std::size_t>(key - kFirstKey)] = {bytes, salt};
+    return object_of(bytes, salt, false);
+  }
+  std::array<Held, kKeys> held_{};
+};
+
 class Requests {
  public:
+  void cas(int key, const std::string& from, const std::string& to) {
+    add(R"("type":"cas","key":)" + std::to_string(key) + ",\"from\":" + from + ",\"to\":" + to);
+  }
   void write(int key, const std::string& value, bool bench) {
     add(std::string(bench ? R"("type":"bench_write")" : R"("type":"write")") +
         ",\"key\":" + std::to_string(key) + ",\"value\":" + value);
@@ -152,9 +192,7 @@ TEST(SteadyState, TheCounterSeesAllocations) {
   delete p;
 }
 
-// cas is left out: when the values differ, json::values_equal compares them as two RapidJSON
-// Documents, which allocate.
-TEST(SteadyState, ServingWritesAndReadsAllocatesNothing) {
+TEST(SteadyState, ServingWritesReadsAndCasAllocatesNothing) {
   // Warm-up: every slot serves the largest write and the largest read reply at least once, and
   // every key holds a value of the largest size: whole passes of one kind over the slot ring.
   Requests warm;
@@ -169,7 +207,18 @@ TEST(SteadyState, ServingWritesAndReadsAllocatesNothing) {
       }
     }
   }
-  // Steady: a deterministic mix of write, bench_write, kv_read and read, values 3 to 256 bytes.
+  // cas keys: objects of the largest size, then a whole pass of cas over the slot ring.
+  CasModel cas;
+  for (int k = 0; k < CasModel::kKeys; ++k) {
+    warm.write(CasModel::kFirstKey + k, cas.initial(CasModel::kFirstKey + k), false);
+  }
+  for (std::size_t i = 0; i < kSlots; ++i) {
+    int key = CasModel::kFirstKey + static_cast<int>(i % CasModel::kKeys);
+    auto [from, to] = cas.next(key, 256, i);
+    warm.cas(key, from, to);
+  }
+  // Steady: a deterministic mix of write, bench_write, kv_read, read and cas, values 3 to 256
+  // bytes (cas: objects of 20 to 256).
   Requests steady;
   std::uint64_t rng = 12345;
   auto next = [&] {
@@ -179,11 +228,16 @@ TEST(SteadyState, ServingWritesAndReadsAllocatesNothing) {
   constexpr std::size_t kSteady = 40'000;
   for (std::size_t i = 0; i < kSteady; ++i) {
     int key = static_cast<int>(next() % kKeys);
-    switch (next() % 4) {
+    switch (next() % 5) {
       case 0: steady.write(key, value_of(3 + next() % 254, i), false); break;
       case 1: steady.write(key, value_of(3 + next() % 254, i), true); break;
       case 2: steady.read(key, true); break;
-      default: steady.read(key, false); break;
+      case 3: steady.read(key, false); break;
+      default: {
+        int k = CasModel::kFirstKey + static_cast<int>(next() % CasModel::kKeys);
+        auto [from, to] = cas.next(k, 20 + next() % 237, i);
+        steady.cas(k, from, to);
+      }
     }
   }
 

@@ -1,6 +1,7 @@
 // The last-writer-wins map: newer versions win in any arrival order, ties by origin, digests
 // that depend on state only, stale-read detection.
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <random>
 #include <thread>
@@ -178,6 +179,46 @@ TEST(Store, CasComparesJsonValues) {
   EXPECT_EQ(s.cas("sk", "\"7\"", "9", 0, 1, clock, &w), Store::CasOutcome::kMismatch)
       << "a string is not a number";
   EXPECT_EQ(value_of(s, "sk"), "7");
+}
+
+TEST(Store, CasComparesValuesLargerThanItsBuffersAndFromManyThreads) {
+  // json::values_equal parses into per-thread buffers of 16 KiB; larger values spill into the
+  // heap. Both must compare as JSON, on any thread.
+  auto object = [](int members, bool reversed) {
+    std::string out = "{";
+    for (int i = 0; i < members; ++i) {
+      int m = reversed ? members - 1 - i : i;
+      if (i > 0) out += ",";
+      out += "\"k" + std::to_string(m) + "\":[" + std::to_string(m) + ",\"" +
+             std::string(static_cast<std::size_t>(m % 50), 'v') + "\"]";
+    }
+    return out + "}";
+  };
+  for (int members : {3, 400, 1500}) {  // from ~50 bytes to ~50 KiB
+    std::string held = object(members, false);
+    std::string same = object(members, true);
+    std::string other = same;
+    other[other.size() - 3] = 'w';  // one byte of the last string
+    ASSERT_LE(held.size(), 64u * 1024);
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < 3; ++t) {
+      threads.emplace_back([&, t] {
+        Store s;
+        HybridClock clock;
+        Store::WriteResult w;
+        std::string key = "sk" + std::to_string(t);
+        for (int round = 0; round < 5; ++round) {
+          s.write(key, held, 0, 1, clock);
+          bool mismatch = s.cas(key, other, "1", 0, 1, clock, &w) == Store::CasOutcome::kMismatch;
+          bool match = s.cas(key, same, "2", 0, 1, clock, &w) == Store::CasOutcome::kOk;
+          ok += mismatch && match ? 1 : 0;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    EXPECT_EQ(ok.load(), 15) << members << " members, " << held.size() << " bytes";
+  }
 }
 
 TEST(Store, DigestTracksState) {
