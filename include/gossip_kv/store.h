@@ -23,8 +23,8 @@
 // Memory (store.cpp): one allocation per key, from its shard's arena, holds a 28-byte header
 // (the version, the replication engine's mark, lengths), the key and the value; a value that
 // outgrows the room fixed at insertion moves to a heap block of its own, and the entry stays
-// where it is. Every 16 buckets of a shard share a hash set of 4-byte entry references (5 to
-// 10 bytes per key, by load). Reads are tracked (for stale reads) in a side table, only for
+// where it is. Every 16 buckets of a shard share a hash set of 4-byte entry references (6 to
+// 11 bytes per key, by load). Reads are tracked (for stale reads) in a side table, only for
 // keys read since their last change. Fixed: the digest tree (546 KiB) and 4,096 empty tables
 // (224 KiB). One node holds 1,000,000 "key%08d" keys with small integer values in 67 bytes per
 // key (BENCHMARKS.md).

@@ -4,10 +4,6 @@
 #include <algorithm>
 #include <thread>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
-
 #include "runtime/shared.h"
 
 namespace gossip_kv::rt {
@@ -31,14 +27,6 @@ namespace gossip_kv {
 
 int run_node(const NodeOptions& options, const EngineFactory& make_engine, int in_fd,
              int out_fd) {
-#if defined(__GLIBC__)
-  // Blocks of 256 KiB and more (peer messages, burst-sized scratch) come from mmap and go back
-  // when freed. glibc's default threshold rises each time such a block is freed, up to 32 MiB,
-  // after which they come from the heap and leave it holed between long-lived entries, tables
-  // and index nodes: 1M keys in a 3-node cluster settled at 121 to 152 bytes per key from run
-  // to run, and at 116 with the threshold fixed (BENCHMARKS.md).
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-#endif
   std::size_t workers = options.workers;
   if (workers == 0) {
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());

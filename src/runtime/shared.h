@@ -46,6 +46,7 @@
 namespace gossip_kv::rt {
 
 inline constexpr int kParkSpins = GOSSIP_KV_PARK_SPINS;
+static_assert(kParkSpins >= 0, "GOSSIP_KV_PARK_SPINS counts polls: 0 or more");
 
 // The worker queues' traits: moodycamel's, with the spin count above.
 struct WorkerQueueTraits : moodycamel::ConcurrentQueueDefaultTraits {

@@ -241,13 +241,14 @@ struct ReadTrack {
 // attribute: the entry does not know its shard).
 struct alignas(64) Store::Shard {
   mutable Mutex mu;
+  // Declared before the tables, whose hash functors point at it: it outlives them.
+  EntryArena arena GOSSIP_KV_GUARDED_BY(mu);
   // The entries of buckets b with b % shard_count == this shard, in table
   // (b / shard_count) % tables.size().
   std::vector<BucketTable> tables GOSSIP_KV_GUARDED_BY(mu);
   // The sum of entry_hash() over the shard's entries.
   std::uint64_t digest GOSSIP_KV_GUARDED_BY(mu) = 0;
   absl::flat_hash_map<const Entry*, ReadTrack> reads GOSSIP_KV_GUARDED_BY(mu);
-  EntryArena arena GOSSIP_KV_GUARDED_BY(mu);
 
   // A new entry starts empty at version {0, 0}, counted in the digests so that replace() can
   // take it out again. Returns the entry and whether it was inserted.
