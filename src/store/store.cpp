@@ -257,8 +257,7 @@ struct alignas(64) Store::Shard {
   [[nodiscard]] Entry* find(const Where& w) const GOSSIP_KV_REQUIRES(mu);
   // Replaces e's value and version, keeping the shard digest and the store's tree current,
   // and forgets the reads of the replaced version.
-  void replace(Entry& e, std::uint32_t bucket, std::string_view value, Version v, Store& store)
-      GOSSIP_KV_REQUIRES(mu);
+  void replace(Entry& e, std::string_view value, Version v, Store& store) GOSSIP_KV_REQUIRES(mu);
   // Counts the tracked reads of e's version that were served after `newer` was written.
   [[nodiscard]] std::uint32_t stale_reads_against(const Entry& e, std::int64_t newer_ts_us) const
       GOSSIP_KV_REQUIRES(mu);
@@ -333,8 +332,7 @@ void Store::tree_add(std::uint32_t bucket, std::uint64_t delta) {
   }
 }
 
-void Store::Shard::replace(Entry& e, std::uint32_t bucket, std::string_view value, Version v,
-                           Store& store) {
+void Store::Shard::replace(Entry& e, std::string_view value, Version v, Store& store) {
   // A key's timestamp never goes back (merge takes only newer versions, or an equal one with a
   // greater value; write and cas take the clock's next() above it, which saturates at
   // INT64_MAX rather than wrap).
@@ -350,7 +348,7 @@ void Store::Shard::replace(Entry& e, std::uint32_t bucket, std::string_view valu
   }
   std::uint64_t delta = hash_of(e) - before;
   digest += delta;
-  store.tree_add(bucket, delta);
+  store.tree_add(e.bucket, delta);
 }
 
 std::uint32_t Store::Shard::stale_reads_against(const Entry& e, std::int64_t newer_ts_us) const {
@@ -364,7 +362,6 @@ std::uint32_t Store::Shard::stale_reads_against(const Entry& e, std::int64_t new
   for (std::size_t i = 0; i < tracked; ++i) stale += t.read_us[i] > newer_ts_us ? 1 : 0;
   return stale;  // a lower bound when more reads than tracked straddle the newer write
 }
-
 
 std::pair<Entry*, bool> Store::Shard::find_or_insert(const Where& w, std::size_t value_hint,
                                                      Store& store) {
@@ -410,7 +407,7 @@ Store::WriteResult Store::write(std::string_view k, std::string_view value, std:
   MutexLock lock(s.mu);
   Entry* e = s.find_or_insert(w, value.size(), *this).first;
   Version v{clock.next(now_us, e->ts_us), origin};
-  s.replace(*e, w.bucket, value, v, *this);
+  s.replace(*e, value, v, *this);
   return {v, e};
 }
 
@@ -425,7 +422,7 @@ Store::CasOutcome Store::cas(std::string_view k, std::string_view from, std::str
   std::string_view held = value_of(*e);
   if (held != from && !json::values_equal(held, from)) return CasOutcome::kMismatch;
   Version v{clock.next(now_us, e->ts_us), origin};
-  s.replace(*e, w.bucket, to, v, *this);
+  s.replace(*e, to, v, *this);
   *out = {v, e};
   return CasOutcome::kOk;
 }
@@ -441,7 +438,7 @@ Store::MergeResult Store::merge(std::string_view k, std::string_view value, Vers
   r.previous = e->version();
   if (!inserted && !wins_over(v, value, *e)) return r;
   r.stale_reads = e->version() < v ? s.stale_reads_against(*e, v.ts_us) : 0;
-  s.replace(*e, w.bucket, value, v, *this);
+  s.replace(*e, value, v, *this);
   r.applied = true;
   return r;
 }
