@@ -33,6 +33,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -106,6 +107,14 @@ class Store {
   // no table keyed by entry. The store never reads or writes it; only the engine's thread
   // may, without a lock. A new entry has none (nullopt). REQUIRES: v.origin < 65535.
   static std::optional<Version> index_mark(const Entry& entry);
+  // The mark's timestamp alone (unspecified for an unmarked entry): what the engine's index
+  // orders its entries by, so it is inline (store.cpp asserts the offset).
+  static std::int64_t index_mark_ts(const Entry& entry) {
+    std::int64_t ts;
+    std::memcpy(&ts, reinterpret_cast<const char*>(&entry) + kMarkTsOffset, sizeof ts);
+    return ts;
+  }
+  static constexpr std::size_t kMarkTsOffset = 8;
   static void set_index_mark(const Entry& entry, Version v);
 
   // Calls fn for every entry, one shard at a time under that shard's lock: fn must not call

@@ -16,13 +16,13 @@ void GossipEngine::index(const Entry* e, Version v) {
   if (std::optional<Version> old = Store::index_mark(*e)) {
     if (!(*old < v)) return;
     if (old->origin != 0 && old->origin < by_origin_.size()) {
-      by_origin_[old->origin].erase({old->ts_us, e});
+      by_origin_[old->origin].erase(e);  // found by its mark, still the old one
     }
     note_superseded(e, *old);
   }
   Store::set_index_mark(*e, v);
   // Origin 0 (kv_merge without a node) is never asked for by a digest.
-  if (v.origin != 0 && v.origin < by_origin_.size()) by_origin_[v.origin].insert({v.ts_us, e});
+  if (v.origin != 0 && v.origin < by_origin_.size()) by_origin_[v.origin].insert(e);
   if (!unindexed_.empty()) {
     auto u = unindexed_.find(e);
     if (u != unindexed_.end() && !(v < u->second)) unindexed_.erase(u);
@@ -192,10 +192,11 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   writer_.StartArray();
   bool truncated = false;
   std::size_t sent = 0;
+  using At = ByIndexedTs::At;
   auto send_range = [&](auto from, auto end) {
     for (auto it = from; it != end; ++it) {
       if (buf_.GetSize() >= config_.batch_bytes_max) return false;
-      write_entry(writer_, *it->second);
+      write_entry(writer_, **it);
       ++sent;
     }
     return true;
@@ -208,15 +209,15 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
     // (With lives overlapping in time, the earlier life's may lie above the floor, up to
     // where this node's chain stood: overlap_top_.)
     std::int64_t own_top = std::max(floor_[o], overlap_top_[o]);
-    auto from = their_wm[o] == INT64_MAX ? idx.end() : idx.lower_bound({their_wm[o] + 1, nullptr});
-    auto end = o == peer ? idx.lower_bound({own_top + 1, nullptr}) : idx.end();
+    auto from = their_wm[o] == INT64_MAX ? idx.end() : idx.lower_bound(At{their_wm[o] + 1});
+    auto end = o == peer ? idx.lower_bound(At{own_top + 1}) : idx.end();
     if (o == peer && their_wm[o] >= own_top) from = end;
     // A split claim: also the earlier life's writes between the two parts.
     if (split_held_[o] != INT64_MAX) {
       std::int64_t top = std::min(split_floor_[o], their_wm[o]);
       if (top > split_held_[o]) {
-        truncated = !send_range(idx.lower_bound({split_held_[o] + 1, nullptr}),
-                                idx.lower_bound({top + 1, nullptr}));
+        truncated = !send_range(idx.lower_bound(At{split_held_[o] + 1}),
+                                idx.lower_bound(At{top + 1}));
       }
     }
     if (!truncated) truncated = !send_range(from, end);

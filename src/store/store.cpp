@@ -46,6 +46,7 @@ struct __attribute__((packed, aligned(4))) Entry {
   [[nodiscard]] const char* tail() const { return key_bytes() + key_len; }
 };
 static_assert(sizeof(Entry) == 28 && alignof(Entry) == 4);
+static_assert(offsetof(Entry, mark_ts_us) == Store::kMarkTsOffset);
 constexpr std::uint16_t kNoMark = UINT16_MAX;
 static_assert(limits::kValueBytesMax < (1u << 17));
 static_assert(limits::kKeyBytesMax + 1 <= UINT16_MAX && limits::kNodeIdsMax <= UINT16_MAX);

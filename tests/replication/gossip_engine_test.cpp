@@ -1,6 +1,7 @@
 // GossipEngine pieces that the simulator does not isolate: bad input from peers.
 #include <algorithm>
 #include <random>
+#include <set>
 
 #include <gtest/gtest.h>
 
@@ -1175,6 +1176,78 @@ TEST(GossipEngine, AnAnswerListsAWriteThatCameAfterANewerVersion) {
   ASSERT_EQ(answered.size(), 1u);
   EXPECT_EQ(answered[0].first, "sa");
   EXPECT_EQ(answered[0].second, (std::vector<std::int64_t>{v2, 2, w})) << "n3's version, standing for n2's write";
+}
+
+// The anti-entropy index orders entries by the version they are indexed at, a mark in the entry
+// itself: an entry must leave the index under its old mark before it takes the new one. Keys
+// whose versions move back and forth between two origins, then digests at several watermarks:
+// each answer carries exactly the keys whose current version is n2's and above the asker's
+// watermark for n2.
+TEST(GossipEngine, AnAnswerCarriesExactlyTheEntriesAboveTheAskersWatermark) {
+  Store store(4);
+  GossipEngine n1(GossipConfig{}, "n1", {"n1", "n2", "n3"}, store, 7, kT0);
+  const std::int64_t fl = kT0 - 1;
+  std::mt19937_64 rng(11);
+  std::vector<std::string> keys;
+  for (int k = 0; k < 300; ++k) keys.push_back("sk" + str(k));
+  std::vector<OutMessage> out;
+  std::int64_t ts = kT0;
+  for (int round = 0; round < 20; ++round) {
+    for (std::uint32_t origin : {2u, 3u}) {
+      std::vector<std::pair<const char*, std::int64_t>> entries;
+      for (const std::string& key : keys) {
+        if (rng() % 3 == 0) entries.emplace_back(key.c_str(), ts += 1 + static_cast<std::int64_t>(rng() % 50));
+      }
+      const char* from = origin == 2 ? "n2" : "n3";
+      n1.on_peer_message(from, push_of(fl, fl, fl, entries, origin), ts + 1, out);
+    }
+  }
+  const std::int64_t end = ts + 1'000'000;
+  // Asked by the third node about one origin's range (it holds everything of the others).
+  for (std::uint32_t asked : {2u, 3u}) {
+    const char* asker = asked == 2 ? "n3" : "n2";
+    std::int64_t top = 0;  // the origin's newest version still current
+    for (const std::string& key : keys) {
+      const Entry* e = store.find(key);
+      Version v = e == nullptr ? Version{} : store.load(*e, nullptr);
+      if (v.origin == asked) top = std::max(top, v.ts_us);
+    }
+    for (std::int64_t wm : {fl, kT0 + (top - kT0) / 3, kT0 + 2 * (top - kT0) / 3, top - 1, top}) {
+      std::set<std::string> expected;
+      for (const std::string& key : keys) {
+        const Entry* e = store.find(key);
+        if (e == nullptr) continue;
+        Version v = store.load(*e, nullptr);
+        if (v.origin == asked && v.ts_us > wm) expected.insert(key);
+      }
+      std::string wms = "[0," + str(end);
+      for (std::uint32_t o = 2; o <= 3; ++o) wms += "," + str(o == asked ? wm : end);
+      out.clear();
+      n1.on_peer_message(asker, R"({"type":"digest","fl":)" + str(fl) + R"(,"wm":)" + wms + "]}", end, out);
+      std::set<std::string> carried;
+      for (const OutMessage& m : out) {
+        if (m.dest != asker) continue;
+        rapidjson::Document d;
+        d.Parse(m.body.c_str());
+        if (!d.IsObject() || !d.HasMember("e")) continue;
+        for (const auto& e : d["e"].GetArray()) {
+          std::string key = e[0].GetString();
+          Version v{e[1].GetInt64(), static_cast<std::uint32_t>(e[2].GetInt64())};
+          const Entry* held = store.find(key);
+          ASSERT_NE(held, nullptr);
+          EXPECT_EQ(v, store.load(*held, nullptr)) << key << ": the current version goes";
+          // An entry listing older writes (past its value) stands for writes of the asked
+          // origin that it replaced; any other is the asked origin's own.
+          if (e.Size() == 4) {
+            EXPECT_EQ(v.origin, asked) << key << " is not in the asked range";
+          }
+          if (v.origin == asked) carried.insert(key);
+        }
+      }
+      EXPECT_EQ(carried, expected) << "n" << asked << "'s range above " << wm;
+      EXPECT_EQ(expected.empty(), wm == top) << "the test has versions of n" << asked << " above " << wm;
+    }
+  }
 }
 
 // The whole loop, three engines: n1's write of sa is replaced by n3's newer one, which reaches
