@@ -89,7 +89,7 @@ def simulate(a):
                     sends_of(p, at)
         spreads.append(max(held) - t0)
 
-    ops = a.rate * a.duration_ms / 1000.0
+    ops = len(spreads) / (1 - a.read_fraction)  # the writes measured, and their share of reads
     if a.design == "one-hop":
         msgs = len(spreads) * (n - 1)
     elif a.design == "periodic":
@@ -112,9 +112,12 @@ def main():
     p.add_argument("--fanout", type=int, default=20, help="on-write: peers per write")
     p.add_argument("--interval-ms", type=float, default=25, help="periodic: ms between sends")
     p.add_argument("--window-ms", type=float, default=600, help="how long a write rides along")
-    p.add_argument("--tail-ms", type=float, default=2000, help="load after the measured run")
+    p.add_argument("--tail-ms", type=float, default=None,
+                   help="load after the measured run (default: the window + 2000 ms)")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
+    if a.tail_ms is None:
+        a.tail_ms = a.window_ms + 2000
     per_op, p50, p95, worst, count = simulate(a)
     print(f"{a.design}: {per_op:.2f} msgs/op, spread to every replica p50 / p95 / max "
           f"{p50:.0f} / {p95:.0f} / {worst:.0f} ms over {count} writes")

@@ -105,7 +105,8 @@ class Store {
   // A version-sized mark in every entry that belongs to the store's one replication engine
   // (its anti-entropy index: the version the entry is indexed at), so that the engine keeps
   // no table keyed by entry. The store never reads or writes it; only the engine's thread
-  // may, without a lock. A new entry has none (nullopt). REQUIRES: v.origin < 65535.
+  // may, without a lock. A new entry has none (nullopt). REQUIRES: v.origin < 65535, and one
+  // engine per store for the store's life: the engine's index is ordered by the marks.
   static std::optional<Version> index_mark(const Entry& entry);
   // The mark's timestamp alone (unspecified for an unmarked entry): what the engine's index
   // orders its entries by, so it is inline (store.cpp asserts the offset).

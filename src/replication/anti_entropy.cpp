@@ -6,6 +6,7 @@
 #include <array>
 #include <tuple>
 
+#include "common/assert.h"
 #include "gossip_kv/limits.h"
 #include "replication/content_sync_codec.h"
 #include "replication/wire.h"
@@ -16,13 +17,19 @@ void GossipEngine::index(const Entry* e, Version v) {
   if (std::optional<Version> old = Store::index_mark(*e)) {
     if (!(*old < v)) return;
     if (old->origin != 0 && old->origin < by_origin_.size()) {
-      by_origin_[old->origin].erase(e);  // found by its mark, still the old one
+      // Found by its mark, still the old one: a mark changed anywhere else would leave the
+      // entry here under a key it no longer has.
+      std::size_t erased = by_origin_[old->origin].erase(e);
+      GOSSIP_KV_ASSERT(erased == 1);
     }
     note_superseded(e, *old);
   }
   Store::set_index_mark(*e, v);
   // Origin 0 (kv_merge without a node) is never asked for by a digest.
-  if (v.origin != 0 && v.origin < by_origin_.size()) by_origin_[v.origin].insert(e);
+  if (v.origin != 0 && v.origin < by_origin_.size()) {
+    bool inserted = by_origin_[v.origin].insert(e).second;
+    GOSSIP_KV_ASSERT(inserted);
+  }
   if (!unindexed_.empty()) {
     auto u = unindexed_.find(e);
     if (u != unindexed_.end() && !(v < u->second)) unindexed_.erase(u);
