@@ -39,7 +39,10 @@ void GossipEngine::index(const Entry* e, Version v) {
 void GossipEngine::note_superseded(const Entry* e, Version older) {
   if (e == nullptr || older.origin == 0 || older.origin >= superseded_.size()) return;
   auto& replaced = superseded_[older.origin];
-  replaced.insert({older.ts_us, e});
+  std::pair<std::int64_t, const Entry*> item{older.ts_us, e};
+  // Older than every one kept in a full list: it would be the one dropped at once.
+  if (replaced.size() >= kSupersededPerOriginMax && item < *replaced.begin()) return;
+  replaced.insert(item);
   if (replaced.size() > kSupersededPerOriginMax) replaced.erase(replaced.begin());
 }
 
