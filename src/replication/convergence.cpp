@@ -153,7 +153,7 @@ void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
   while (!unconverged_.empty()) {
     settle(unconverged_.front());
     if (!unconverged_.front().recorded) break;
-    unconverged_.pop_front();
+    pop_unconverged();
     --converged_in_deque_;
   }
   pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);

@@ -106,17 +106,35 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   add_pending(d.entry, d.version);
   if (config_.push_on_write) next_push_us_ = std::min(next_push_us_, now_us);
   if (!d.client_write || d.version.origin != me_) return;
-  Unconverged u{d.version.ts_us, d.taken_us, 0, std::vector<std::int64_t>(ids_.size() + 1), 0};
   if (unconverged_.size() >= unconverged_max_) {
     if (unconverged_.front().complete_us != 0) --converged_in_deque_;
     if (!unconverged_.front().recorded) unmeasured_.fetch_add(1, std::memory_order_relaxed);
-    unconverged_.pop_front();
+    pop_unconverged();
+  }
+  Unconverged u{d.version.ts_us, d.taken_us, 0, {}, 0};
+  if (spare_reach_.empty()) {
+    u.reach_us.assign(ids_.size() + 1, 0);
+  } else {  // a settled write's array: no allocation per write once warm
+    u.reach_us = std::move(spare_reach_.back());
+    spare_reach_.pop_back();
+    std::fill(u.reach_us.begin(), u.reach_us.end(), 0);
   }
   // Deltas from several workers can arrive slightly out of timestamp order.
   auto pos = unconverged_.end();
   while (pos != unconverged_.begin() && std::prev(pos)->ts_us > u.ts_us) --pos;
-  unconverged_.insert(pos, u);
+  unconverged_.insert(pos, std::move(u));
   pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
+}
+
+void GossipEngine::pop_unconverged() {
+  // Kept while the spares hold fewer than kSpareSlotsKept slots, or are fewer than the writes
+  // still in flight: a steady load's settling writes serve the next ones, and after a burst
+  // the spares shrink with what is in flight.
+  std::size_t slots = (spare_reach_.size() + 1) * (ids_.size() + 1);
+  if (slots <= kSpareSlotsKept || spare_reach_.size() < unconverged_.size()) {
+    spare_reach_.push_back(std::move(unconverged_.front().reach_us));
+  }
+  unconverged_.pop_front();
 }
 
 void GossipEngine::PendingDelta::stand_for(Version v) {

@@ -395,6 +395,11 @@ class GossipEngine final : public ReplicationEngine {
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
   std::deque<Unconverged> unconverged_;          // my writes by ts
+  // The reach arrays of writes that left unconverged_, for the next ones: no allocation per
+  // write once warm. Kept up to kSpareSlotsKept slots (1 MiB), or as many as writes in flight.
+  std::vector<std::vector<std::int64_t>> spare_reach_;
+  static constexpr std::size_t kSpareSlotsKept = std::size_t{1} << 17;
+  void pop_unconverged();  // the front, keeping its array
   std::size_t converged_in_deque_ = 0;           // complete, not yet finalized
   std::size_t unconverged_max_;
 
