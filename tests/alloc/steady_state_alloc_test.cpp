@@ -294,10 +294,10 @@ TEST(SteadyState, ServingWritesReadsAndCasAllocatesNothing) {
 // of holding it, settles its figure, and answers anti-entropy. Two engines exchange their
 // messages directly (sans-IO, simulated time, 100 us between writes). Once warm, what a
 // message costs is allowed (its body is a string of its own); what a write costs is not.
-// Disabled: it fails today, with about 0.4 allocations per write (BENCHMARKS.md, "Allocations
+// Disabled: it fails today, with about 0.27 allocations per write (BENCHMARKS.md, "Allocations
 // while replicating"): the deques of writes in flight and of held versions allocate a block
-// every few writes, and the btrees of the anti-entropy index and of superseded writes split
-// and merge nodes. Run it with --gtest_also_run_disabled_tests.
+// every few writes, the anti-entropy index's btree splits and merges nodes, and content sync
+// builds its listings afresh. Run it with --gtest_also_run_disabled_tests.
 TEST(SteadyState, DISABLED_ReplicatingWritesAllocatesPerMessageNotPerWrite) {
   constexpr std::int64_t kT0 = 1'700'000'000'000'000;
   constexpr int kReplicatedKeys = 1'000;
