@@ -408,9 +408,9 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
   std::deque<Unconverged> unconverged_;          // my writes by ts
   // The reach arrays of writes that left unconverged_, for the next ones: no allocation per
-  // write once warm. Kept up to kSpareSlotsKept slots (1 MiB), or as many as writes in flight.
+  // write once warm. Kept up to kSpareSlotsKept slots (256 KiB), or as many as writes in flight.
   std::vector<std::vector<std::int64_t>> spare_reach_;
-  static constexpr std::size_t kSpareSlotsKept = std::size_t{1} << 17;
+  static constexpr std::size_t kSpareSlotsKept = std::size_t{1} << 15;
   void pop_unconverged();  // the front, keeping its array
   std::size_t converged_in_deque_ = 0;           // complete, not yet finalized
   std::size_t unconverged_max_;
