@@ -133,7 +133,7 @@ void GossipEngine::write_acks_held_since(std::uint32_t except, std::int64_t sinc
     for (std::uint32_t i = 0; i < n && room > 0; ++i) {
       std::uint32_t o = 1 + (start + i) % n;
       if (o == except || o == me_) continue;
-      const std::deque<AckSpan>& spans = (*lists)[o];
+      const Ring<AckSpan>& spans = (*lists)[o];
       for (auto a = spans.rbegin(); a != spans.rend() && room > 0 && a->owed_at() >= since_us; ++a) {
         write_ints(writer_, {o, a->lo, a->hi, a->at_us});
         --room;
@@ -161,7 +161,7 @@ bool GossipEngine::remember_forwarded(const RelayAck& a, std::int64_t now_us) {
       return true;
     }
   }
-  std::deque<Forwarded>& kept = forwarded_[a.origin];
+  Ring<Forwarded>& kept = forwarded_[a.origin];
   kept.push_back({a, now_us});
   if (kept.size() > kForwardedKeptMax) {
     forwarded_keys_.erase(key_of(kept.front().ack));
@@ -171,7 +171,7 @@ bool GossipEngine::remember_forwarded(const RelayAck& a, std::int64_t now_us) {
 }
 
 void GossipEngine::forget_forwarded_before(std::uint32_t origin, std::int64_t cutoff_us) {
-  std::deque<Forwarded>& kept = forwarded_[origin];
+  Ring<Forwarded>& kept = forwarded_[origin];
   while (!kept.empty() && kept.front().forwarded_us < cutoff_us) {
     forwarded_keys_.erase(key_of(kept.front().ack));
     kept.pop_front();
@@ -314,7 +314,7 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   if (is_relay_ && !forwarded_.empty() && !forwarded_[peer].empty()) {
     // What this relay forwarded to the asker lately: asking, it may have missed a round.
     forget_forwarded_before(peer, now_us - recent_acks_kept_us());
-    const std::deque<Forwarded>& kept = forwarded_[peer];
+    const Ring<Forwarded>& kept = forwarded_[peer];
     writer_.Key("r");
     writer_.StartObject();
     writer_.Key("fa");

@@ -17,7 +17,7 @@ void GossipEngine::write_acks_for_others(std::uint32_t except) {
   std::size_t room = kRelayAcksOutMax;  // the rest waits for the next message
   for (std::uint32_t o = 1; o < owed_acks_.size() && room > 0; ++o) {
     if (o == except) continue;
-    std::deque<AckSpan>& owed = owed_acks_[o];
+    Ring<AckSpan>& owed = owed_acks_[o];
     std::size_t n = std::min(room, owed.size());
     for (std::size_t i = 0; i < n; ++i) write_ints(writer_, {o, owed[i].lo, owed[i].hi, owed[i].at_us});
     owed.erase(owed.begin(), owed.begin() + static_cast<std::ptrdiff_t>(n));
@@ -35,7 +35,7 @@ bool GossipEngine::owes_acks_older_than(std::int64_t cutoff_us) const {
 
 void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& out) {
   std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
-  for (std::deque<AckSpan>& recent : recent_acks_) {
+  for (Ring<AckSpan>& recent : recent_acks_) {
     while (!recent.empty() && now_us - recent.front().owed_at() > recent_acks_kept_us()) {
       recent.pop_front();
     }
@@ -77,9 +77,9 @@ void GossipEngine::send_due_acks(std::int64_t now_us, std::vector<OutMessage>& o
 // With resend_held, also how the watermark for the recipient grew (held_steps_): the answer to
 // an origin that asks again because acknowledgements were lost.
 void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_held) {
-  std::deque<AckSpan>& owed = owed_acks_[peer];
-  const std::deque<AckSpan>& held = held_steps_[peer];
-  const std::deque<AckSpan>& recent = recent_acks_[peer];
+  Ring<AckSpan>& owed = owed_acks_[peer];
+  const Ring<AckSpan>& held = held_steps_[peer];
+  const Ring<AckSpan>& recent = recent_acks_[peer];
   if (owed.empty() && !(resend_held && (!held.empty() || !recent.empty()))) return;
   writer_.Key("a");
   writer_.StartArray();
@@ -100,11 +100,11 @@ void GossipEngine::owe_ack(std::uint32_t origin, const AckSpan& given, bool reme
   AckSpan span = given;
   span.lo = std::max(span.lo, floor_[origin]);  // nothing of an earlier life
   if (span.hi <= span.lo) return;
-  std::deque<AckSpan>& owed = owed_acks_[origin];
+  Ring<AckSpan>& owed = owed_acks_[origin];
   owed.push_back(span);
   if (owed.size() > kAckSpansMax) owed.pop_front();  // the held steps re-sent on digests cover it
   if (!remember) return;
-  std::deque<AckSpan>& recent = recent_acks_[origin];
+  Ring<AckSpan>& recent = recent_acks_[origin];
   recent.push_back(span);
   if (recent.size() > kRecentAcksMax) recent.pop_front();
 }

@@ -21,6 +21,11 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     // nothing is pending now, so it goes back too.
     if (order_.capacity() > kScratchKeptMax) std::vector<Ordered>().swap(order_);
     if (carried_own_.capacity() > kScratchKeptMax) std::vector<CarriedOwn>().swap(carried_own_);
+    for (rapidjson::StringBuffer* b : {&push_entries_, &push_relayed_}) {
+      if (b->stack_.GetCapacity() <= kPushBufferKeptBytes) continue;
+      b->Clear();
+      b->ShrinkToFit();  // empty: frees it
+    }
     return;
   }
   // The chain: this push covers every write of mine in (from, to], and carries each of them
@@ -29,8 +34,10 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   // `to` starts at the safe own watermark (nothing of mine above it is known to be here) and
   // comes down below any write of mine left out of this message.
   std::int64_t to = wm_[me_];
-  rapidjson::StringBuffer entries;
-  Writer ew(entries);
+  rapidjson::StringBuffer& entries = push_entries_;
+  entries.Clear();
+  Writer& ew = push_entries_writer_;
+  ew.Reset(entries);
   ew.StartArray();
   std::size_t sent = 0;
   bool truncated = false;
@@ -101,9 +108,11 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   backlog_ = truncated;
   // What a relay forwards is the same for every peer: render it once. Chains go only when
   // every entry they cover went too.
-  rapidjson::StringBuffer relayed;
+  rapidjson::StringBuffer& relayed = push_relayed_;
+  relayed.Clear();
   if (relaying) {
-    Writer rw(relayed);
+    Writer& rw = push_relayed_writer_;
+    rw.Reset(relayed);
     rw.StartObject();
     if (relayed_left) {
       // Some entries of these spans went with this message, the rest waits: no later message
@@ -298,7 +307,7 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   // first. That holds above the new floor too, where two lives overlap in time (a clock
   // behind at the restart, or one run ahead before it): a report on the earlier life's
   // writes there would count for the new life's.
-  auto clip = [floor, earlier_life_known](std::deque<AckSpan>& spans) {
+  auto clip = [floor, earlier_life_known](Ring<AckSpan>& spans) {
     for (auto it = spans.begin(); it != spans.end();) {
       if (earlier_life_known || it->hi <= floor) {
         it = spans.erase(it);
@@ -356,7 +365,7 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
 
 void GossipEngine::record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,
                                     std::int64_t now_us) {
-  std::deque<AckSpan>& steps = held_steps_[origin];
+  Ring<AckSpan>& steps = held_steps_[origin];
   steps.push_back({lo, hi, now_us});
   if (steps.size() > kHeldStepsMax) {
     AckSpan merged{steps[0].lo, steps[1].hi, std::max(steps[0].at_us, steps[1].at_us)};

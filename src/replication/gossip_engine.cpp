@@ -27,7 +27,6 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
       wm_(ids_.size() + 1, 0),
       own_floor_(std::max<std::int64_t>(now_us - 1, 0)),
       sent_wm_(ids_.size() + 1, std::max<std::int64_t>(now_us - 1, 0)),  // this life's floor
-      by_origin_(ids_.size() + 1),
       superseded_(ids_.size() + 1),
       owed_acks_(ids_.size() + 1),
       held_steps_(ids_.size() + 1),
@@ -43,6 +42,8 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   assert(me_ <= ids_.size() && ids_[me_ - 1] == self_);
   // A push must fit the receiver's line whatever the flags say (peer_wire.h).
   config_.batch_bytes_max = std::min(config_.batch_bytes_max, peer_wire::kBatchBytesLimit);
+  by_origin_.reserve(ids_.size() + 1);
+  for (std::size_t o = 0; o <= ids_.size(); ++o) by_origin_.emplace_back(ByIndexedTs{}, &index_pool_);
   digest_answers_.assign(ids_.size() + 1, 0);
   last_cut_answer_us_.assign(ids_.size() + 1, INT64_MIN / 2);
   last_push_us_.assign(ids_.size() + 1, now_us);

@@ -16,9 +16,9 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
+#include <memory_resource>
 #include <mutex>
 #include <random>
 #include <string>
@@ -33,6 +33,7 @@
 #include <rapidjson/document.h>
 
 #include "common/latency_histogram.h"
+#include "common/ring.h"
 #include "replication/clock_offsets.h"
 #include "replication/content_sync.h"
 #include "replication/peer_wire.h"
@@ -345,7 +346,13 @@ class GossipEngine final : public ReplicationEngine {
     bool operator()(const Entry* a, At b) const { return ts(a) < b.ts_us; }
     bool operator()(At a, const Entry* b) const { return a.ts_us <= ts(b); }
   };
-  std::vector<absl::btree_set<const Entry*, ByIndexedTs>> by_origin_;
+  // The index's btree nodes come from a pool of the engine's own, so the splits and merges of
+  // steady overwrites (an entry leaves its place and goes to the end) reuse freed nodes rather
+  // than calling malloc, and a node costs no malloc header. The pool keeps what the index
+  // shrank from until the engine goes (the index shrinks only when entries go to other origins).
+  std::pmr::unsynchronized_pool_resource index_pool_;
+  using IndexSet = absl::btree_set<const Entry*, ByIndexedTs, std::pmr::polymorphic_allocator<const Entry*>>;
+  std::vector<IndexSet> by_origin_;
   // Per origin, its writes this node holds only as a newer version of their key (ts, entry):
   // replaced in the index, or only ever held superseded (an entry that came after a newer
   // version, or a write an entry listed); the newest kSupersededPerOriginMax. An answer sends
@@ -377,24 +384,24 @@ class GossipEngine final : public ReplicationEngine {
   // Per entry, the versions this node took lately, ascending, with when (record_held); and all
   // of them in the order taken, to bound the total.
   absl::flat_hash_map<const Entry*, absl::InlinedVector<HeldRec, 2>> held_recs_;
-  std::deque<std::pair<const Entry*, std::int64_t>> held_order_;
+  Ring<std::pair<const Entry*, std::int64_t>> held_order_;
   // Entries holding a version newer than indexed, whose local delta is on its way: a peer's
   // older version was turned down for it. At most one per local delta in flight (the delta
   // queue's bound); each leaves when its delta is indexed.
   absl::flat_hash_map<const Entry*, Version> unindexed_;
-  std::vector<std::deque<AckSpan>> owed_acks_;  // per origin: what to report it holds here
+  std::vector<Ring<AckSpan>> owed_acks_;  // per origin: what to report it holds here
   // Per origin: how this node's watermark for it grew, as spans (lo, hi] with the time each
   // was reached, oldest first and contiguous; re-sent on digests so that acknowledgements lost
   // on the way are reported again with the times the writes were first held, not the time of
   // the re-send. At most kHeldStepsMax: beyond, the two oldest merge (at the later time: a
   // figure may come out late, never early).
-  std::vector<std::deque<AckSpan>> held_steps_;
+  std::vector<Ring<AckSpan>> held_steps_;
   // Per origin: the other acknowledgements this node sent it lately (entries taken one by
   // one, spans ahead of a gap, content sync), re-sent with the held steps: in a partition
   // they are lost as often as the chain's, and the steps alone would report those writes at
   // the time the chain reached them, later than they were held. Kept kRecentAckAgeDelays x
   // ack_delay_max_ms (the origin asks again after 4), at most kRecentAcksMax.
-  std::vector<std::deque<AckSpan>> recent_acks_;
+  std::vector<Ring<AckSpan>> recent_acks_;
   std::vector<std::int64_t> last_sent_to_us_;    // per peer
   std::vector<std::int64_t> last_repair_us_;     // per peer: the last gap-triggered digest
   std::vector<std::int64_t> last_push_us_;       // per peer: the last push (a probe included)
@@ -406,7 +413,7 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<std::int64_t> last_heard_us_;       // per peer: its last message (check_lost_push)
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
-  std::deque<Unconverged> unconverged_;          // my writes by ts
+  Ring<Unconverged> unconverged_;          // my writes by ts
   // The reach arrays of writes that left unconverged_, for the next ones: no allocation per
   // write once warm. Kept up to kSpareSlotsKept slots (256 KiB), or as many as writes in flight.
   std::vector<std::vector<std::int64_t>> spare_reach_;
@@ -426,7 +433,7 @@ class GossipEngine final : public ReplicationEngine {
     std::int64_t lo, hi, at_us;
   };
   std::vector<RelaySpan> relay_spans_;  // chains to forward with the next relay round
-  std::deque<RelayAck> relay_acks_;    // acknowledgements to forward, oldest first
+  Ring<RelayAck> relay_acks_;    // acknowledgements to forward, oldest first
   // A relay's memory, per origin, of the acknowledgements it forwarded to it lately (with
   // when): a relay round lost in a partition took them along, and the origin's digest gets
   // them again in the answer ("r":{"fa"}) instead of asking every silent replica. Kept
@@ -438,7 +445,7 @@ class GossipEngine final : public ReplicationEngine {
   };
   using ForwardedKey = std::tuple<std::uint32_t, std::uint32_t, std::int64_t, std::int64_t, std::int64_t>;
   static ForwardedKey key_of(const RelayAck& a) { return {a.acker, a.origin, a.lo, a.hi, a.at_us}; }
-  std::vector<std::deque<Forwarded>> forwarded_;
+  std::vector<Ring<Forwarded>> forwarded_;
   absl::flat_hash_set<ForwardedKey> forwarded_keys_;
   std::uint32_t resend_start_ = 0;  // the origin a gap repair's re-sent reports start at
   std::int64_t forwarded_swept_us_ = INT64_MIN / 2;  // the last sweep of a full forwarded_
@@ -502,6 +509,14 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<Ordered> order_;
   // push_round's scratch keeps at most this capacity once nothing is pending.
   static constexpr std::size_t kScratchKeptMax = 1024;
+  // push_round's entries and what a relay forwards, rendered once for every recipient: kept
+  // between rounds (growing each afresh reallocated about ten times a push), and given back
+  // beyond kPushBufferKeptBytes once nothing is pending.
+  rapidjson::StringBuffer push_entries_;
+  rapidjson::Writer<rapidjson::StringBuffer> push_entries_writer_;
+  rapidjson::StringBuffer push_relayed_;
+  rapidjson::Writer<rapidjson::StringBuffer> push_relayed_writer_;
+  static constexpr std::size_t kPushBufferKeptBytes = 64 * 1024;
   std::atomic<std::uint64_t> relay_spans_dropped_{0};
   std::atomic<std::uint64_t> relay_acks_dropped_{0};
   std::atomic<std::uint64_t> answers_cut_{0};  // digest answers cut at the byte cap
