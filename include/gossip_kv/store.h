@@ -155,14 +155,27 @@ class Store {
   void tree_children(std::uint32_t level, std::uint32_t index, std::uint64_t* out) const;
 
   struct BucketEntry {
-    std::string key;
+    std::string_view key;  // into the BucketEntries' bytes
     Version version;
     std::uint64_t hash = 0;  // entry_hash(key, version, value)
-    std::string value;
+    std::string_view value;
   };
-  // Replaces *out with a copy of every entry in `bucket`, sorted by key (bytewise). Takes one
-  // shard lock and walks that bucket only. REQUIRES: bucket < kBuckets.
-  void bucket_entries(std::uint32_t bucket, std::vector<BucketEntry>* out) const;
+  // A copy of one bucket's entries: keys and values in one buffer, so that a reused object
+  // stops allocating once it has held the largest bucket (content sync lists buckets
+  // whenever replicas differ, which under steady writes is every round).
+  struct BucketEntries {
+    std::vector<BucketEntry> entries;
+    std::string bytes;
+    [[nodiscard]] std::size_t size() const { return entries.size(); }
+    [[nodiscard]] bool empty() const { return entries.empty(); }
+    const BucketEntry& operator[](std::size_t i) const { return entries[i]; }
+    [[nodiscard]] auto begin() const { return entries.begin(); }
+    [[nodiscard]] auto end() const { return entries.end(); }
+  };
+  // Replaces *out with a copy of every entry in `bucket`, sorted by key (bytewise); its views
+  // stay valid until *out is filled again. Takes one shard lock and walks that bucket only.
+  // REQUIRES: bucket < kBuckets.
+  void bucket_entries(std::uint32_t bucket, BucketEntries* out) const;
 
  private:
   struct Shard;

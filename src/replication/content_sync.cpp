@@ -1,22 +1,21 @@
 #include "content_sync.h"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cassert>
 #include <optional>
 
 namespace gossip_kv {
 namespace {
 
+// A reply buffer larger than this is given back after the reply (Reply::~Reply).
+constexpr std::size_t kReplyBufferKeptBytes = 64 * 1024;
 // Room kept in every message for the closing brackets and a trailing ,"m":1.
 constexpr std::size_t kTailBytes = 16;
 // The most bytes a key takes as a JSON string (every byte escaped as \u00XX, plus quotes).
 constexpr std::size_t kQuotedKeyBytesMax = 6 * (limits::kKeyBytesMax + 1) + 2;
 
-std::string item_with_value(std::string_view key, Version v, std::string_view value) {
-  std::string s;
-  sync::append_item(key, v, true, 0, value, s);
-  return s;
-}
 
 }  // namespace
 
@@ -25,8 +24,26 @@ std::string item_with_value(std::string_view key, Version v, std::string_view va
 // stops it, capped() is true and finish() marks the last message sent with "m".
 class ContentSync::Reply {
  public:
+  // The buffers are the ContentSync's, kept between replies (one Reply at a time is open),
+  // so that a reply's parts stop allocating as they grow once warm; each message sent is
+  // copied into a string of its own.
   Reply(ContentSync& cs, std::uint32_t peer, std::vector<OutMessage>& out)
-      : cs_(cs), dest_(cs.ids_[peer - 1]), out_(out) {}
+      : cs_(cs), dest_(cs.ids_[peer - 1]), out_(out), b_(cs.reply_buffers_) {
+    for (std::string* s : {&b_.keys_msg, &b_.group_items, &b_.group_last_key, &b_.entries,
+                           &b_.wants, &b_.body, &b_.hex, &b_.quoted}) {
+      s->clear();
+    }
+  }
+  // A large repair's buffers go back once answered: kept, they would hold up to a few
+  // message budgets per replica for good.
+  ~Reply() {
+    for (std::string* s : {&b_.keys_msg, &b_.group_items, &b_.group_last_key, &b_.entries,
+                           &b_.wants, &b_.body, &b_.hex, &b_.quoted}) {
+      if (s->capacity() > kReplyBufferKeptBytes) std::string().swap(*s);
+    }
+  }
+  Reply(const Reply&) = delete;
+  Reply& operator=(const Reply&) = delete;
 
   [[nodiscard]] bool capped() const { return capped_; }
 
@@ -38,17 +55,21 @@ class ContentSync::Reply {
                  (cs_.config_.message_bytes_max - 64) / (Store::kTreeFanout * 16 + 8));
     for (std::size_t first = 0; first < nodes.size(); first += per_message) {
       if (!reserve()) return false;
-      std::string body = R"({"type":"sync_tree","l":)" + std::to_string(level) + R"(,"n":[)";
-      std::string hex;
+      std::string& body = b_.body;
+      std::string& hex = b_.hex;
+      body.assign(R"({"type":"sync_tree","l":)");
+      append_number(level, body);
+      body.append(R"(,"n":[)");
+      hex.clear();
       std::uint64_t children[Store::kTreeFanout];
       for (std::size_t i = first; i < std::min(nodes.size(), first + per_message); ++i) {
         if (i > first) body.push_back(',');
-        body.append(std::to_string(nodes[i]));
+        append_number(nodes[i], body);
         cs_.store_.tree_children(level, nodes[i], children);
         for (std::uint64_t d : children) sync::append_hex64(d, hex);
       }
       body.append(R"(],"d":")").append(hex).append("\"}");
-      emit(std::move(body));
+      emit(body);
     }
     return true;
   }
@@ -87,11 +108,11 @@ class ContentSync::Reply {
   void end_group() { close_group(std::nullopt); }
 
   // sync_entries: an entry to push (rendered by sync::append_item with its value), a key to ask for.
-  bool add_entry(const std::string& item) { return add_to_entries(item, &entries_, &entry_count_); }
+  bool add_entry(const std::string& item) { return add_to_entries(item, &b_.entries, &entry_count_); }
   bool add_want(std::string_view key) {
-    std::string quoted;
-    sync::append_string(key, quoted);
-    return add_to_entries(quoted, &wants_, &want_count_);
+    b_.quoted.clear();
+    sync::append_string(key, b_.quoted);
+    return add_to_entries(b_.quoted, &b_.wants, &want_count_);
   }
 
   // Sends what is still open; marks the last message sent with "m" when a bound stopped us.
@@ -116,13 +137,18 @@ class ContentSync::Reply {
     ++used_;
     return true;
   }
-  void emit(std::string body) {
+  static void append_number(std::uint32_t x, std::string& out) {
+    std::array<char, 12> digits;
+    auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), x);
+    out.append(digits.data(), end);
+  }
+  void emit(std::string_view body) {
     assert(body.size() + kTailBytes <= cs_.config_.message_bytes_max);
     cs_.stats_.msgs_sent += 1;
     cs_.stats_.bytes_sent += body.size();
     cs_.stats_.largest_msg_bytes = std::max(cs_.stats_.largest_msg_bytes, body.size());
     last_ = out_.size();
-    out_.push_back({dest_, std::move(body)});
+    out_.push_back({dest_, std::string(body)});
   }
 
   static std::size_t group_header_bytes(const std::optional<std::string>& after) {
@@ -144,7 +170,7 @@ class ContentSync::Reply {
     assert(keys_open_);
     if (keys_groups_ > 0) keys_msg_.push_back(',');
     keys_msg_.push_back('[');
-    keys_msg_.append(std::to_string(group_bucket_));
+    append_number(group_bucket_, keys_msg_);
     if (group_after_ || through) {  // a part of a split bucket states its range
       keys_msg_.push_back(',');
       if (group_after_) sync::append_string(*group_after_, keys_msg_); else keys_msg_.append("null");
@@ -160,13 +186,13 @@ class ContentSync::Reply {
     if (!keys_open_) return;
     keys_open_ = false;
     keys_msg_.append("]}");
-    emit(std::move(keys_msg_));
+    emit(keys_msg_);
     keys_msg_.clear();
   }
 
   bool add_to_entries(const std::string& piece, std::string* part, std::size_t* count) {
     bool fits = entries_open_ && entry_count_ + want_count_ < sync::kItemsPerMessageMax &&
-                kEntriesOverhead + entries_.size() + wants_.size() + piece.size() + 1 +
+                kEntriesOverhead + b_.entries.size() + b_.wants.size() + piece.size() + 1 +
                         kTailBytes <= cs_.config_.message_bytes_max;
     if (!fits) {
       flush_entries();
@@ -181,11 +207,12 @@ class ContentSync::Reply {
   void flush_entries() {
     if (!entries_open_) return;
     entries_open_ = false;
-    std::string body = R"({"type":"sync_entries","e":[)";
-    body.append(entries_).append(R"(],"w":[)").append(wants_).append("]}");
-    emit(std::move(body));
-    entries_.clear();
-    wants_.clear();
+    std::string& body = b_.body;
+    body.assign(R"({"type":"sync_entries","e":[)");
+    body.append(b_.entries).append(R"(],"w":[)").append(b_.wants).append("]}");
+    emit(body);
+    b_.entries.clear();
+    b_.wants.clear();
     entry_count_ = want_count_ = 0;
   }
   static constexpr std::size_t kEntriesOverhead = 48;
@@ -193,20 +220,21 @@ class ContentSync::Reply {
   ContentSync& cs_;
   const std::string& dest_;
   std::vector<OutMessage>& out_;
+  ReplyBuffers& b_;
+  std::string& keys_msg_ = b_.keys_msg;
+  std::string& group_items_ = b_.group_items;
+  std::string& group_last_key_ = b_.group_last_key;
   std::size_t used_ = 0;        // messages of the budget taken
   bool capped_ = false;
   std::size_t last_ = SIZE_MAX;  // out_ index of the last message sent
 
   bool keys_open_ = false;
-  std::string keys_msg_;
   std::size_t keys_groups_ = 0, keys_items_ = 0;
   std::uint32_t group_bucket_ = 0;
   std::optional<std::string> group_after_;
-  std::string group_items_, group_last_key_;
   std::size_t group_count_ = 0;
 
   bool entries_open_ = false;
-  std::string entries_, wants_;
   std::size_t entry_count_ = 0, want_count_ = 0;
 };
 
@@ -242,7 +270,7 @@ ContentSync::Outcome ContentSync::on_message(std::uint32_t peer, std::string_vie
                                              const AppliedFn& applied, std::string* error) {
   ++stats_.msgs_received;
   stats_.bytes_received += body.size();
-  sync::Message m;
+  sync::Message& m = message_;
   std::string why;
   if (peer == 0 || peer > ids_.size() || peer == self_) {
     why = "unknown peer";
@@ -281,10 +309,12 @@ ContentSync::Outcome ContentSync::on_message(std::uint32_t peer, std::string_vie
 // buckets with this side's key list, and subtrees the peer holds nothing of with every entry.
 void ContentSync::answer_tree(const sync::Message& m, Reply& reply) {
   std::uint32_t child_level = m.level + 1;
-  std::vector<std::uint32_t> inner;
+  std::vector<std::uint32_t>& inner = inner_;
+  inner.clear();
   // Differing buckets (child_level == kTreeDepth) or subtrees the peer holds nothing of, in
   // ascending order, so that the groups they become come by ascending bucket.
-  std::vector<std::pair<std::uint32_t, bool>> listed;  // (child, empty_there)
+  std::vector<std::pair<std::uint32_t, bool>>& listed = listed_;  // (child, empty_there)
+  listed.clear();
   std::uint64_t mine[Store::kTreeFanout];
   for (std::size_t p = 0; p < m.nodes.size(); ++p) {
     store_.tree_children(m.level, m.nodes[p], mine);
@@ -318,7 +348,7 @@ void ContentSync::answer_tree(const sync::Message& m, Reply& reply) {
 bool ContentSync::write_bucket(std::uint32_t bucket, bool all_values, Reply& reply) {
   store_.bucket_entries(bucket, &scratch_);
   if (!reply.begin_group(bucket)) return false;
-  std::string item;
+  std::string& item = item_;
   for (const Store::BucketEntry& e : scratch_) {
     bool with_value = all_values || e.value.size() <= config_.inline_value_bytes_max;
     item.clear();
@@ -342,10 +372,9 @@ void ContentSync::answer_keys(const sync::Message& m, std::int64_t now_us,
         if (item.has_value) apply(item, now_us, applied);
       }
     }
-    std::vector<Store::BucketEntry> mine;
-    store_.bucket_entries(m.groups[first].bucket, &mine);
+    store_.bucket_entries(m.groups[first].bucket, &scratch_);
     for (std::size_t g = first; g < end; ++g) {
-      if (!compare_group(m.groups[g], mine, reply)) return;
+      if (!compare_group(m.groups[g], scratch_, reply)) return;
     }
     first = end;
   }
@@ -353,14 +382,16 @@ void ContentSync::answer_keys(const sync::Message& m, std::int64_t now_us,
 
 // Pushes what this side holds newer or the peer lacks; asks for what the peer holds newer or
 // this side lacks. Equal versions with different values go both ways (the tie-break settles).
-bool ContentSync::compare_group(const sync::Group& g, const std::vector<Store::BucketEntry>& mine,
+bool ContentSync::compare_group(const sync::Group& g, const Store::BucketEntries& mine,
                                 Reply& reply) {
   auto key_after = [](const std::string& k, const Store::BucketEntry& e) { return k < e.key; };
   auto j = g.after ? std::upper_bound(mine.begin(), mine.end(), *g.after, key_after) : mine.begin();
   auto j_end = g.through ? std::upper_bound(j, mine.end(), *g.through, key_after) : mine.end();
   auto push = [&](const Store::BucketEntry& e) {
     ++stats_.entries_sent;
-    return reply.add_entry(item_with_value(e.key, e.version, e.value));
+    item_.clear();
+    sync::append_item(e.key, e.version, true, 0, e.value, item_);
+    return reply.add_entry(item_);
   };
   std::size_t i = 0;
   const auto& theirs = g.items;
@@ -397,13 +428,14 @@ bool ContentSync::compare_group(const sync::Group& g, const std::vector<Store::B
 void ContentSync::answer_entries(const sync::Message& m, std::int64_t now_us,
                                  const AppliedFn& applied, Reply& reply) {
   for (const sync::Item& item : m.entries) apply(item, now_us, applied);
-  std::string value;
   for (const std::string& key : m.wants) {
     const Entry* e = store_.find(key);
     if (e == nullptr) continue;
-    Version v = store_.load(*e, &value);
+    Version v = store_.load(*e, &value_);
     ++stats_.entries_sent;
-    if (!reply.add_entry(item_with_value(key, v, value))) return;
+    item_.clear();
+    sync::append_item(key, v, true, 0, value_, item_);
+    if (!reply.add_entry(item_)) return;
   }
 }
 

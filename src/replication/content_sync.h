@@ -135,7 +135,7 @@ class ContentSync {
   void answer_tree(const sync::Message& m, Reply& reply);
   void answer_keys(const sync::Message& m, std::int64_t now_us, const AppliedFn& applied,
                    Reply& reply);
-  bool compare_group(const sync::Group& g, const std::vector<Store::BucketEntry>& mine,
+  bool compare_group(const sync::Group& g, const Store::BucketEntries& mine,
                      Reply& reply);
   void answer_entries(const sync::Message& m, std::int64_t now_us, const AppliedFn& applied,
                       Reply& reply);
@@ -147,7 +147,18 @@ class ContentSync {
   std::uint32_t self_;
   ContentSyncConfig config_;
   Stats stats_;
-  std::vector<Store::BucketEntry> scratch_;
+  // Scratch kept between messages, so that listing and comparing buckets allocates nothing
+  // per entry once grown: a bucket's entries, one rendered item, one value.
+  Store::BucketEntries scratch_;
+  std::string item_;
+  std::string value_;
+  sync::Message message_;  // the message being answered, decoded into the last one's room
+  struct ReplyBuffers {  // Reply's parts (content_sync.cpp)
+    std::string keys_msg, group_items, group_last_key, entries, wants, body, hex, quoted;
+  };
+  ReplyBuffers reply_buffers_;
+  std::vector<std::uint32_t> inner_;                     // answer_tree's scratch
+  std::vector<std::pair<std::uint32_t, bool>> listed_;  // answer_tree's scratch
 };
 
 }  // namespace gossip_kv

@@ -4,6 +4,8 @@
 #include <rapidjson/reader.h>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
@@ -30,6 +32,12 @@ Member member_of(std::string_view name) {
   if (name == "w") return Member::kWants;
   if (name == "m") return Member::kMore;
   return Member::kUnknown;
+}
+
+std::vector<std::size_t>& thread_group_first() {
+  thread_local std::vector<std::size_t> first;
+  first.clear();
+  return first;
 }
 
 // A SAX handler that accepts exactly the shapes in content_sync_codec.h. Depth 1 is the top
@@ -129,7 +137,7 @@ class Handler {
     if (skipping()) return close();
     if (member_ == Member::kEntries && depth_ == 3 && !end_item(out_->entries)) return false;
     if (member_ == Member::kKeys) {
-      if (depth_ == 5 && !end_item(out_->groups.back().items)) return false;
+      if (depth_ == 5 && !end_item(out_->group_items)) return false;
       if (depth_ == 4) pos_ = 4;
       if (depth_ == 3 && pos_ != 4) return fail("short group");
     }
@@ -160,12 +168,23 @@ class Handler {
   }
   bool begin_item() {
     if (!count_item()) return false;
-    item_ = Item{};
+    std::vector<Item>& spare = out_->spare_items;
+    if (spare.empty()) {
+      item_ = Item{};
+    } else {  // its strings keep their room (assigned below)
+      item_ = std::move(spare.back());
+      spare.pop_back();
+      item_.version = {};
+      item_.has_value = false;
+      item_.hash = 0;
+      item_.value.clear();
+    }
     return true;
   }
   bool begin_group() {
     if (out_->groups.size() >= kGroupsPerMessageMax) return fail("too many groups");
     out_->groups.emplace_back();
+    group_first_.push_back(out_->group_items.size());
     pos_ = 0;
     return true;
   }
@@ -272,6 +291,13 @@ class Handler {
 
   const DecodeLimits& limits_;
   Message* out_;
+
+ public:
+  // Per group, where its items start in group_items (spans are taken once parsing ends, when
+  // the vector no longer moves): the thread's, kept between decodes.
+  std::vector<std::size_t>& group_first_ = thread_group_first();
+
+ private:
   int depth_ = 0;
   int skip_depth_ = 0;  // != 0: inside an unknown member's value, which opened this depth
   Member member_ = Member::kNone;
@@ -370,15 +396,43 @@ bool valid_value(std::string_view v) {
   return checker.check(v) == nullptr;
 }
 
+void Message::recycle() {
+  auto keep = [this](std::vector<Item>& items) {
+    for (Item& item : items) {
+      if (spare_items.size() >= kSpareItemsMax) break;
+      if (item.key.capacity() + item.value.capacity() > kSpareItemBytesMax) continue;
+      spare_items.push_back(std::move(item));
+    }
+    items.clear();
+    if (items.capacity() > kSpareItemsMax) std::vector<Item>().swap(items);
+  };
+  keep(entries);
+  keep(group_items);
+  groups.clear();
+  if (groups.capacity() > kSpareItemsMax) std::vector<Group>().swap(groups);
+  kind = Kind::kTree;
+  more = false;
+  level = 0;
+  nodes.clear();
+  child_digests.clear();
+  wants.clear();
+}
+
 std::string decode(std::string_view body, const DecodeLimits& limits, Message* out) {
-  *out = Message{};
+  out->recycle();
   Handler h(limits, out);
-  rapidjson::Reader reader;
+  // One reader per thread: its stack, where strings are copied, keeps its room.
+  thread_local rapidjson::Reader reader;
   rapidjson::MemoryStream ms(body.data(), body.size());
   rapidjson::ParseResult r = reader.Parse<kParseFlags>(ms, h);
   if (r.IsError()) {
     if (!h.error_.empty()) return h.error_;
     return std::string("JSON: ") + rapidjson::GetParseError_En(r.Code());
+  }
+  for (std::size_t g = 0; g < out->groups.size(); ++g) {
+    std::size_t first = h.group_first_[g];
+    std::size_t end = g + 1 < out->groups.size() ? h.group_first_[g + 1] : out->group_items.size();
+    out->groups[g].items = absl::Span<const Item>(out->group_items.data() + first, end - first);
   }
   if (h.type_ == kTreeType) {
     out->kind = Kind::kTree;
@@ -420,17 +474,24 @@ void append_hex64(std::uint64_t x, std::string& out) {
 
 void append_item(std::string_view key, Version v, bool with_value, std::uint64_t hash,
                  std::string_view value, std::string& out) {
+  // Numbers through a buffer on the stack: std::to_string allocated for every timestamp and
+  // hash (longer than the short-string buffer).
+  auto append_number = [&out](auto x) {
+    std::array<char, 24> digits;
+    auto [end, ec] = std::to_chars(digits.data(), digits.data() + digits.size(), x);
+    out.append(digits.data(), end);
+  };
   out.push_back('[');
   append_string(key, out);
   out.push_back(',');
-  out.append(std::to_string(v.ts_us));
+  append_number(v.ts_us);
   out.push_back(',');
-  out.append(std::to_string(v.origin));
+  append_number(v.origin);
   out.push_back(',');
   if (with_value) {
     append_string(value, out);
   } else {
-    out.append(std::to_string(hash));
+    append_number(hash);
   }
   out.push_back(']');
 }

@@ -30,6 +30,8 @@
 #include <string_view>
 #include <vector>
 
+#include <absl/types/span.h>
+
 #include "gossip_kv/version.h"
 
 namespace gossip_kv::sync {
@@ -62,7 +64,7 @@ struct Group {
   std::uint32_t bucket = 0;
   std::optional<std::string> after;    // nullopt: from the bucket's first key
   std::optional<std::string> through;  // nullopt: to its last
-  std::vector<Item> items;
+  absl::Span<const Item> items;        // into Message::group_items
 };
 
 struct Message {
@@ -77,6 +79,18 @@ struct Message {
   // sync_entries
   std::vector<Item> entries;  // every one has_value
   std::vector<std::string> wants;
+
+  std::vector<Item> group_items;  // every group's items, in order (Group::items)
+
+  // Items of the previous decode into this object, kept with their strings' room: decoding
+  // into one Message again and again stops allocating per item once it has held a message's
+  // worth. At most kSpareItemsMax items of at most kSpareItemBytesMax are kept, and vectors
+  // are kept up to that many elements: under 1 MiB.
+  std::vector<Item> spare_items;
+  static constexpr std::size_t kSpareItemsMax = 1024;
+  static constexpr std::size_t kSpareItemBytesMax = 256;
+  // Empties the message, keeping its items as spares.
+  void recycle();
 };
 
 struct DecodeLimits {
@@ -84,7 +98,8 @@ struct DecodeLimits {
   std::int64_t ts_us_max = 0;    // timestamps 1..ts_us_max are accepted
 };
 
-// Decodes a whole body into *out. Returns an empty string on success, otherwise why the body
+// Decodes a whole body into *out (recycled first: reuse one Message to save allocations).
+// Returns an empty string on success, otherwise why the body
 // was rejected (then *out holds nothing usable). Checks: JSON syntax, every member's type and
 // shape, key encoding and size, value size and validity (one JSON value, no line break),
 // version ranges, orders, counts (the constants above), tree levels and node indices, hex

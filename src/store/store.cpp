@@ -524,20 +524,34 @@ void Store::tree_children(std::uint32_t level, std::uint32_t index, std::uint64_
   }
 }
 
-void Store::bucket_entries(std::uint32_t bucket, std::vector<BucketEntry>* out) const {
+void Store::bucket_entries(std::uint32_t bucket, BucketEntries* out) const {
   assert(bucket < kBuckets);
-  out->clear();
+  out->entries.clear();
+  out->bytes.clear();
   {
     const Shard& s = shard_of(bucket);
     MutexLock lock(s.mu);
-    for (EntryArena::Ref r : s.tables[table_of(bucket)]) {
+    const BucketTable& table = s.tables[table_of(bucket)];
+    // Room first, so that the views taken below never move.
+    std::size_t bytes = 0;
+    for (EntryArena::Ref r : table) {
+      const Entry* e = s.arena.at(r);
+      if (e->bucket == bucket) bytes += e->key().size() + value_of(*e).size();
+    }
+    out->bytes.reserve(bytes);
+    for (EntryArena::Ref r : table) {
       const Entry* e = s.arena.at(r);
       if (e->bucket != bucket) continue;
-      std::string_view value = value_of(*e);
-      out->push_back({std::string(e->key()), e->version(), hash_of(*e), std::string(value)});
+      std::size_t at = out->bytes.size();
+      std::string_view key = e->key(), value = value_of(*e);
+      out->bytes.append(key).append(value);
+      const char* p = out->bytes.data() + at;
+      out->entries.push_back({std::string_view(p, key.size()), e->version(), hash_of(*e),
+                              std::string_view(p + key.size(), value.size())});
     }
+    assert(out->bytes.size() == bytes);
   }
-  std::sort(out->begin(), out->end(),
+  std::sort(out->entries.begin(), out->entries.end(),
             [](const BucketEntry& a, const BucketEntry& b) { return a.key < b.key; });
 }
 

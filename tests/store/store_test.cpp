@@ -120,7 +120,7 @@ TEST(Store, DigestTreeSumsEveryLevelAndFollowsReplaces) {
       ASSERT_EQ(sum, s.tree_digest(level, i)) << "level " << level << " node " << i;
     }
   }
-  std::vector<Store::BucketEntry> entries;
+  Store::BucketEntries entries;
   std::size_t keys = 0;
   for (std::uint32_t b = 0; b < Store::kBuckets; ++b) {
     s.bucket_entries(b, &entries);
@@ -332,7 +332,7 @@ TEST(Store, BucketEntriesListExactlyTheBucketsKeys) {
     s.merge(key, std::to_string(i), {i + 1, 1}, 0);
     by_bucket[Store::bucket_of(key)].push_back(key);
   }
-  std::vector<Store::BucketEntry> got;
+  Store::BucketEntries got;
   std::size_t seen = 0;
   for (auto& [bucket, keys] : by_bucket) {
     std::sort(keys.begin(), keys.end());
