@@ -164,6 +164,11 @@ class Store {
   // stops allocating once it has held the largest bucket (content sync lists buckets
   // whenever replicas differ, which under steady writes is every round).
   struct BucketEntries {
+    // Neither copied nor moved: the views point into `bytes` (a short string moves by copy).
+    BucketEntries() = default;
+    BucketEntries(const BucketEntries&) = delete;
+    BucketEntries& operator=(const BucketEntries&) = delete;
+    ~BucketEntries() = default;
     std::vector<BucketEntry> entries;
     std::string bytes;
     [[nodiscard]] std::size_t size() const { return entries.size(); }

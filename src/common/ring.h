@@ -2,8 +2,9 @@
 // (writes in flight, versions held, acknowledgements owed) need from std::deque, without its
 // allocation of a 512-byte block every few pushes and its free as the front passes one. Once
 // grown to a list's working size, pushing and popping allocate nothing. It gives memory back
-// when it drains: below a quarter full it halves (down to kKeptSlots), so a burst's peak is not
-// held for good and a list that hovers around a size does not grow and shrink in turn.
+// when it drains: below a quarter full it halves (as often as needed, down to kKeptSlots), so a
+// burst's peak is not held for good and a list that hovers around a size does not grow and
+// shrink in turn.
 //
 // Not a general container: T must be default-constructible and move-assignable (slots are
 // constructed up front), and iterators are invalidated by every push, insert, erase and pop.
@@ -91,8 +92,14 @@ class Ring {
   [[nodiscard]] bool empty() const { return size_ == 0; }
   [[nodiscard]] std::size_t capacity() const { return cap_; }
 
-  T& operator[](std::size_t i) { return slots_[(head_ + i) & (cap_ - 1)]; }
-  const T& operator[](std::size_t i) const { return slots_[(head_ + i) & (cap_ - 1)]; }
+  T& operator[](std::size_t i) {
+    GOSSIP_KV_ASSERT(i < size_);
+    return slot(i);
+  }
+  const T& operator[](std::size_t i) const {
+    GOSSIP_KV_ASSERT(i < size_);
+    return slot(i);
+  }
   T& front() { return (*this)[0]; }
   const T& front() const { return (*this)[0]; }
   T& back() { return (*this)[size_ - 1]; }
@@ -109,25 +116,26 @@ class Ring {
 
   template <typename... Args>
   T& emplace_back(Args&&... args) {
+    T value(std::forward<Args>(args)...);  // before a resize: args may name an element
     if (size_ == cap_) resize_to(cap_ == 0 ? 8 : 2 * cap_);
-    T& slot = (*this)[size_];
-    slot = T(std::forward<Args>(args)...);
+    T& last = slot(size_);
+    last = std::move(value);
     ++size_;
-    return slot;
+    return last;
   }
   void push_back(const T& v) { emplace_back(v); }
   void push_back(T&& v) { emplace_back(std::move(v)); }
 
   void pop_front() {
     GOSSIP_KV_ASSERT(size_ > 0);
-    front() = T();  // what it owned goes now, as with std::deque
+    slot(0) = T();  // what it owned goes now, as with std::deque
     head_ = (head_ + 1) & (cap_ - 1);
     --size_;
     shrink_if_sparse();
   }
   void pop_back() {
     GOSSIP_KV_ASSERT(size_ > 0);
-    back() = T();
+    slot(size_ - 1) = T();
     --size_;
     shrink_if_sparse();
   }
@@ -137,8 +145,8 @@ class Ring {
     std::size_t at = pos.i_;
     GOSSIP_KV_ASSERT(at <= size_);
     emplace_back();
-    for (std::size_t i = size_ - 1; i > at; --i) (*this)[i] = std::move((*this)[i - 1]);
-    (*this)[at] = std::move(v);
+    for (std::size_t i = size_ - 1; i > at; --i) slot(i) = std::move(slot(i - 1));
+    slot(at) = std::move(v);
     return {this, at};
   }
 
@@ -149,11 +157,11 @@ class Ring {
     std::size_t n = to - from;
     if (n == 0) return {this, from};
     if (from == 0) {
-      for (std::size_t i = 0; i < n; ++i) (*this)[i] = T();
+      for (std::size_t i = 0; i < n; ++i) slot(i) = T();
       head_ = (head_ + n) & (cap_ - 1);
     } else {
-      for (std::size_t i = to; i < size_; ++i) (*this)[i - n] = std::move((*this)[i]);
-      for (std::size_t i = size_ - n; i < size_; ++i) (*this)[i] = T();
+      for (std::size_t i = to; i < size_; ++i) slot(i - n) = std::move(slot(i));
+      for (std::size_t i = size_ - n; i < size_; ++i) slot(i) = T();
     }
     size_ -= n;
     shrink_if_sparse();
@@ -171,12 +179,17 @@ class Ring {
   }
 
  private:
+  T& slot(std::size_t i) { return slots_[(head_ + i) & (cap_ - 1)]; }
+  const T& slot(std::size_t i) const { return slots_[(head_ + i) & (cap_ - 1)]; }
+  // Halves while under a quarter full (a clear() or a large erase halves as often as needed).
   void shrink_if_sparse() {
-    if (cap_ > kKeptSlots && size_ < cap_ / 4) resize_to(cap_ / 2);
+    std::size_t cap = cap_;
+    while (cap > kKeptSlots && size_ < cap / 4) cap /= 2;
+    if (cap != cap_) resize_to(cap);
   }
   void resize_to(std::size_t cap) {
     auto slots = std::make_unique<T[]>(cap);
-    for (std::size_t i = 0; i < size_; ++i) slots[i] = std::move((*this)[i]);
+    for (std::size_t i = 0; i < size_; ++i) slots[i] = std::move(slot(i));
     slots_ = std::move(slots);
     cap_ = cap;
     head_ = 0;

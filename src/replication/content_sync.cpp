@@ -9,8 +9,10 @@
 namespace gossip_kv {
 namespace {
 
-// A reply buffer larger than this is given back after the reply (Reply::~Reply).
+// A reply buffer or scratch string larger than this is given back after the reply
+// (Reply::~Reply, release_large_scratch), and a bucket copy of more entries than this.
 constexpr std::size_t kReplyBufferKeptBytes = 64 * 1024;
+constexpr std::size_t kScratchEntriesKept = 1024;
 // Room kept in every message for the closing brackets and a trailing ,"m":1.
 constexpr std::size_t kTailBytes = 16;
 // The most bytes a key takes as a JSON string (every byte escaped as \u00XX, plus quotes).
@@ -24,7 +26,8 @@ constexpr std::size_t kQuotedKeyBytesMax = 6 * (limits::kKeyBytesMax + 1) + 2;
 // stops it, capped() is true and finish() marks the last message sent with "m".
 class ContentSync::Reply {
  public:
-  // The buffers are the ContentSync's, kept between replies (one Reply at a time is open),
+  // The buffers are the ContentSync's, kept between replies (one Reply at a time is open:
+  // on_message closes its own before start_round opens one),
   // so that a reply's parts stop allocating as they grow once warm; each message sent is
   // copied into a string of its own.
   Reply(ContentSync& cs, std::uint32_t peer, std::vector<OutMessage>& out)
@@ -282,27 +285,45 @@ ContentSync::Outcome ContentSync::on_message(std::uint32_t peer, std::string_vie
     why = sync::decode(body, limits, &m);
   }
   if (!why.empty()) {
+    m.recycle();
     ++stats_.malformed;
     if (error != nullptr) *error = std::move(why);
     return Outcome::kMalformed;
   }
-  Reply reply(*this, peer, out);
-  switch (m.kind) {
-    case sync::Kind::kTree:
-      answer_tree(m, reply);
-      break;
-    case sync::Kind::kKeys:
-      answer_keys(m, now_us, applied, reply);
-      break;
-    case sync::Kind::kEntries:
-      answer_entries(m, now_us, applied, reply);
-      break;
-  }
-  reply.finish();
+  {
+    Reply reply(*this, peer, out);
+    switch (m.kind) {
+      case sync::Kind::kTree:
+        answer_tree(m, reply);
+        break;
+      case sync::Kind::kKeys:
+        answer_keys(m, now_us, applied, reply);
+        break;
+      case sync::Kind::kEntries:
+        answer_entries(m, now_us, applied, reply);
+        break;
+    }
+    reply.finish();
+  }  // (closed before start_round opens another on the same buffers)
+  bool more = m.more;
+  m.recycle();  // down to its spares' bounds now, not when the next sync message comes
+  release_large_scratch();
   // The peer stopped at a bound: continue at once with a new exchange, which skips whatever
   // this one already made equal.
-  if (m.more) start_round(peer, out);
+  if (more) start_round(peer, out);
   return Outcome::kHandled;
+}
+
+// A large bucket's copy (a client can fill one bucket with large values) or a large value is
+// not kept once answered.
+void ContentSync::release_large_scratch() {
+  if (scratch_.bytes.capacity() > kReplyBufferKeptBytes) std::string().swap(scratch_.bytes);
+  if (scratch_.entries.capacity() > kScratchEntriesKept) {
+    std::vector<Store::BucketEntry>().swap(scratch_.entries);
+  }
+  for (std::string* s : {&item_, &value_}) {
+    if (s->capacity() > kReplyBufferKeptBytes) std::string().swap(*s);
+  }
 }
 
 // Differing children: inner ones are answered with this side's digests one level down,

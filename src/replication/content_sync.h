@@ -141,6 +141,7 @@ class ContentSync {
                       Reply& reply);
   bool write_bucket(std::uint32_t bucket, bool all_values, Reply& reply);
   void apply(const sync::Item& item, std::int64_t now_us, const AppliedFn& applied);
+  void release_large_scratch();
 
   Store& store_;
   std::vector<std::string> ids_;  // ids_[origin - 1]

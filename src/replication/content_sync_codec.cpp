@@ -416,13 +416,19 @@ void Message::recycle() {
   nodes.clear();
   child_digests.clear();
   wants.clear();
+  if (wants.capacity() > kSpareItemsMax) std::vector<std::string>().swap(wants);
 }
 
 std::string decode(std::string_view body, const DecodeLimits& limits, Message* out) {
   out->recycle();
   Handler h(limits, out);
-  // One reader per thread: its stack, where strings are copied, keeps its room.
-  thread_local rapidjson::Reader reader;
+  // One reader per thread for bodies up to kReaderKeptBytes: its stack, where strings are
+  // copied, keeps its room, and no string of such a body can grow it further. A larger body
+  // gets a reader of its own, freed after the parse.
+  constexpr std::size_t kReaderKeptBytes = 64 * 1024;
+  thread_local rapidjson::Reader kept_reader;
+  rapidjson::Reader own_reader;
+  rapidjson::Reader& reader = body.size() <= kReaderKeptBytes ? kept_reader : own_reader;
   rapidjson::MemoryStream ms(body.data(), body.size());
   rapidjson::ParseResult r = reader.Parse<kParseFlags>(ms, h);
   if (r.IsError()) {

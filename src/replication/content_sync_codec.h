@@ -68,6 +68,15 @@ struct Group {
 };
 
 struct Message {
+  // Not copyable: groups' spans point into group_items (a move keeps them: the vector's
+  // buffer moves with it).
+  Message() = default;
+  Message(const Message&) = delete;
+  Message& operator=(const Message&) = delete;
+  Message(Message&&) = default;
+  Message& operator=(Message&&) = default;
+  ~Message() = default;
+
   Kind kind = Kind::kTree;
   bool more = false;
   // sync_tree
@@ -89,7 +98,8 @@ struct Message {
   std::vector<Item> spare_items;
   static constexpr std::size_t kSpareItemsMax = 1024;
   static constexpr std::size_t kSpareItemBytesMax = 256;
-  // Empties the message, keeping its items as spares.
+  // Empties the message, keeping its items as spares and its vectors' room up to
+  // kSpareItemsMax elements.
   void recycle();
 };
 

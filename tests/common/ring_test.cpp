@@ -119,6 +119,24 @@ TEST(Ring, ShrinksWhenItDrainsAndKeepsItsArrayWhileItHovers) {
     ring.pop_front();
   }
   EXPECT_EQ(ring.capacity(), cap);
+  // Emptied at once, it gives its array back at once too.
+  for (int i = 0; i < 100'000; ++i) ring.push_back(i);
+  ring.clear();
+  EXPECT_LE(ring.capacity(), 64u) << "clear() after a burst";
+  for (int i = 0; i < 100'000; ++i) ring.push_back(i);
+  ring.erase(ring.begin() + 10, ring.end());
+  EXPECT_LE(ring.capacity(), 64u) << "a large erase";
+  EXPECT_EQ(ring.back(), 9);
+}
+
+TEST(Ring, PushingOneOfItsOwnElementsCopiesItBeforeGrowing) {
+  Ring<std::string> ring;
+  for (int i = 0; i < 8; ++i) ring.push_back("element " + std::to_string(i) + " long enough for the heap");
+  ASSERT_EQ(ring.size(), ring.capacity()) << "full: the next push grows the array";
+  ring.push_back(ring.front());  // as std::deque allows
+  ASSERT_EQ(ring.size(), 9u);
+  EXPECT_EQ(ring.back(), ring.front());
+  EXPECT_EQ(ring.back(), "element 0 long enough for the heap");
 }
 
 }  // namespace
