@@ -2,9 +2,10 @@
 // (writes in flight, versions held, acknowledgements owed) need from std::deque, without its
 // allocation of a 512-byte block every few pushes and its free as the front passes one. Once
 // grown to a list's working size, pushing and popping allocate nothing. It gives memory back
-// when it drains: below a quarter full it halves (as often as needed, down to kKeptSlots), so a
-// burst's peak is not held for good and a list that hovers around a size does not grow and
-// shrink in turn.
+// as it is used below a quarter full: after kSparseOpsToShrink pops or erases that leave it so,
+// with no push filling it to a quarter in between, it halves (down to kKeptSlots). So a burst's
+// peak is not held for good, while a list that fills and drains every round (acknowledgements
+// owed, then sent and cleared) keeps its array instead of growing it again each round.
 //
 // Not a general container: T must be default-constructible and move-assignable (slots are
 // constructed up front), and iterators are invalidated by every push, insert, erase and pop.
@@ -25,6 +26,7 @@ class Ring {
  public:
   // A ring of at most this many slots is never shrunk: the lists' common sizes stay in place.
   static constexpr std::size_t kKeptSlots = 64;
+  static constexpr std::size_t kSparseOpsToShrink = 64;
 
   template <bool kConst>
   class Iter {
@@ -121,6 +123,7 @@ class Ring {
     T& last = slot(size_);
     last = std::move(value);
     ++size_;
+    if (size_ >= cap_ / 4) sparse_ops_ = 0;
     return last;
   }
   void push_back(const T& v) { emplace_back(v); }
@@ -176,16 +179,19 @@ class Ring {
     std::swap(cap_, other.cap_);
     std::swap(head_, other.head_);
     std::swap(size_, other.size_);
+    std::swap(sparse_ops_, other.sparse_ops_);
   }
 
  private:
   T& slot(std::size_t i) { return slots_[(head_ + i) & (cap_ - 1)]; }
   const T& slot(std::size_t i) const { return slots_[(head_ + i) & (cap_ - 1)]; }
-  // Halves while under a quarter full (a clear() or a large erase halves as often as needed).
+  // Counts a pop or erase that left the ring under a quarter full; the kSparseOpsToShrink-th
+  // since it last was fuller halves it.
   void shrink_if_sparse() {
-    std::size_t cap = cap_;
-    while (cap > kKeptSlots && size_ < cap / 4) cap /= 2;
-    if (cap != cap_) resize_to(cap);
+    if (cap_ <= kKeptSlots || size_ >= cap_ / 4) return;
+    if (++sparse_ops_ < kSparseOpsToShrink) return;
+    sparse_ops_ = 0;
+    resize_to(cap_ / 2);
   }
   void resize_to(std::size_t cap) {
     auto slots = std::make_unique<T[]>(cap);
@@ -199,6 +205,7 @@ class Ring {
   std::size_t cap_ = 0;  // a power of two, or 0
   std::size_t head_ = 0;
   std::size_t size_ = 0;
+  std::size_t sparse_ops_ = 0;  // pops and erases under a quarter full since it was fuller
 };
 
 }  // namespace gossip_kv

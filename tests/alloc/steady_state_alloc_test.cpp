@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <charconv>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <thread>
 #include <string_view>
@@ -290,39 +292,56 @@ TEST(SteadyState, ServingWritesReadsAndCasAllocatesNothing) {
   EXPECT_LE(allocations, 16u) << "over " << steady.count() << " requests";
 }
 
-// A node in a cluster also replicates each write: it pushes the write, takes the peer's report
-// of holding it, settles its figure, answers anti-entropy digests, and runs content sync,
-// which under steady writes finds a few buckets differing every round and lists them. Two
-// engines exchange their messages directly (sans-IO, simulated time, 250 us between writes,
-// so that the counted 10 s hold two content sync rounds per engine). Once warm, what a message
-// costs is allowed (its body is a string of its own); what a write or an entry costs is not.
-TEST(SteadyState, ReplicatingWritesAllocatesPerMessageNotPerWrite) {
+// A node in a cluster also replicates each write: it pushes the write, takes the peers'
+// reports of holding it, settles its figure, answers anti-entropy digests, and runs content
+// sync, which under steady writes finds a few buckets differing every round and lists them.
+// The nodes' engines exchange their messages directly (sans-IO, simulated time, 250 us
+// between writes, each node writing in turn, so that the counted 10 s hold content sync rounds
+// of every engine). Two nodes pushing to each other, and five behind a relay, which forwards
+// entries, chains and reports. Once warm, what a message costs is allowed (its body is a
+// string of its own); what a write or an entry costs is not.
+struct ClusterCase {
+  int nodes;
+  int relays;
+};
+
+class ReplicatingCluster : public ::testing::TestWithParam<ClusterCase> {};
+
+TEST_P(ReplicatingCluster, AllocatesPerMessageNotPerWrite) {
   constexpr std::int64_t kT0 = 1'700'000'000'000'000;
   constexpr int kReplicatedKeys = 1'000;
-  Store s1;
-  Store s2;
-  HybridClock clock;
+  const auto n = static_cast<std::size_t>(GetParam().nodes);
   GossipConfig config;
-  auto n1 = make_gossip_engine(config, "n1", {"n1", "n2"}, s1, 1, kT0);
-  auto n2 = make_gossip_engine(config, "n2", {"n1", "n2"}, s2, 2, kT0);
-  std::vector<OutMessage> from1;
-  std::vector<OutMessage> from2;
-  std::vector<OutMessage> replies;
+  config.relays = GetParam().relays;
+  std::vector<std::string> ids;
+  for (std::size_t k = 1; k <= n; ++k) ids.push_back("n" + std::to_string(k));
+  std::vector<std::unique_ptr<Store>> stores;
+  std::vector<HybridClock> clocks(n);
+  std::vector<std::unique_ptr<ReplicationEngine>> engines;
+  for (std::size_t k = 0; k < n; ++k) {
+    stores.push_back(std::make_unique<Store>());
+    engines.push_back(make_gossip_engine(config, ids[k], ids, *stores[k], k + 1, kT0));
+  }
+  std::vector<std::vector<OutMessage>> outbox(n);  // per sender; cleared, never shrunk
   std::uint64_t delivered = 0;
   std::uint64_t sync_delivered = 0;
-  // Delivers every message in flight, and the replies they cause, until none is left.
+  // Delivers every message in flight, and the replies they cause, until none is left. A
+  // reply goes to its sender's outbox, never the one being read (no node messages itself).
   auto deliver = [&](std::int64_t now) {
-    while (!from1.empty() || !from2.empty()) {
-      for (auto [from, to, src] : {std::tuple{&from1, n2.get(), "n1"}, std::tuple{&from2, n1.get(), "n2"}}) {
-        replies.clear();
-        for (const OutMessage& m : *from) {
-          to->on_peer_message(src, m.body, now, replies);
+    for (bool any = true; any;) {
+      any = false;
+      for (std::size_t from = 0; from < n; ++from) {
+        for (std::size_t i = 0; i < outbox[from].size(); ++i) {
+          const OutMessage& m = outbox[from][i];
+          std::size_t to = 0;
+          std::from_chars(m.dest.data() + 1, m.dest.data() + m.dest.size(), to);
+          ASSERT_TRUE(to >= 1 && to <= n && to - 1 != from) << m.dest;
+          engines[to - 1]->on_peer_message(ids[from], m.body, now, outbox[to - 1]);
           if (m.body.find(R"("type":"sync_)") != std::string::npos) ++sync_delivered;
+          ++delivered;
+          any = true;
         }
-        delivered += from->size();
-        from->clear();
-        auto& back = from == &from1 ? from2 : from1;
-        for (OutMessage& m : replies) back.push_back(std::move(m));
+        outbox[from].clear();
       }
     }
   };
@@ -335,11 +354,13 @@ TEST(SteadyState, ReplicatingWritesAllocatesPerMessageNotPerWrite) {
       int len = std::snprintf(buf, sizeof buf, "i%d", i % kReplicatedKeys);
       std::string_view key(buf, static_cast<std::size_t>(len));
       value[1 + i % 40] = static_cast<char>('a' + i % 26);
-      Store::WriteResult w = s1.write(key, value, now, 1, clock);
-      n1->on_local_delta(LocalDelta{w.entry, w.version, now, true}, now);
-      n1->on_local_watermark(w.version.ts_us);
-      if (n1->next_deadline_us() <= now) n1->tick(now, from1);
-      if (n2->next_deadline_us() <= now) n2->tick(now, from2);
+      std::size_t k = static_cast<std::size_t>(i) % n;
+      Store::WriteResult w = stores[k]->write(key, value, now, static_cast<std::uint32_t>(k + 1), clocks[k]);
+      engines[k]->on_local_delta(LocalDelta{w.entry, w.version, now, true}, now);
+      engines[k]->on_local_watermark(w.version.ts_us);
+      for (std::size_t e = 0; e < n; ++e) {
+        if (engines[e]->next_deadline_us() <= now) engines[e]->tick(now, outbox[e]);
+      }
       deliver(now);
     }
   };
@@ -356,18 +377,26 @@ TEST(SteadyState, ReplicatingWritesAllocatesPerMessageNotPerWrite) {
   std::uint64_t sync_messages = sync_delivered - sync_before;
   for (int round = 0; round < 50; ++round) {  // 5 s more, uncounted: the last writes go too
     now += 100'000;
-    n1->tick(now, from1);
-    n2->tick(now, from2);
+    for (std::size_t e = 0; e < n; ++e) engines[e]->tick(now, outbox[e]);
     deliver(now);
   }
-  std::printf("replicating %d writes in %llu messages (%llu of content sync): %llu allocations\n",
-              kWrites, static_cast<unsigned long long>(messages),
+  std::printf("%zu nodes, %d relays: %d writes in %llu messages (%llu of content sync): %llu allocations\n",
+              n, GetParam().relays, kWrites, static_cast<unsigned long long>(messages),
               static_cast<unsigned long long>(sync_messages), static_cast<unsigned long long>(allocations));
-  EXPECT_EQ(s1.digest(), s2.digest()) << "the replicas converged";
+  for (std::size_t k = 1; k < n; ++k) {
+    EXPECT_EQ(stores[k]->digest(), stores[0]->digest()) << ids[k] << " converged with n1";
+  }
   EXPECT_GT(messages, 0u);
   EXPECT_GT(sync_messages, 0u) << "content sync ran while counting";
   EXPECT_LE(allocations, 4 * messages) << "over " << kWrites << " writes";
 }
+
+INSTANTIATE_TEST_SUITE_P(SteadyState, ReplicatingCluster,
+                         ::testing::Values(ClusterCase{2, 0}, ClusterCase{5, 1}),
+                         [](const auto& param_info) {
+                           return std::to_string(param_info.param.nodes) + "Nodes" +
+                                  std::to_string(param_info.param.relays) + "Relays";
+                         });
 
 }  // namespace
 }  // namespace gossip_kv

@@ -110,6 +110,10 @@ TEST(Ring, ShrinksWhenItDrainsAndKeepsItsArrayWhileItHovers) {
   for (int i = 0; i < 100'000; ++i) ring.push_back(i);
   EXPECT_GE(ring.capacity(), 100'000u);
   while (ring.size() > 10) ring.pop_front();
+  for (int i = 0; i < 10'000; ++i) {  // and goes on at that size
+    ring.push_back(i);
+    ring.pop_front();
+  }
   EXPECT_LE(ring.capacity(), 64u) << "a drained burst gives its array back";
   // Around a steady size, pushes and pops at the same pace never resize it.
   for (int i = 0; i < 1'000; ++i) ring.push_back(i);
@@ -119,14 +123,40 @@ TEST(Ring, ShrinksWhenItDrainsAndKeepsItsArrayWhileItHovers) {
     ring.pop_front();
   }
   EXPECT_EQ(ring.capacity(), cap);
-  // Emptied at once, it gives its array back at once too.
+  // Emptied at once after a burst (clear(), a large erase), it gives its array back as it goes
+  // on being used at a small size.
   for (int i = 0; i < 100'000; ++i) ring.push_back(i);
   ring.clear();
+  for (int i = 0; i < 100'000; ++i) {
+    ring.push_back(i);
+    ring.pop_front();
+  }
   EXPECT_LE(ring.capacity(), 64u) << "clear() after a burst";
   for (int i = 0; i < 100'000; ++i) ring.push_back(i);
   ring.erase(ring.begin() + 10, ring.end());
-  EXPECT_LE(ring.capacity(), 64u) << "a large erase";
   EXPECT_EQ(ring.back(), 9);
+  for (int i = 0; i < 100'000; ++i) {
+    ring.push_back(i);
+    ring.pop_front();
+  }
+  EXPECT_LE(ring.capacity(), 64u) << "a large erase";
+}
+
+TEST(Ring, AListFilledAndDrainedEveryRoundKeepsItsArray) {
+  Ring<int> ring;
+  for (int i = 0; i < 1'000; ++i) ring.push_back(i);
+  ring.clear();
+  std::size_t cap = ring.capacity();
+  for (int round = 0; round < 1'000; ++round) {
+    int fill = 300 + (round * 7919) % 700;  // 300..999: at times under a quarter of 1,024
+    for (int i = 0; i < fill; ++i) ring.push_back(i);
+    if (round % 2 == 0) {
+      ring.clear();
+    } else {
+      while (!ring.empty()) ring.erase(ring.begin(), ring.begin() + std::min<std::ptrdiff_t>(100, static_cast<std::ptrdiff_t>(ring.size())));
+    }
+    ASSERT_EQ(ring.capacity(), cap) << "round " << round << " grew or shrank it";
+  }
 }
 
 TEST(Ring, PushingOneOfItsOwnElementsCopiesItBeforeGrowing) {
