@@ -118,13 +118,19 @@ std::int64_t ClockOffsets::offset(std::uint32_t peer, std::int64_t now_us) const
 std::vector<ClockOffsets::Published> ClockOffsets::table(std::int64_t now_us, std::size_t start,
                                                          std::size_t max_items) const {
   std::vector<Published> out;
+  table_into(now_us, start, max_items, &out);
+  return out;
+}
+
+void ClockOffsets::table_into(std::int64_t now_us, std::size_t start, std::size_t max_items,
+                              std::vector<Published>* out) const {
+  out->clear();
   std::size_t n = peers_.size() - 1;
-  for (std::size_t i = 0; i < n && out.size() < max_items; ++i) {
+  for (std::size_t i = 0; i < n && out->size() < max_items; ++i) {
     auto peer = static_cast<std::uint32_t>(1 + (start + i) % n);
     Interval d = direct(peer, now_us);
-    if (d.known) out.push_back({peer, clamp_offset(d.mid), std::min(d.half_width, kOffsetMaxUs)});
+    if (d.known) out->push_back({peer, clamp_offset(d.mid), std::min(d.half_width, kOffsetMaxUs)});
   }
-  return out;
 }
 
 }  // namespace gossip_kv

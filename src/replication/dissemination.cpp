@@ -143,7 +143,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
   // A relay's clock intervals for the nodes it exchanges messages with: a node behind the
   // relay exchanges few with the others, and composes these with its own for the relay
   // (clock_offsets.h). Sent when they change by 1 ms or more, and every 5 s.
-  std::vector<ClockOffsets::Published> clock_table;
+  absl::Span<const ClockOffsets::Published> clock_table;
   if (relaying) clock_table = clock_table_due(now_us);
   for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
     if (p == me_ || (hub_ != 0 && p != hub_)) continue;
@@ -181,21 +181,21 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
 // A relay's clock table, when due: changed by a millisecond or more since it last went, or
 // kClockTablePeriodUs old (a node that missed it, or started since, gets it again). A table
 // longer than the wire cap goes in turns, one a round, until all of it went.
-std::vector<ClockOffsets::Published> GossipEngine::clock_table_due(std::int64_t now_us) {
+absl::Span<const ClockOffsets::Published> GossipEngine::clock_table_due(std::int64_t now_us) {
   if (table_sent_ == 0) {  // not amid a table: is one due?
-    std::vector<ClockOffsets::Published> table = offsets_.table(now_us, 0, ids_.size());
+    std::vector<ClockOffsets::Published>& table = table_scratch_;
+    offsets_.table_into(now_us, 0, ids_.size(), &table);
     auto moved = [](const ClockOffsets::Published& a, const ClockOffsets::Published& b) {
       return a.node != b.node || std::abs(a.mid - b.mid) >= 1'000 || std::abs(a.half_width - b.half_width) >= 1'000;
     };
     bool changed = table.size() != published_.size();
     for (std::size_t i = 0; i < table.size() && !changed; ++i) changed = moved(table[i], published_[i]);
     if (table.empty() || (!changed && now_us - published_at_us_ < kClockTablePeriodUs)) return {};
-    published_ = std::move(table);
+    published_.swap(table);  // both keep their room
     published_at_us_ = now_us;
   }
   std::size_t n = std::min(published_.size() - table_sent_, peer_wire::kWireCaps.clock_offsets);
-  auto first = published_.begin() + static_cast<std::ptrdiff_t>(table_sent_);
-  std::vector<ClockOffsets::Published> turn(first, first + static_cast<std::ptrdiff_t>(n));
+  absl::Span<const ClockOffsets::Published> turn(published_.data() + table_sent_, n);
   table_sent_ += n;
   if (table_sent_ >= published_.size()) table_sent_ = 0;
   return turn;

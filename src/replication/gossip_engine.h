@@ -30,6 +30,7 @@
 #include <absl/container/flat_hash_map.h>
 #include <absl/container/flat_hash_set.h>
 #include <absl/container/inlined_vector.h>
+#include <absl/types/span.h>
 #include <rapidjson/document.h>
 
 #include "common/latency_histogram.h"
@@ -463,9 +464,11 @@ class GossipEngine final : public ReplicationEngine {
   // relay_table_: the scratch for a received one.
   std::size_t table_sent_ = 0;
   std::vector<ClockOffsets::Published> published_, relay_table_;
+  std::vector<ClockOffsets::Published> table_scratch_;  // clock_table_due's, kept
   std::int64_t published_at_us_ = INT64_MIN / 2;
   static constexpr std::int64_t kClockTablePeriodUs = 5'000'000;
-  [[nodiscard]] std::vector<ClockOffsets::Published> clock_table_due(std::int64_t now_us);
+  // A view into published_, valid until the next call.
+  [[nodiscard]] absl::Span<const ClockOffsets::Published> clock_table_due(std::int64_t now_us);
   PeerMessage msg_;  // the message being handled (reused: no allocation per message)
   // Unconverged writes one message's acknowledgements may still visit: a forged span over
   // every timestamp costs at most this much work, not O(pending) per span.
