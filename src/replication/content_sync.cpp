@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <cassert>
+#include <charconv>
 #include <optional>
 
 namespace gossip_kv {
@@ -18,7 +18,6 @@ constexpr std::size_t kTailBytes = 16;
 // The most bytes a key takes as a JSON string (every byte escaped as \u00XX, plus quotes).
 constexpr std::size_t kQuotedKeyBytesMax = 6 * (limits::kKeyBytesMax + 1) + 2;
 
-
 }  // namespace
 
 // The answer to one message: sync_tree, sync_keys and sync_entries messages for one peer,
@@ -26,10 +25,9 @@ constexpr std::size_t kQuotedKeyBytesMax = 6 * (limits::kKeyBytesMax + 1) + 2;
 // stops it, capped() is true and finish() marks the last message sent with "m".
 class ContentSync::Reply {
  public:
-  // The buffers are the ContentSync's, kept between replies (one Reply at a time is open:
-  // on_message closes its own before start_round opens one),
-  // so that a reply's parts stop allocating as they grow once warm; each message sent is
-  // copied into a string of its own.
+  // The buffers are the ContentSync's, kept between replies so that a reply's parts stop
+  // allocating once warm (one Reply at a time is open: on_message closes its own before
+  // start_round opens one); each message sent is copied into a string of its own.
   Reply(ContentSync& cs, std::uint32_t peer, std::vector<OutMessage>& out)
       : cs_(cs), dest_(cs.ids_[peer - 1]), out_(out), b_(cs.reply_buffers_) {
     for (std::string* s : {&b_.keys_msg, &b_.group_items, &b_.group_last_key, &b_.entries,

@@ -109,11 +109,10 @@ struct DecodeLimits {
 };
 
 // Decodes a whole body into *out (recycled first: reuse one Message to save allocations).
-// Returns an empty string on success, otherwise why the body
-// was rejected (then *out holds nothing usable). Checks: JSON syntax, every member's type and
-// shape, key encoding and size, value size and validity (one JSON value, no line break),
-// version ranges, orders, counts (the constants above), tree levels and node indices, hex
-// digests of the right length.
+// Returns an empty string on success, otherwise why the body was rejected (then *out holds
+// nothing usable). Checks: JSON syntax, every member's type and shape, key encoding and size,
+// value size and validity (one JSON value, no line break), version ranges, orders, counts (the
+// constants above), tree levels and node indices, hex digests of the right length.
 std::string decode(std::string_view body, const DecodeLimits& limits, Message* out);
 
 // True when a raw value text may be stored and sent: at most kValueBytesMax bytes, exactly one
