@@ -38,21 +38,14 @@ void GossipEngine::index(const Entry* e, Version v) {
 
 void GossipEngine::note_superseded(const Entry* e, Version older) {
   if (e == nullptr || older.origin == 0 || older.origin >= superseded_.size()) return;
-  superseded_[older.origin].add({older.ts_us, e});
-}
-
-void GossipEngine::Superseded::add(Item item) {
+  Ring<SupersededItem>& kept = superseded_[older.origin];
+  SupersededItem item{older.ts_us, e};
   // Older than every one kept in a full list: it would be the one dropped at once.
-  if (size() >= kSupersededPerOriginMax && item < *begin()) return;
-  if (items.size() == 2 * kSupersededPerOriginMax) {  // the room is used: compact
-    items.erase(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(dropped));
-    dropped = 0;
-  }
-  if (items.capacity() == 0) items.reserve(2 * kSupersededPerOriginMax);
-  auto at = std::lower_bound(begin(), end(), item);  // most often the end
-  if (at != end() && *at == item) return;
-  items.insert(at, item);
-  if (size() > kSupersededPerOriginMax) ++dropped;
+  if (kept.size() >= kSupersededPerOriginMax && item < kept.front()) return;
+  auto at = std::lower_bound(kept.begin(), kept.end(), item);  // most often the end
+  if (at != kept.end() && *at == item) return;
+  kept.insert(at, item);
+  if (kept.size() > kSupersededPerOriginMax) kept.pop_front();
 }
 
 // A peer's entry that tells of writes this node holds only superseded: the carried version
@@ -249,7 +242,7 @@ bool GossipEngine::answer_digest(std::uint32_t peer, const std::vector<std::int6
   for (std::uint32_t o = 1; o < wm_.size() && !truncated; ++o) {
     if (o == peer || their_wm[o] == INT64_MAX) continue;
     const auto& replaced = superseded_[o];
-    for (auto it = std::lower_bound(replaced.begin(), replaced.end(), Superseded::Item{their_wm[o] + 1, nullptr});
+    for (auto it = std::lower_bound(replaced.begin(), replaced.end(), SupersededItem{their_wm[o] + 1, nullptr});
          it != replaced.end() && it->first <= wm_[o]; ++it) {
       replaced_.push_back({Store::key_of(*it->second), it->second, Version{it->first, o}});
     }

@@ -115,15 +115,8 @@ std::int64_t ClockOffsets::offset(std::uint32_t peer, std::int64_t now_us) const
   return clamp_offset(i.mid > 0 ? i.mid - i.half_width : i.mid + i.half_width);
 }
 
-std::vector<ClockOffsets::Published> ClockOffsets::table(std::int64_t now_us, std::size_t start,
-                                                         std::size_t max_items) const {
-  std::vector<Published> out;
-  table_into(now_us, start, max_items, &out);
-  return out;
-}
-
-void ClockOffsets::table_into(std::int64_t now_us, std::size_t start, std::size_t max_items,
-                              std::vector<Published>* out) const {
+void ClockOffsets::table(std::int64_t now_us, std::size_t start, std::size_t max_items,
+                         std::vector<Published>* out) const {
   out->clear();
   std::size_t n = peers_.size() - 1;
   for (std::size_t i = 0; i < n && out->size() < max_items; ++i) {

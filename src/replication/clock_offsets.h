@@ -71,10 +71,9 @@ class ClockOffsets {
   [[nodiscard]] std::int64_t offset(std::uint32_t peer, std::int64_t now_us) const;
   // This node's direct intervals, for a relay to publish (at most max_items, from `start` on,
   // wrapping, so a long table goes out in turns).
-  [[nodiscard]] std::vector<Published> table(std::int64_t now_us, std::size_t start, std::size_t max_items) const;
-  // The same into *out (replaced), keeping its room.
-  void table_into(std::int64_t now_us, std::size_t start, std::size_t max_items,
-                  std::vector<Published>* out) const;
+  // Replaces *out, keeping its room.
+  void table(std::int64_t now_us, std::size_t start, std::size_t max_items,
+             std::vector<Published>* out) const;
 
  private:
   struct WindowedMin {  // the minimum of the samples of the last one to two windows

@@ -30,16 +30,12 @@ class ContentSync::Reply {
   // start_round opens one); each message sent is copied into a string of its own.
   Reply(ContentSync& cs, std::uint32_t peer, std::vector<OutMessage>& out)
       : cs_(cs), dest_(cs.ids_[peer - 1]), out_(out), b_(cs.reply_buffers_) {
-    for (std::string* s : {&b_.keys_msg, &b_.group_items, &b_.group_last_key, &b_.entries,
-                           &b_.wants, &b_.body, &b_.hex, &b_.quoted}) {
-      s->clear();
-    }
+    for (std::string* s : b_.all()) s->clear();
   }
   // A large repair's buffers go back once answered: kept, they would hold up to a few
   // message budgets per replica for good.
   ~Reply() {
-    for (std::string* s : {&b_.keys_msg, &b_.group_items, &b_.group_last_key, &b_.entries,
-                           &b_.wants, &b_.body, &b_.hex, &b_.quoted}) {
+    for (std::string* s : b_.all()) {
       if (s->capacity() > kReplyBufferKeptBytes) std::string().swap(*s);
     }
   }

@@ -45,6 +45,7 @@
 // observes its timestamp in the HybridClock; count kMalformed in gossip_msgs_malformed.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -156,6 +157,9 @@ class ContentSync {
   sync::Message message_;  // the message being answered, decoded into the last one's room
   struct ReplyBuffers {  // Reply's parts (content_sync.cpp)
     std::string keys_msg, group_items, group_last_key, entries, wants, body, hex, quoted;
+    std::array<std::string*, 8> all() {
+      return {&keys_msg, &group_items, &group_last_key, &entries, &wants, &body, &hex, &quoted};
+    }
   };
   ReplyBuffers reply_buffers_;
   std::vector<std::uint32_t> inner_;                     // answer_tree's scratch

@@ -184,7 +184,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
 absl::Span<const ClockOffsets::Published> GossipEngine::clock_table_due(std::int64_t now_us) {
   if (table_sent_ == 0) {  // not amid a table: is one due?
     std::vector<ClockOffsets::Published>& table = table_scratch_;
-    offsets_.table_into(now_us, 0, ids_.size(), &table);
+    offsets_.table(now_us, 0, ids_.size(), &table);
     auto moved = [](const ClockOffsets::Published& a, const ClockOffsets::Published& b) {
       return a.node != b.node || std::abs(a.mid - b.mid) >= 1'000 || std::abs(a.half_width - b.half_width) >= 1'000;
     };

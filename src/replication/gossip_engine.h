@@ -359,19 +359,10 @@ class GossipEngine final : public ReplicationEngine {
   // version, or a write an entry listed); the newest kSupersededPerOriginMax. An answer sends
   // the entry for each one in the asker's range, listing the write, so that the asker reports
   // it from when it held the newer version, not from when its chain reaches it.
-  // Not a btree, which split and merged nodes as the oldest went: a sorted vector whose
-  // first `dropped` elements are gone (compacted once the room of 2 x kSupersededPerOriginMax
-  // is used), so once grown it never allocates again.
-  struct Superseded {
-    using Item = std::pair<std::int64_t, const Entry*>;
-    std::vector<Item> items;
-    std::size_t dropped = 0;
-    [[nodiscard]] auto begin() const { return items.begin() + static_cast<std::ptrdiff_t>(dropped); }
-    [[nodiscard]] auto end() const { return items.end(); }
-    [[nodiscard]] std::size_t size() const { return items.size() - dropped; }
-    void add(Item item);  // keeps the newest kSupersededPerOriginMax
-  };
-  std::vector<Superseded> superseded_;
+  // Sorted by (ts, entry) in a Ring (a btree split and merged nodes as the oldest went): once
+  // grown it never allocates again.
+  using SupersededItem = std::pair<std::int64_t, const Entry*>;
+  std::vector<Ring<SupersededItem>> superseded_;
   struct Replaced {  // answer_digest's scratch: a replaced write in the asker's range
     std::string_view key;
     const Entry* entry;

@@ -2,6 +2,8 @@
 // non-zero, composed through a relay.
 #include "replication/clock_offsets.h"
 
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace gossip_kv {
@@ -85,12 +87,14 @@ TEST(ClockOffsets, ARelayTableListsEveryKnownIntervalInTurns) {
     relay.on_message(p, kT0 + ahead, kT0 + 10'000);
     relay.on_told(p, 10'000 + ahead);
   }
-  auto table = relay.table(kT0, 0, 10);
+  std::vector<ClockOffsets::Published> table;
+  relay.table(kT0, 0, 10, &table);
   ASSERT_EQ(table.size(), 3u) << "node 3's too: a composed interval needs it";
   EXPECT_EQ(table[0], (ClockOffsets::Published{2, -2'000'000, 10'000}));
   EXPECT_EQ(table[1], (ClockOffsets::Published{3, 0, 10'000}));
   EXPECT_EQ(table[2], (ClockOffsets::Published{4, -4'000'000, 10'000}));
-  auto turn = relay.table(kT0, 3, 1);
+  std::vector<ClockOffsets::Published> turn = {{9, 9, 9}};  // replaced, not appended to
+  relay.table(kT0, 3, 1, &turn);
   ASSERT_EQ(turn.size(), 1u);
   EXPECT_EQ(turn[0].node, 4u) << "starts at the fourth node";
 }
@@ -117,7 +121,9 @@ TEST(ClockOffsets, AnEmptyIntervalCountsAsUnknown) {
   mine.on_message(2, kT0 + 1'000'000, kT0);  // its messages arrive 1 s before they were sent
   mine.on_told(2, 0);                         // and mine instantly: together impossible
   EXPECT_EQ(mine.offset(2, kT0), 0);
-  EXPECT_TRUE(mine.table(kT0, 0, 10).empty());
+  std::vector<ClockOffsets::Published> table;
+  mine.table(kT0, 0, 10, &table);
+  EXPECT_TRUE(table.empty());
 }
 
 TEST(ClockOffsets, ALyingPeerIsClamped) {
