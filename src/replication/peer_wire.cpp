@@ -1,5 +1,6 @@
 #include "peer_wire.h"
 
+#include <bit>
 #include <cassert>
 #include <charconv>
 #include <cstring>
@@ -505,6 +506,185 @@ bool BodyHandler::finish() {
   return true;
 }
 
+// The bodies engines write, scanned without RapidJSON: one object, no whitespace, strings
+// whose escapes are the one-character ones (\" \\ \/ \b \f \n \r \t), integers of at most 18
+// digits without a leading zero. It drives the handler with the calls RapidJSON's reader would
+// make, in the same order, unescaping strings in place as in-situ parsing does. Anything else
+// (whitespace, \u escapes, true/false/null, fractions, longer numbers, deeper nesting than
+// kDepthMax) and it gives up: run() returns false, as it does when the handler refuses, and
+// the caller parses again with RapidJSON, whose verdict, reason and offset then stand. So the
+// scanner only ever accepts what the general parse accepts, with the same calls: that is what
+// PeerWire.TheScannerAgreesWithRapidJson and the peer_decoder fuzz target check.
+//
+// REQUIRES: *end == '\0' and no NUL before it (decode() checks): reads stop there.
+template <class Handler>
+class FlatScanner {
+ public:
+  FlatScanner(char* begin, char* end, Handler& h) : p_(begin), end_(end), h_(h) {}
+
+  bool run() { return *p_ == '{' && object(1) && p_ == end_; }
+
+ private:
+  static constexpr int kDepthMax = 8;  // the grammar needs 4 (body, r, a list, a span)
+
+  bool value(int depth) {
+    char c = *p_;
+    if (c == '"') {
+      std::string_view s;
+      return string(&s) && h_.String(s.data(), static_cast<SizeType>(s.size()), false);
+    }
+    if (c == '[') return array(depth + 1);
+    if (c == '{') return object(depth + 1);
+    return number();
+  }
+
+  bool object(int depth) {
+    if (depth > kDepthMax) return false;
+    ++p_;
+    if (!h_.StartObject()) return false;
+    SizeType members = 0;
+    if (*p_ == '}') {
+      ++p_;
+      return h_.EndObject(0);
+    }
+    for (;;) {
+      std::string_view name;
+      if (*p_ != '"' || !string(&name)) return false;
+      if (!h_.Key(name.data(), static_cast<SizeType>(name.size()), false)) return false;
+      if (*p_++ != ':' || !value(depth)) return false;
+      ++members;
+      char c = *p_++;
+      if (c == '}') return h_.EndObject(members);
+      if (c != ',') return false;
+    }
+  }
+
+  bool array(int depth) {
+    if (depth > kDepthMax) return false;
+    ++p_;
+    if (!h_.StartArray()) return false;
+    SizeType items = 0;
+    if (*p_ == ']') {
+      ++p_;
+      return h_.EndArray(0);
+    }
+    for (;;) {
+      if (!value(depth)) return false;
+      ++items;
+      char c = *p_++;
+      if (c == ']') return h_.EndArray(items);
+      if (c != ',') return false;
+    }
+  }
+
+  // At the opening quote. A string is handed on NUL-free and unescaped; RapidJSON's in-situ
+  // parse would also write a NUL after it, which no one here reads. Eight bytes at a time up to
+  // the next quote, backslash or control byte.
+  bool string(std::string_view* out) {
+    char* start = ++p_;
+    char* dst = start;
+    for (;;) {
+      if (end_ - p_ >= 8) {
+        std::uint64_t x = load8(p_);
+        std::uint64_t special = zero_bytes(x ^ kEach * '"') | zero_bytes(x ^ kEach * '\\') |
+                                below_space(x);
+        if (special == 0) {
+          if (dst != p_) std::memcpy(dst, &x, 8);
+          dst += 8, p_ += 8;
+          continue;
+        }
+        auto plain = static_cast<std::size_t>(std::countr_zero(special) / 8);
+        if (dst != p_) std::memmove(dst, p_, plain);
+        dst += plain, p_ += plain;
+      }
+      auto c = static_cast<unsigned char>(*p_);
+      if (c == '"') break;
+      if (c == '\\') {
+        char e = unescape(p_[1]);
+        if (e == 0) return false;  // \u, or an escape RapidJSON refuses
+        *dst++ = e;
+        p_ += 2;
+        continue;
+      }
+      if (c < 0x20) return false;  // the end of the body (NUL), or a raw control byte
+      *dst++ = static_cast<char>(c);
+      ++p_;
+    }
+    ++p_;
+    *out = std::string_view(start, static_cast<std::size_t>(dst - start));
+    return true;
+  }
+
+  static constexpr std::uint64_t kEach = 0x0101010101010101;
+  static constexpr std::uint64_t kHigh = 0x8080808080808080;
+  static std::uint64_t load8(const char* p) {
+    std::uint64_t x;
+    std::memcpy(&x, p, 8);
+    return x;  // little-endian: the first byte is the lowest
+  }
+  // The high bit of each byte that is 0 (exact for the lowest such byte, which is all that is
+  // read: a borrow only runs upwards).
+  static std::uint64_t zero_bytes(std::uint64_t x) { return (x - kEach) & ~x & kHigh; }
+  static std::uint64_t below_space(std::uint64_t x) { return (x - kEach * 0x20) & ~x & kHigh; }
+  // Eight ASCII digits?
+  static bool eight_digits(std::uint64_t x) {
+    return ((x & 0xF0F0F0F0F0F0F0F0) | (((x + kEach * 0x06) & 0xF0F0F0F0F0F0F0F0) >> 4)) ==
+           0x3333333333333333;
+  }
+  // Their value, the first byte the most significant digit.
+  static std::uint64_t eight_digits_value(std::uint64_t x) {
+    x -= kEach * '0';
+    x = x * 10 + (x >> 8);  // pairs of digits in every other byte
+    x = (((x & 0x000000FF000000FF) * (100 + (1000000ULL << 32))) +
+         (((x >> 16) & 0x000000FF000000FF) * (1 + (10000ULL << 32)))) >>
+        32;
+    return x;
+  }
+
+  static char unescape(char e) {
+    switch (e) {
+      case '"': return '"';
+      case '\\': return '\\';
+      case '/': return '/';
+      case 'b': return '\b';
+      case 'f': return '\f';
+      case 'n': return '\n';
+      case 'r': return '\r';
+      case 't': return '\t';
+      default: return 0;
+    }
+  }
+
+  // Every integer RapidJSON would hand on as Int, Uint, Int64 or Uint64 ends, in BodyHandler,
+  // as integer(v) or msg_id(v), which Int64 reaches alike for |v| < 10^18.
+  bool number() {
+    const bool minus = *p_ == '-';
+    const char* q = p_ + (minus ? 1 : 0);
+    if (*q < '0' || *q > '9') return false;  // true, false, null, or not JSON
+    if (*q == '0' && (minus || (q[1] >= '0' && q[1] <= '9'))) return false;  // -0, 01
+    std::int64_t v = 0;
+    int digits = 0;
+    if (end_ - q >= 8 && eight_digits(load8(q))) {  // a timestamp: 16 digits
+      v = static_cast<std::int64_t>(eight_digits_value(load8(q)));
+      q += 8, digits = 8;
+      if (end_ - q >= 8 && eight_digits(load8(q))) {
+        v = v * 100'000'000 + static_cast<std::int64_t>(eight_digits_value(load8(q)));
+        q += 8, digits = 16;
+      }
+    }
+    for (; *q >= '0' && *q <= '9'; ++q) {
+      if (++digits > 18) return false;
+      v = v * 10 + (*q - '0');
+    }
+    p_ += q - p_;  // a fraction or exponent next is not a ',', ']' or '}': the caller gives up
+    return h_.Int64(minus ? -v : v);
+  }
+
+  char* p_;
+  char* end_;
+  Handler& h_;
+};
+
 }  // namespace
 
 void PeerMessage::clear() {
@@ -560,9 +740,10 @@ const char* peer_status_name(PeerStatus s) {
 PeerDecoder::PeerDecoder() = default;
 PeerDecoder::~PeerDecoder() = default;
 
-PeerDecodeResult PeerDecoder::decode(std::string_view body, const PeerBounds& bounds,
-                                     PeerMessage* out) {
-  assert(bounds.min_ts_us <= bounds.max_ts_us);
+// What both parses refuse before they look at the grammar; on success the body is in buffer_
+// (keeping its capacity; c_str() adds the NUL in-situ parsing stops at).
+PeerDecodeResult PeerDecoder::load(std::string_view body, PeerMessage* out) {
+  assert(out != nullptr);
   out->clear();
   if (body.size() > limits::kLineBytesMax) {
     return {PeerStatus::kNotJson, "body longer than the line limit", 0};
@@ -573,7 +754,35 @@ PeerDecodeResult PeerDecoder::decode(std::string_view body, const PeerBounds& bo
             static_cast<std::size_t>(static_cast<const char*>(nul) - body.data())};
   }
   if (!json::valid_utf8(body)) return {PeerStatus::kNotJson, "body is not UTF-8", 0};
-  buffer_.assign(body);  // keeps its capacity; c_str() adds the NUL in situ parsing stops at
+  buffer_.assign(body);
+  return {};
+}
+
+PeerDecodeResult PeerDecoder::decode(std::string_view body, const PeerBounds& bounds,
+                                     PeerMessage* out) {
+  assert(bounds.min_ts_us <= bounds.max_ts_us);
+  if (PeerDecodeResult r = load(body, out); !r.ok()) return r;
+  rapidjson::InsituStringStream unused(buffer_.data());  // a failure's offset: none taken here
+  BodyHandler h(bounds, out, unused, value_reader_);
+  if (FlatScanner<BodyHandler>(buffer_.data(), buffer_.data() + buffer_.size(), h).run()) {
+    ++scanned_;
+    return {};
+  }
+  // Not a body the scanner takes, or one the handler refused: RapidJSON's parse decides and
+  // says why, on a fresh copy (the scanner unescaped strings in place).
+  out->clear();
+  buffer_.assign(body);
+  return parse_general(bounds, out);
+}
+
+PeerDecodeResult PeerDecoder::decode_general(std::string_view body, const PeerBounds& bounds,
+                                             PeerMessage* out) {
+  assert(bounds.min_ts_us <= bounds.max_ts_us);
+  if (PeerDecodeResult r = load(body, out); !r.ok()) return r;
+  return parse_general(bounds, out);
+}
+
+PeerDecodeResult PeerDecoder::parse_general(const PeerBounds& bounds, PeerMessage* out) {
   rapidjson::InsituStringStream is(buffer_.data());
   BodyHandler h(bounds, out, is, value_reader_);
   rapidjson::ParseResult r = reader_.Parse<kBodyFlags>(is, h);

@@ -62,9 +62,12 @@
 //  - Counts: entries, a, ra, r.sp, r.fa, bf each at most their bound in PeerBounds (the work one
 //    message can cause is bounded).
 //
-// Parsing is one RapidJSON SAX pass (kParseIterativeFlag: no recursion, whatever the input) over
-// an in-situ copy of the body, plus one SAX pass over each value's text. No DOM. Nesting is
-// bounded by the grammar itself: the first container where none belongs stops the parse.
+// Parsing is one pass over an in-situ copy of the body, plus one SAX pass over each value's text
+// that is not a plain scalar. No DOM. The pass is a scanner for the bodies engines write (no
+// whitespace, one-character escapes, integers under 10^18), and RapidJSON's recursive SAX parse
+// for any other body or any the checks refuse; both drive the same checks with the same calls,
+// and the verdict and reason for a refused body are RapidJSON's. Nesting is bounded by the
+// grammar itself: the first container where none belongs stops either parse.
 //
 // Thread safety: a PeerDecoder belongs to one thread. A decoded PeerMessage's string_views
 // point into its decoder's buffer and live until that decoder's next decode().
@@ -208,31 +211,38 @@ struct PeerEntry {
   // Origins 1..N, timestamps in the window; not checked to be older (the engine does).
   std::uint32_t stands_count = 0;
   std::array<std::pair<std::uint32_t, std::int64_t>, peer_wire::kStandsForMax> stands{};
+  friend bool operator==(const PeerEntry&, const PeerEntry&) = default;
 };
 struct PeerAckSpan {  // a: "I hold your writes in (lo, hi] since at_us"
   std::int64_t lo = 0, hi = 0, at_us = 0;
+  friend bool operator==(const PeerAckSpan&, const PeerAckSpan&) = default;
 };
 struct PeerRelayAck {  // ra: the same, for origin, through the relay
   std::uint32_t origin = 0;
   std::int64_t lo = 0, hi = 0, at_us = 0;
+  friend bool operator==(const PeerRelayAck&, const PeerRelayAck&) = default;
 };
 struct PeerRelaySpan {  // r.sp: origin's chain (from, to], forwarded by a relay
   std::uint32_t origin = 0;
   std::int64_t from = 0, to = 0;
   std::int64_t floor = 0;  // the origin's floor, as its push said
+  friend bool operator==(const PeerRelaySpan&, const PeerRelaySpan&) = default;
 };
 struct PeerBeforeFloor {  // bf: origin's writes held up to `held`, and above floor `fl`
   std::uint32_t origin = 0;
   std::int64_t held = 0, floor = 0;
+  friend bool operator==(const PeerBeforeFloor&, const PeerBeforeFloor&) = default;
 };
 struct PeerClockOffset {  // co: a relay's clock minus node's, within mid +- half_width
   std::uint32_t node = 0;
   std::int64_t mid = 0, half_width = 0;
+  friend bool operator==(const PeerClockOffset&, const PeerClockOffset&) = default;
 };
 
 struct PeerForwardedAck {  // r.fa: acker's span of origin's writes, forwarded by a relay
   std::uint32_t acker = 0, origin = 0;
   std::int64_t lo = 0, hi = 0, at_us = 0;
+  friend bool operator==(const PeerForwardedAck&, const PeerForwardedAck&) = default;
 };
 
 // One decoded peer message. Vectors keep their capacity from message to message.
@@ -271,6 +281,8 @@ struct PeerMessage {
   std::vector<PeerClockOffset> clock_offsets;
 
   void clear();  // keeps the vectors' capacity
+  // Member by member (string_views by content): for tests comparing two decodes.
+  friend bool operator==(const PeerMessage&, const PeerMessage&) = default;
 };
 
 // What a decode checks against. for_cluster() fills the counts from peer_wire::kWireCaps.
@@ -330,8 +342,20 @@ class PeerDecoder {
   // REQUIRES: bounds.min_ts_us <= bounds.max_ts_us.
   PeerDecodeResult decode(std::string_view body, const PeerBounds& bounds, PeerMessage* out);
 
+  // The same verdict by RapidJSON's parse alone. decode() first tries a scanner for the bodies
+  // engines write (no whitespace, one-character escapes, integers under 10^18) and falls back
+  // to this for anything else or anything refused; tests and the fuzz target compare the two.
+  PeerDecodeResult decode_general(std::string_view body, const PeerBounds& bounds,
+                                  PeerMessage* out);
+  // How many decode() calls the scanner settled (the rest went to RapidJSON).
+  [[nodiscard]] std::uint64_t scanned() const { return scanned_; }
+
  private:
+  PeerDecodeResult load(std::string_view body, PeerMessage* out);
+  PeerDecodeResult parse_general(const PeerBounds& bounds, PeerMessage* out);
+
   std::string buffer_;  // the in-situ copy: decoded strings stay in it
+  std::uint64_t scanned_ = 0;
   rapidjson::Reader reader_;
   rapidjson::Reader value_reader_;
 };

@@ -2,7 +2,8 @@
 //
 // Input: byte 0 picks the cluster size (1..8 nodes); the rest is a peer message body.
 // Invariants: the decoder never crashes, hangs or reads out of bounds (the sanitizers watch),
-// and every message it accepts satisfies every bound, re-checked here independently of the
+// decode() (a scanner first) and decode_general() (RapidJSON alone) agree on everything, and
+// every message it accepts satisfies every bound, re-checked here independently of the
 // decoder's own code (a second UTF-8 check, a DOM parse of each value, plain comparisons).
 //
 // Build by hand (the CMake infrastructure uses the tests/fuzz/<name>_fuzz.cpp convention):
@@ -30,7 +31,7 @@ constexpr std::int64_t kMinTs = 1;
 constexpr std::int64_t kMaxTs = 10'000'000'000'000'000;  // year 2286: real bodies fit
 
 [[noreturn]] void broken(const char* what, std::string_view body) {
-  std::fprintf(stderr, "accepted a message that breaks a bound: %s\nbody: %.*s\n", what,
+  std::fprintf(stderr, "broken invariant: %s\nbody: %.*s\n", what,
                static_cast<int>(body.size()), body.data());
   std::abort();
 }
@@ -156,9 +157,20 @@ void check(const PeerMessage& m, const PeerBounds& b, std::string_view body) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
   static PeerDecoder decoder;  // reused, as the engine will: state must not leak between calls
-  static PeerMessage message;
+  static PeerDecoder general;
+  static PeerMessage message, general_message;
   PeerBounds bounds = PeerBounds::for_cluster(1 + data[0] % 8, kMinTs, kMaxTs);
   std::string_view body(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if (decoder.decode(body, bounds, &message).ok()) check(message, bounds, body);
+  PeerDecodeResult r = decoder.decode(body, bounds, &message);
+  // The scanner decode() tries first agrees with RapidJSON's parse on every input: verdict,
+  // reason, offset and message.
+  PeerDecodeResult g = general.decode_general(body, bounds, &general_message);
+  if (r.status != g.status || std::string_view(r.reason) != g.reason || r.offset != g.offset) {
+    broken("decode() and decode_general() differ in verdict, reason or offset", body);
+  }
+  if (r.ok() && !(message == general_message)) {
+    broken("decode() and decode_general() decode different messages", body);
+  }
+  if (r.ok()) check(message, bounds, body);
   return 0;
 }

@@ -278,9 +278,12 @@ void round_trip(int nodes, int relays, const std::set<std::string>& must_see) {
   for (const Captured& c : traffic) {
     // Content sync's messages have their own decoder (content_sync_codec.h).
     if (c.body.rfind(R"({"type":"sync_)", 0) == 0) continue;
+    std::uint64_t scanned = decoder.scanned();
     PeerDecodeResult r = decoder.decode(c.body, bounds_at(nodes, c.at_us), &m);
     ASSERT_TRUE(r.ok()) << peer_status_name(r.status) << ": " << r.reason << " at " << r.offset
                         << " in " << c.body;
+    // What engines write takes the scanner, not the general parse.
+    EXPECT_EQ(decoder.scanned(), scanned + 1) << "went to RapidJSON: " << c.body;
     expect_matches_dom(c.body, m);
     std::size_t before = shapes.size();
     for (const auto& s : shapes_of(m)) shapes.insert(s);
@@ -617,6 +620,64 @@ TEST(PeerWire, EveryHostileShapeIsRejectedWithAReason) {
     // The decoder stays usable after any rejection.
     ASSERT_TRUE(decoder.decode(good_gossip(), b, &m).ok()) << "after " << h.name;
   }
+}
+
+// decode() (the scanner, then RapidJSON for what it does not take) and decode_general()
+// (RapidJSON alone) give the same verdict, reason and offset, and the same message, for the
+// good and hostile bodies above and for every one-byte change of them: each byte replaced by
+// one that matters to a JSON scanner, deleted, or doubled.
+TEST(PeerWire, TheScannerAgreesWithRapidJson) {
+  PeerDecoder fast, general;
+  PeerMessage a, b;
+  PeerBounds bounds = bounds_at(3, kNow);
+  std::vector<std::string> bases = {
+      good_gossip(),
+      good_gossip(entry(R"("i-12")", kTs, "0", R"("[1,{\"a\":null}]")")),
+      good_gossip(entry(R"("s\t\n\/\b\f\r\\\"é")", kTs, "1", R"("\"\\u00e9 \\\" 😀\"")")),
+      good_gossip("[[\"sk\"," + kTs + ",2,\"7\",1," + kTs + "],[\"i5\"," + kTs + ",3,\"-1\"]]"),
+      digest_with_wm("[0,1," + kTs + ",0]"),
+      R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"ow":)" + kTs + R"(,"mo":-12,"st":)" + kTs +
+          "}",
+      R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"bf":[[1,0,)" + kTs + "]]}",
+      R"({"type":"gossip","e":[],"wm":[0,0,0,0],"af":)" + kTs + R"(,"bf":[[1,)" + kTs + "," +
+          kTs + R"(]],"co":[[2,-5,7]]})",
+      R"({"type":"ack","a":[[)" + kTs + "," + kTs + "," + kTs + R"(]],"msg_id":18446744073709551615})",
+  };
+  for (const Hostile& h : hostile_matrix()) {
+    if (h.body.size() < 4096) bases.push_back(h.body);
+  }
+  const char kBytes[] = {'"', '\\', ' ', '0', '1', '9', '-', '.', 'e', ',', ':', '[', ']', '{',
+                         '}', 'u', 'n', 't', '\t', '\x01', '\x7f', '\xc3'};
+  std::size_t cases = 0, accepted = 0;
+  auto same = [&](const std::string& body) {
+    ++cases;
+    std::uint64_t scanned = fast.scanned();
+    PeerDecodeResult x = fast.decode(body, bounds, &a);
+    PeerDecodeResult y = general.decode_general(body, bounds, &b);
+    ASSERT_EQ(x.status, y.status) << x.reason << " / " << y.reason << " in " << body;
+    ASSERT_STREQ(x.reason, y.reason) << body;
+    ASSERT_EQ(x.offset, y.offset) << body;
+    if (x.ok()) {
+      ASSERT_TRUE(a == b) << body;
+      accepted += fast.scanned() - scanned;
+    }
+  };
+  for (const std::string& base : bases) {
+    same(base);
+    for (std::size_t i = 0; i < base.size(); ++i) {
+      for (char c : kBytes) {
+        if (c == base[i]) continue;
+        std::string m = base;
+        m[i] = c;
+        same(m);
+      }
+      same(base.substr(0, i) + base.substr(i + 1));
+      same(base.substr(0, i + 1) + base.substr(i));
+    }
+  }
+  // Both paths were taken: the scanner settled good bodies, and handed on refused ones.
+  EXPECT_GT(accepted, 100u);
+  EXPECT_LT(accepted, cases / 2);
 }
 
 // ow is decoded with its value, and a reused message does not keep it for the next digest.
