@@ -69,7 +69,10 @@ class FlatScanner {
   explicit FlatScanner(std::string_view line) : p_(line.data()), end_(line.data() + line.size()) {}
 
   void skip_ws() {
-    while (p_ != end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\r' || *p_ == '\n')) ++p_;
+    while (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ' &&
+           (*p_ == ' ' || *p_ == '\t' || *p_ == '\r' || *p_ == '\n')) {
+      ++p_;
+    }
   }
   // Takes c, after whitespace if any. Most lines have none between tokens: the first test is
   // for c itself.
@@ -82,6 +85,20 @@ class FlatScanner {
     if (p_ == end_ || *p_ != c) return false;
     ++p_;
     return true;
+  }
+  // Takes a or b, after whitespace if any: 1 for a, 2 for b, 0 (taking nothing) for neither.
+  int take_either(char a, char b) {
+    if (p_ != end_ && static_cast<unsigned char>(*p_) <= ' ') skip_ws();
+    if (p_ == end_) return 0;
+    if (*p_ == a) {
+      ++p_;
+      return 1;
+    }
+    if (*p_ == b) {
+      ++p_;
+      return 2;
+    }
+    return 0;
   }
   [[nodiscard]] bool at_end() const { return p_ == end_; }
   // The next byte after whitespace, or '\0' at the end.
@@ -158,9 +175,14 @@ class FlatScanner {
 
   // Takes a member name's `"name":` (a NamePattern) when the line has exactly these bytes
   // next (no whitespace), as it does for members in the order Maelstrom's clients write them;
-  // false (taking nothing) otherwise. Two masked 8-byte compares where 16 bytes are left.
+  // false (taking nothing) otherwise. One or two masked 8-byte compares where the bytes are
+  // there to load.
   bool take_name(const NamePattern& name) {
-    if (end_ - p_ >= 16) {
+    if (name.bytes <= 8 && end_ - p_ >= 8) {  // src, dest, body, type, key, value: one word
+      std::uint64_t w;
+      std::memcpy(&w, p_, 8);
+      if (((w ^ name.word[0]) & name.mask[0]) != 0) return false;
+    } else if (end_ - p_ >= 16) {
       std::uint64_t w[2];
       std::memcpy(w, p_, 16);
       if (((w[0] ^ name.word[0]) & name.mask[0]) != 0 || ((w[1] ^ name.word[1]) & name.mask[1]) != 0) {
@@ -206,7 +228,7 @@ class FlatScanner {
     const char* begin = p_;
     if (*p_ == '-') ++p_;
     const char* digits = p_;
-    while (p_ != end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+    while (p_ != end_ && static_cast<unsigned char>(*p_ - '0') < 10) ++p_;
     auto n = static_cast<std::size_t>(p_ - digits);
     if (n == 0 || n > kIntDigitsMax) return false;
     if (*digits == '0' && (n > 1 || digits != begin)) return false;  // "01" is not JSON; "-0"
@@ -258,18 +280,17 @@ template <std::size_t kExpected, typename Member>
 bool members(FlatScanner& s, const std::array<NamePattern, kExpected>& expected, Member&& member) {
   if (!s.take('{')) return false;
   if (s.take('}')) return true;
-  std::size_t i = 0;
-  do {
+  for (std::size_t i = 0;; ++i) {
     std::string_view name;
     if (i < kExpected && s.take_name(expected[i])) {
       name = expected[i].name;
     } else if (!s.plain_string(&name) || !s.take(':')) {
       return false;
     }
-    ++i;
     if (!member(name)) return false;
-  } while (s.take(','));
-  return s.take('}');
+    int next = s.take_either(',', '}');
+    if (next != 1) return next == 2;
+  }
 }
 
 // The members' usual order: Maelstrom's envelope, and its clients' request bodies.
