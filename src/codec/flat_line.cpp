@@ -20,6 +20,7 @@
 #include "gossip_kv/key.h"
 #include "gossip_kv/limits.h"
 #include "codec/json_util.h"
+#include "codec/swar.h"
 
 namespace gossip_kv {
 namespace {
@@ -34,14 +35,6 @@ struct Token {
   std::string_view text;  // a string's bytes without quotes; a number's or literal's text
 };
 
-// The eight-byte scans take the lowest flagged byte as the first in memory.
-static_assert(std::endian::native == std::endian::little, "the SWAR scans assume little-endian");
-
-constexpr std::uint64_t kOnes = 0x0101010101010101ull;
-constexpr std::uint64_t kHighs = 0x8080808080808080ull;
-
-// The high bit of every zero byte of w set (and maybe of bytes above the lowest zero byte).
-constexpr std::uint64_t zero_byte(std::uint64_t w) { return (w - kOnes) & ~w & kHighs; }
 
 // `"name":` of a member name of at most 13 bytes, as two little-endian words and masks.
 struct NamePattern {
@@ -115,12 +108,9 @@ class FlatScanner {
     // backslash or a control character ends the plain run (the flags of the bytes above it
     // may be false positives, the lowest one never is).
     while (end_ - p_ >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p_, 8);
-      std::uint64_t stop = zero_byte(w ^ kOnes * '"') | zero_byte(w ^ kOnes * '\\') |
-                           ((w - kOnes * 0x20) & ~w & kHighs);
-      if (stop != 0) {
-        p_ += std::countr_zero(stop) / 8;
+      std::uint64_t stops = swar::string_stops(swar::load8(p_));
+      if (stops != 0) {
+        p_ += swar::first_flagged(stops);
         break;
       }
       p_ += 8;
@@ -179,9 +169,7 @@ class FlatScanner {
   // there to load.
   bool take_name(const NamePattern& name) {
     if (name.bytes <= 8 && end_ - p_ >= 8) {  // src, dest, body, type, key, value: one word
-      std::uint64_t w;
-      std::memcpy(&w, p_, 8);
-      if (((w ^ name.word[0]) & name.mask[0]) != 0) return false;
+      if (((swar::load8(p_) ^ name.word[0]) & name.mask[0]) != 0) return false;
     } else if (end_ - p_ >= 16) {
       std::uint64_t w[2];
       std::memcpy(w, p_, 16);
@@ -259,10 +247,9 @@ class FlatScanner {
   // The first '"' or '\\' in [p, end), eight bytes at a time while eight are left.
   static const char* quote_or_backslash(const char* p, const char* end) {
     while (end - p >= 8) {
-      std::uint64_t w;
-      std::memcpy(&w, p, 8);
-      std::uint64_t stop = zero_byte(w ^ kOnes * '"') | zero_byte(w ^ kOnes * '\\');
-      if (stop != 0) return p + std::countr_zero(stop) / 8;
+      std::uint64_t w = swar::load8(p);
+      std::uint64_t stops = swar::bytes_equal(w, '"') | swar::bytes_equal(w, '\\');
+      if (stops != 0) return p + swar::first_flagged(stops);
       p += 8;
     }
     while (p != end && *p != '"' && *p != '\\') ++p;

@@ -1,6 +1,5 @@
 #include "peer_wire.h"
 
-#include <bit>
 #include <cassert>
 #include <charconv>
 #include <cstring>
@@ -9,6 +8,7 @@
 #include <rapidjson/memorystream.h>
 
 #include "codec/json_util.h"
+#include "codec/swar.h"
 #include "gossip_kv/key.h"
 
 namespace gossip_kv {
@@ -585,15 +585,14 @@ class FlatScanner {
     char* dst = start;
     for (;;) {
       if (end_ - p_ >= 8) {
-        std::uint64_t x = load8(p_);
-        std::uint64_t special = zero_bytes(x ^ kEach * '"') | zero_bytes(x ^ kEach * '\\') |
-                                below_space(x);
-        if (special == 0) {
+        std::uint64_t x = swar::load8(p_);
+        std::uint64_t stops = swar::string_stops(x);
+        if (stops == 0) {
           if (dst != p_) std::memcpy(dst, &x, 8);
           dst += 8, p_ += 8;
           continue;
         }
-        auto plain = static_cast<std::size_t>(std::countr_zero(special) / 8);
+        std::size_t plain = swar::first_flagged(stops);
         if (dst != p_) std::memmove(dst, p_, plain);
         dst += plain, p_ += plain;
       }
@@ -613,32 +612,6 @@ class FlatScanner {
     ++p_;
     *out = std::string_view(start, static_cast<std::size_t>(dst - start));
     return true;
-  }
-
-  static constexpr std::uint64_t kEach = 0x0101010101010101;
-  static constexpr std::uint64_t kHigh = 0x8080808080808080;
-  static std::uint64_t load8(const char* p) {
-    std::uint64_t x;
-    std::memcpy(&x, p, 8);
-    return x;  // little-endian: the first byte is the lowest
-  }
-  // The high bit of each byte that is 0 (exact for the lowest such byte, which is all that is
-  // read: a borrow only runs upwards).
-  static std::uint64_t zero_bytes(std::uint64_t x) { return (x - kEach) & ~x & kHigh; }
-  static std::uint64_t below_space(std::uint64_t x) { return (x - kEach * 0x20) & ~x & kHigh; }
-  // Eight ASCII digits?
-  static bool eight_digits(std::uint64_t x) {
-    return ((x & 0xF0F0F0F0F0F0F0F0) | (((x + kEach * 0x06) & 0xF0F0F0F0F0F0F0F0) >> 4)) ==
-           0x3333333333333333;
-  }
-  // Their value, the first byte the most significant digit.
-  static std::uint64_t eight_digits_value(std::uint64_t x) {
-    x -= kEach * '0';
-    x = x * 10 + (x >> 8);  // pairs of digits in every other byte
-    x = (((x & 0x000000FF000000FF) * (100 + (1000000ULL << 32))) +
-         (((x >> 16) & 0x000000FF000000FF) * (1 + (10000ULL << 32)))) >>
-        32;
-    return x;
   }
 
   static char unescape(char e) {
@@ -664,11 +637,11 @@ class FlatScanner {
     if (*q == '0' && (minus || (q[1] >= '0' && q[1] <= '9'))) return false;  // -0, 01
     std::int64_t v = 0;
     int digits = 0;
-    if (end_ - q >= 8 && eight_digits(load8(q))) {  // a timestamp: 16 digits
-      v = static_cast<std::int64_t>(eight_digits_value(load8(q)));
+    if (end_ - q >= 8 && swar::eight_digits(swar::load8(q))) {  // a timestamp: 16 digits
+      v = static_cast<std::int64_t>(swar::eight_digits_value(swar::load8(q)));
       q += 8, digits = 8;
-      if (end_ - q >= 8 && eight_digits(load8(q))) {
-        v = v * 100'000'000 + static_cast<std::int64_t>(eight_digits_value(load8(q)));
+      if (end_ - q >= 8 && swar::eight_digits(swar::load8(q))) {
+        v = v * 100'000'000 + static_cast<std::int64_t>(swar::eight_digits_value(swar::load8(q)));
         q += 8, digits = 16;
       }
     }
