@@ -64,9 +64,10 @@
 //
 // Parsing is one pass over an in-situ copy of the body, plus one SAX pass over each value's text
 // that is not a plain scalar. No DOM. The pass is a scanner for the bodies engines write (no
-// whitespace, one-character escapes, integers under 10^18), and RapidJSON's recursive SAX parse
-// for any other body or any the checks refuse; both drive the same checks with the same calls,
-// and the verdict and reason for a refused body are RapidJSON's. Nesting is bounded by the
+// whitespace, one-character escapes, integers under 10^18); any other body, or any the checks
+// refuse, is copied again and parsed from the start by RapidJSON's recursive SAX parse, so such
+// a body costs at most about two copies and two passes. Both drive the same checks with the same calls, and the
+// verdict and reason for a refused body are RapidJSON's. Nesting is bounded by the
 // grammar itself: the first container where none belongs stops either parse.
 //
 // Thread safety: a PeerDecoder belongs to one thread. A decoded PeerMessage's string_views
