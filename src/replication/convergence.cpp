@@ -89,6 +89,12 @@ void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_held) {
     for (const AckSpan& a : recent) write_ints(writer_, {a.lo, a.hi, a.at_us});
   }
   writer_.EndArray();
+  // Which life of the recipient they are about: every span owed or kept was dropped when a
+  // newer life was learned (learn_floor), so all of them are about the one known now.
+  if (floor_[peer] != 0) {
+    writer_.Key("al");
+    writer_.Int64(floor_[peer]);
+  }
   // With a relay, reports go by way of it, and stay owed until they do: a direct message
   // (a digest, an answer) crosses a link the relay's may not, and nothing re-sends a report
   // lost on it before the origin asks every silent replica.
@@ -116,6 +122,11 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
   // A report from the peer's earlier life (a relay's replay, a late round): that store is
   // gone, and what it held is not held now.
   if (span.at_us <= floor_[peer]) return;
+  // A span reaching below my floor is about an earlier life of mine (a peer that has not
+  // learned my new floor yet, reporting that life's chain): every span of this life begins at
+  // or above its floor, and where two lives overlap in time, the span does not say it holds my
+  // writes of this one.
+  if (span.lo < own_floor_) return;
   for (auto it = first; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
     if (ack_work_left_ == 0) break;  // this message has had its share of work
     --ack_work_left_;

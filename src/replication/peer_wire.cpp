@@ -27,7 +27,7 @@ constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag;
 
 // Body members and r's members; one bit each in the seen mask.
 enum class Member : std::uint8_t {
-  kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kAskerFloor, kEntries, kWm, kAcks,
+  kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kAskerFloor, kEntries, kWm, kAcks, kAckLife,
   kRelayAcks, kRelay, kRelaySpans, kForwardedAcks, kBeforeFloor, kSentAt, kSeenMin, kClockOffsets
 };
 
@@ -42,6 +42,7 @@ Member body_member(std::string_view name) {
   if (name == "e") return Member::kEntries;
   if (name == "wm") return Member::kWm;
   if (name == "a") return Member::kAcks;
+  if (name == "al") return Member::kAckLife;
   if (name == "ra") return Member::kRelayAcks;
   if (name == "r") return Member::kRelay;
   if (name == "bf") return Member::kBeforeFloor;
@@ -60,8 +61,8 @@ Member relay_member(std::string_view name) {
 constexpr std::uint32_t bit(Member m) { return 1u << static_cast<unsigned>(m); }
 
 // Members each kind may carry (msg_id and type everywhere).
-constexpr std::uint32_t kCommon =
-    bit(Member::kType) | bit(Member::kMsgId) | bit(Member::kSentAt) | bit(Member::kSeenMin);
+constexpr std::uint32_t kCommon = bit(Member::kType) | bit(Member::kMsgId) | bit(Member::kSentAt) |
+                                  bit(Member::kSeenMin) | bit(Member::kAckLife);
 constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Member::kTo) |
                                          bit(Member::kFloor) | bit(Member::kEntries) | bit(Member::kWm) |
                                          bit(Member::kAcks) | bit(Member::kRelayAcks) |
@@ -413,6 +414,12 @@ bool BodyHandler::body_integer(std::int64_t v) {
     m_->asker_floor = v;
     return true;
   }
+  if (member_ == Member::kAckLife) {
+    if (!mark_like(v)) return range("al outside the window");
+    m_->has_ack_life = true;
+    m_->ack_life = v;
+    return true;
+  }
   if (member_ != Member::kFrom && member_ != Member::kTo) return shape("an integer where none belongs");
   if (member_ == Member::kFrom ? !lower_end_ok(v) : !mark_like(v)) {
     return range("from/to outside the window");
@@ -499,6 +506,7 @@ bool BodyHandler::finish() {
   if (m_->has_floor && m_->kind == PeerKind::kGossip && !from) return shape("fl without a push chain");
   if (from && m_->from > m_->to) return range("from > to");
   if (m_->kind == PeerKind::kDigest && !m_->has_wm) return shape("a digest without wm");
+  if (m_->has_ack_life && !m_->has_acks) return shape("al without a");
   bool answer_only = m_->has_asker_floor || m_->has_before_floor;
   if (m_->kind == PeerKind::kGossip && answer_only && (from || !m_->has_wm)) {
     return shape("af or bf outside an answer (a gossip with wm and no chain)");
@@ -662,9 +670,9 @@ class FlatScanner {
 
 void PeerMessage::clear() {
   kind = PeerKind::kNone;
-  has_msg_id = has_chain = has_floor = has_own = has_asker_floor = false;
+  has_msg_id = has_chain = has_floor = has_own = has_asker_floor = has_ack_life = false;
   has_entries = has_wm = has_acks = has_relay_acks = false;
-  floor = own = asker_floor = 0;
+  floor = own = asker_floor = ack_life = 0;
   has_relay = has_relay_spans = has_forwarded_acks = has_before_floor = false;
   has_sent_at = has_seen_min = has_clock_offsets = false;
   sent_at = seen_min = 0;

@@ -23,6 +23,9 @@
 //                                             a complete answer: the asker now holds them up to
 //                                             held (held <= fl)
 //    "a":  [[lo, hi, at_us], ...],            acknowledgement spans for the recipient
+//    "al": ts,                                with a: the floor of the recipient's life the
+//                                             spans are about, as the sender knows it (absent
+//                                             when it knows none); another life's are ignored
 //    "ra": [[origin, lo, hi, at_us], ...],    spans for other origins, for the relay
 //    "r":  {"sp": [[origin, from, to, fl], ...],  a relay's forwarded chains, with the floor
 //           "fa": [[acker, origin, lo, hi, at_us], ...]},  and acknowledgements
@@ -35,7 +38,7 @@
 // Which members each kind may carry: gossip: from+to (together, and only with e), fl (only
 // with them), e, wm, af and bf (an answer: with wm, without a chain), a, ra, r, co;
 // digest: wm (required), fl, ow, a, ra (a gap repair to the relay), bf; ack: a, ra. msg_id,
-// st and mo are allowed everywhere.
+// st, mo and al (only with a) are allowed everywhere.
 //
 // Checks, each with its reason (a message failing any one is rejected whole; the caller counts
 // it in gossip_msgs_malformed):
@@ -142,7 +145,7 @@ inline constexpr std::size_t kBodyFixedBytesMax =
     (sizeof R"({"type":"gossip")" - 1) + (sizeof R"(,"from":)" - 1) + kInt64TextBytesMax +
     (sizeof R"(,"to":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"fl":)" - 1) +
     kInt64TextBytesMax + (sizeof R"(,"ow":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"af":)" - 1) +
-    kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
+    kInt64TextBytesMax + (sizeof R"(,"al":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
     (sizeof R"(,"wm":[])" - 1) + (sizeof R"(,"a":[])" - 1) + (sizeof R"(,"ra":[])" - 1) +
     (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof R"(,"bf":[])" - 1) + (sizeof R"(,"st":)" - 1) +
     kInt64TextBytesMax + (sizeof R"(,"mo":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"co":[])" - 1) +
@@ -265,6 +268,8 @@ struct PeerMessage {
   std::vector<std::int64_t> wm;  // N+1 when present
   bool has_acks = false;
   std::vector<PeerAckSpan> acks;
+  bool has_ack_life = false;  // al: the floor of the recipient's life a's spans are about
+  std::int64_t ack_life = 0;
   bool has_relay_acks = false;
   std::vector<PeerRelayAck> relay_acks;
   bool has_relay = false;  // "r" present

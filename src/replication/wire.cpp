@@ -128,7 +128,9 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     own_held_ = std::max(own_held_, std::min(msg_.wm[me_], wm_[me_]));
     if (msg_.has_before_floor) take_split_answer();
   }
-  if (msg_.has_acks) {
+  // Reports on an earlier life of mine, from a peer that has not learned this one yet: its
+  // chain of that life may span versions this life took again (a clock behind at the restart).
+  if (msg_.has_acks && !(msg_.has_ack_life && msg_.ack_life != own_floor_)) {
     for (const PeerAckSpan& a : msg_.acks) on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
   }
   if (msg_.kind == PeerKind::kDigest) on_digest(peer, now_us, out);

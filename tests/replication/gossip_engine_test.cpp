@@ -890,6 +890,57 @@ TEST(GossipEngine, LivesOverlappingInTimeRestartTheChainAtTheNewFloor) {
   EXPECT_EQ(stat(n2, "gossip_msgs_malformed"), 0u);
 }
 
+// Acknowledgements name the life of the recipient they are about ("al"): the floor the sender
+// knows. A peer that has not learned a restarted origin's new floor goes on reporting the
+// earlier life's chain, whose spans may cover versions the new life took again (its clock
+// behind at the restart, the VOPR's seed 70020): the new life does not count them.
+TEST(GossipEngine, AcknowledgementsNameTheLifeTheyAreAbout) {
+  Store store(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2"}, store, 7, kT0);
+  const std::int64_t fa = kT0 - 1, fb = kT0 + 500'000, t = kT0 + 900'000;
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", push_of(fa, fa, t, {{"sa", t}}, 1), kT0 + 910'000, out);
+  rapidjson::Document d = digest_back(n2, "n1", 1, 2, kT0 + 1'000'000);
+  ASSERT_TRUE(d.IsObject() && d.HasMember("a"));
+  ASSERT_TRUE(d.HasMember("al"));
+  EXPECT_EQ(d["al"].GetInt64(), fa);
+  n2.on_peer_message("n1", push_of(fb, fb, fb + 10, {{"sb", fb + 10}}, 1), kT0 + 1'100'000, out);
+  d = digest_back(n2, "n1", 1, 2, kT0 + 2'000'000);
+  ASSERT_TRUE(d.IsObject() && d.HasMember("a"));
+  EXPECT_EQ(d["al"].GetInt64(), fb) << "what it says after it learned the new life is about it";
+}
+
+TEST(GossipEngine, ARestartedNodeDoesNotCountReportsOnItsEarlierLife) {
+  Store store(1);
+  HybridClock clock;
+  const std::int64_t fa = kT0 - 1, start = kT0 + 1'000'000, fb = start - 1;
+  GossipEngine n1(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, start);
+  const std::int64_t now = start + 1'000;
+  Store::WriteResult w = store.write("sa", "1", now, 1, clock);
+  ASSERT_GT(w.version.ts_us, fb);
+  n1.on_local_delta({w.entry, w.version, now, true}, now);
+  n1.on_local_watermark(w.version.ts_us);
+  std::vector<OutMessage> out;
+  auto pending = [&n1] { return stats_of(n1)["convergence_ms"]["pending"].GetUint64(); };
+  auto ack = [](std::int64_t lo, std::int64_t hi, std::int64_t at, const std::string& life) {
+    return R"({"type":"ack","a":[[)" + str(lo) + "," + str(hi) + "," + str(at) + "]]" + life + "}";
+  };
+  const std::int64_t ts = w.version.ts_us, far = ts + 100'000;
+  // n2's chain of n1's earlier life ran past this life's write: a report on that life.
+  n1.on_peer_message("n2", ack(fa, far, now + 10'000, R"(,"al":)" + str(fa)), now + 20'000, out);
+  // The same without al (an older sender, or one that never knew a floor of n1's): it reaches
+  // below this life's floor, so it is about another life.
+  n1.on_peer_message("n2", ack(fa, far, now + 10'000, ""), now + 30'000, out);
+  // A span of this life named as another's.
+  n1.on_peer_message("n2", ack(ts - 1, ts, now + 10'000, R"(,"al":)" + str(fa)), now + 40'000, out);
+  n1.tick(now + 3'000'000, out);
+  EXPECT_EQ(stat(n1, "gossip_msgs_malformed"), 0u);
+  EXPECT_EQ(pending(), 1u) << "no report on this life's write";
+  n1.on_peer_message("n2", ack(ts - 1, ts, now + 3'000'000, R"(,"al":)" + str(fb)), now + 3'010'000, out);
+  n1.tick(now + 6'000'000, out);
+  EXPECT_EQ(pending(), 0u) << "a report on this life counts";
+}
+
 // A relay forwards a chain no further than half the version window past its clock: a forged
 // one far ahead (yet inside the relay's window) would put the whole round outside the window
 // of a recipient whose clock runs behind, and every honest entry in it would be rejected.

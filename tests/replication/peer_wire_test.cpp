@@ -529,6 +529,13 @@ std::vector<Hostile> hostile_matrix() {
       {"af as a string", R"({"type":"gossip","wm":[0,0,0,0],"af":"0"})", PeerStatus::kBadShape},
       {"af forged INT64_MAX", R"({"type":"gossip","wm":[0,0,0,0],"af":9223372036854775807})",
        PeerStatus::kOutOfRange},
+      // The life acknowledgements are about.
+      {"al without a", R"({"type":"ack","al":0})", PeerStatus::kBadShape},
+      {"al without a, in a digest", R"({"type":"digest","wm":[0,0,0,0],"al":0})", PeerStatus::kBadShape},
+      {"al as a string", R"({"type":"ack","a":[],"al":"0"})", PeerStatus::kBadShape},
+      {"al forged INT64_MAX", R"({"type":"ack","a":[],"al":9223372036854775807})", PeerStatus::kOutOfRange},
+      {"al negative", R"({"type":"ack","a":[],"al":-1})", PeerStatus::kOutOfRange},
+      {"al twice", R"({"type":"ack","a":[],"al":0,"al":0})", PeerStatus::kBadShape},
       {"bf held above its floor", R"({"type":"digest","wm":[0,0,0,0],"bf":[[1,)" + kTs + ",1]]}",
        PeerStatus::kOutOfRange},
       {"bf origin 0", R"({"type":"digest","wm":[0,0,0,0],"bf":[[0,0,0]]})", PeerStatus::kOutOfRange},
@@ -642,6 +649,8 @@ TEST(PeerWire, TheScannerAgreesWithRapidJson) {
       R"({"type":"gossip","e":[],"wm":[0,0,0,0],"af":)" + kTs + R"(,"bf":[[1,)" + kTs + "," +
           kTs + R"(]],"co":[[2,-5,7]]})",
       R"({"type":"ack","a":[[)" + kTs + "," + kTs + "," + kTs + R"(]],"msg_id":18446744073709551615})",
+      R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"a":[[)" + kTs + "," + kTs + "," + kTs +
+          R"(]],"al":)" + kTs + "}",
       // 19 and 18 digits: the scanner takes integers under 10^18 only.
       R"({"type":"ack","a":[],"msg_id":9999999999999999999})",
       R"({"type":"ack","a":[],"msg_id":999999999999999999})",
@@ -716,6 +725,12 @@ TEST(PeerWire, SplitClaimsAndTheAnswersLifeAreDecodedAndNotCarriedOver) {
   EXPECT_EQ(m.before_floor[0].floor, kNow);
   ASSERT_TRUE(decoder.decode(R"({"type":"gossip","e":[],"wm":[0,0,0,0]})", b, &m).ok());
   EXPECT_FALSE(m.has_asker_floor);
+  // And al, the life the acknowledgements are about.
+  ASSERT_TRUE(decoder.decode(R"({"type":"ack","a":[],"al":)" + kTs + "}", b, &m).ok());
+  EXPECT_TRUE(m.has_ack_life);
+  EXPECT_EQ(m.ack_life, kNow);
+  ASSERT_TRUE(decoder.decode(R"({"type":"ack","a":[]})", b, &m).ok());
+  EXPECT_FALSE(m.has_ack_life);
   EXPECT_FALSE(m.has_before_floor);
   EXPECT_TRUE(m.before_floor.empty());
   // At most one per origin's worth: the bound.
