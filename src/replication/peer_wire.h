@@ -25,7 +25,8 @@
 //    "a":  [[lo, hi, at_us], ...],            acknowledgement spans for the recipient
 //    "al": ts,                                with a: the floor of the recipient's life the
 //                                             spans are about, as the sender knows it (absent
-//                                             when it knows none); another life's are ignored
+//                                             when it knows none); spans of several versions
+//                                             about another life are ignored
 //    "ra": [[origin, lo, hi, at_us], ...],    spans for other origins, for the relay
 //    "r":  {"sp": [[origin, from, to, fl], ...],  a relay's forwarded chains, with the floor
 //           "fa": [[acker, origin, lo, hi, at_us], ...]},  and acknowledgements

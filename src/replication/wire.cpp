@@ -128,10 +128,16 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     own_held_ = std::max(own_held_, std::min(msg_.wm[me_], wm_[me_]));
     if (msg_.has_before_floor) take_split_answer();
   }
-  // Reports on an earlier life of mine, from a peer that has not learned this one yet: its
-  // chain of that life may span versions this life took again (a clock behind at the restart).
-  if (msg_.has_acks && !(msg_.has_ack_life && msg_.ack_life != own_floor_)) {
-    for (const PeerAckSpan& a : msg_.acks) on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
+  if (msg_.has_acks) {
+    // From a peer that has not learned this life of mine yet: a span of several versions is a
+    // step of its chain of my earlier life, which may span versions this life took again (a
+    // clock behind at the restart). A report on one version is true whichever life wrote it
+    // (entries of this life reach such a peer through others).
+    bool other_life = msg_.has_ack_life && msg_.ack_life != own_floor_;
+    for (const PeerAckSpan& a : msg_.acks) {
+      if (other_life && a.hi - a.lo != 1) continue;
+      on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
+    }
   }
   if (msg_.kind == PeerKind::kDigest) on_digest(peer, now_us, out);
   check_lost_push(peer, now_us);  // after the reports this message carried

@@ -931,14 +931,33 @@ TEST(GossipEngine, ARestartedNodeDoesNotCountReportsOnItsEarlierLife) {
   // The same without al (an older sender, or one that never knew a floor of n1's): it reaches
   // below this life's floor, so it is about another life.
   n1.on_peer_message("n2", ack(fa, far, now + 10'000, ""), now + 30'000, out);
-  // A span of this life named as another's.
-  n1.on_peer_message("n2", ack(ts - 1, ts, now + 10'000, R"(,"al":)" + str(fa)), now + 40'000, out);
+  // A step of the earlier life's chain above this life's floor: it names that life.
+  n1.on_peer_message("n2", ack(fb, far, now + 10'000, R"(,"al":)" + str(fa)), now + 40'000, out);
   n1.tick(now + 3'000'000, out);
   EXPECT_EQ(stat(n1, "gossip_msgs_malformed"), 0u);
   EXPECT_EQ(pending(), 1u) << "no report on this life's write";
-  n1.on_peer_message("n2", ack(ts - 1, ts, now + 3'000'000, R"(,"al":)" + str(fb)), now + 3'010'000, out);
+  // A report on the one version, from a peer that took this life's entry through another
+  // before it learned this life's floor: true whichever life wrote it.
+  n1.on_peer_message("n2", ack(ts - 1, ts, now + 3'000'000, R"(,"al":)" + str(fa)), now + 3'010'000, out);
   n1.tick(now + 6'000'000, out);
-  EXPECT_EQ(pending(), 0u) << "a report on this life counts";
+  EXPECT_EQ(pending(), 0u) << "a report on this life's write counts";
+}
+
+TEST(GossipEngine, AReportNamingThisLifeCounts) {
+  Store store(1);
+  HybridClock clock;
+  const std::int64_t start = kT0 + 1'000'000, fb = start - 1;
+  GossipEngine n1(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, start);
+  const std::int64_t now = start + 1'000;
+  Store::WriteResult w = store.write("sa", "1", now, 1, clock);
+  n1.on_local_delta({w.entry, w.version, now, true}, now);
+  n1.on_local_watermark(w.version.ts_us);
+  std::vector<OutMessage> out;
+  n1.on_peer_message("n2", R"({"type":"ack","a":[[)" + str(fb) + "," + str(w.version.ts_us + 5) + "," +
+                               str(now + 10'000) + R"(]],"al":)" + str(fb) + "}",
+                     now + 20'000, out);
+  n1.tick(now + 3'000'000, out);
+  EXPECT_EQ(stats_of(n1)["convergence_ms"]["pending"].GetUint64(), 0u);
 }
 
 // A relay forwards a chain no further than half the version window past its clock: a forged

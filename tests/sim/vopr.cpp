@@ -1058,9 +1058,9 @@ void Cluster::check_counters(int n, const char* when) {
 // every write of o with lo < ts <= hi (or a newer version of its key): checked when it is sent.
 // It is read by o's current life, about its own writes: an earlier life's writes are not
 // claimed (their versions may lie in the same range when a clock ran ahead before a restart;
-// they are content sync's), and a dead origin reads nothing. Spans that name another life of the
-// recipient ("al", the floor of the life they are about) are not read by this one: the engine
-// ignores them (wire.cpp), so they claim nothing about its writes.
+// they are content sync's), and a dead origin reads nothing. Spans of several versions that name
+// another life of the recipient ("al", the floor of the life they are about) are not read by
+// this one: the engine ignores them (wire.cpp), so they claim nothing about its writes.
 void Cluster::check_acks(int from, int to, const std::string& body) {
   if (body.find("\"a\":") == std::string::npos && body.find("\"ra\":") == std::string::npos) return;
   rapidjson::Document d;
@@ -1081,9 +1081,12 @@ void Cluster::check_acks(int from, int to, const std::string& body) {
     }
   };
   bool other_life = d.HasMember("al") && d["al"].IsInt64() && d["al"].GetInt64() != node(to).floor_us;
-  if (d.HasMember("a") && d["a"].IsArray() && !other_life) {
+  if (d.HasMember("a") && d["a"].IsArray()) {
     for (const auto& a : d["a"].GetArray()) {
-      if (a.IsArray() && a.Size() == 3 && a[0].IsInt64() && a[1].IsInt64()) check(to, a[0].GetInt64(), a[1].GetInt64());
+      if (!a.IsArray() || a.Size() != 3 || !a[0].IsInt64() || !a[1].IsInt64()) continue;
+      // A report on one version is taken whichever life it names.
+      if (other_life && a[1].GetInt64() - a[0].GetInt64() != 1) continue;
+      check(to, a[0].GetInt64(), a[1].GetInt64());
     }
   }
   if (d.HasMember("ra") && d["ra"].IsArray()) {
