@@ -167,6 +167,18 @@ bool GossipEngine::remember_forwarded(const RelayAck& a, std::int64_t now_us) {
   return true;
 }
 
+void GossipEngine::drop_relayed_steps(std::uint32_t origin) {
+  auto step = [origin](const RelayAck& a) { return a.origin == origin && a.hi - a.lo != 1; };
+  relay_acks_.erase(std::remove_if(relay_acks_.begin(), relay_acks_.end(), step), relay_acks_.end());
+  if (origin >= forwarded_.size()) return;
+  Ring<Forwarded>& kept = forwarded_[origin];
+  for (const Forwarded& f : kept) {
+    if (step(f.ack)) forwarded_keys_.erase(key_of(f.ack));
+  }
+  kept.erase(std::remove_if(kept.begin(), kept.end(), [&step](const Forwarded& f) { return step(f.ack); }),
+             kept.end());
+}
+
 void GossipEngine::forget_forwarded_before(std::uint32_t origin, std::int64_t cutoff_us) {
   Ring<Forwarded>& kept = forwarded_[origin];
   while (!kept.empty() && kept.front().forwarded_us < cutoff_us) {

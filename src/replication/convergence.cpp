@@ -89,8 +89,9 @@ void GossipEngine::write_acks_for(std::uint32_t peer, bool resend_held) {
     for (const AckSpan& a : recent) write_ints(writer_, {a.lo, a.hi, a.at_us});
   }
   writer_.EndArray();
-  // Which life of the recipient they are about: every span owed or kept was dropped when a
-  // newer life was learned (learn_floor), so all of them are about the one known now.
+  // Which life of the recipient they are about: the spans owed or kept for an earlier life
+  // were dropped when a newer one was learned (learn_floor; a first floor clips them at it
+  // instead, so they may reach into a life this node never knew where two overlap).
   if (floor_[peer] != 0) {
     writer_.Key("al");
     writer_.Int64(floor_[peer]);
@@ -122,10 +123,14 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
   // A report from the peer's earlier life (a relay's replay, a late round): that store is
   // gone, and what it held is not held now.
   if (span.at_us <= floor_[peer]) return;
-  // A span reaching below my floor is about an earlier life of mine (a peer that has not
-  // learned my new floor yet, reporting that life's chain): every span of this life begins at
-  // or above its floor, and where two lives overlap in time, the span does not say it holds my
-  // writes of this one.
+  // A span reaching below my floor may be about an earlier life of mine (a peer that has not
+  // learned my new floor yet, reporting that life's chain), and where two lives overlap in
+  // time it does not say it holds my writes of this one: not taken. Spans of a peer that knows
+  // my floor begin at or above it (owe_ack clips). A true one can reach below it too: a peer
+  // that raised its chain of me from an answer before it knew any floor of mine reports
+  // (0, x]. That report waits for my re-ask (a digest to a silent peer, after 4 ack delays),
+  // which teaches it the floor; its answer re-sends the step clipped (never early, sometimes
+  // late).
   if (span.lo < own_floor_) return;
   for (auto it = first; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
     if (ack_work_left_ == 0) break;  // this message has had its share of work

@@ -320,6 +320,11 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   clip(owed_acks_[origin]);
   clip(held_steps_[origin]);
   clip(recent_acks_[origin]);
+  // A relay's reports for the origin, from replicas that may not have learned the floor: a
+  // step of their chain of the earlier life would count for the new life's writes where the
+  // lives overlap in time (the origin would drop it only when it reaches below its floor). A
+  // report on one version is true whichever life wrote it, and stays.
+  if (is_relay_ && earlier_life_known) drop_relayed_steps(origin);
   auto& spans = spans_[origin];
   spans.erase(std::remove_if(spans.begin(), spans.end(),
                              [floor, earlier_life_known](const auto& sp) {

@@ -444,6 +444,9 @@ class GossipEngine final : public ReplicationEngine {
   // Remembers a report to forward; false when it was forwarded already.
   bool remember_forwarded(const RelayAck& a, std::int64_t now_us);
   void forget_forwarded_before(std::uint32_t origin, std::int64_t cutoff_us);
+  // A relay that learned a newer life of origin: drops the steps of chains (spans of several
+  // versions) it holds to forward or give again to that origin (learn_floor).
+  void drop_relayed_steps(std::uint32_t origin);
 
   PeerDecoder decoder_;
   // Peers' clock offsets, from "st"/"mo" on every message (clock_offsets.h): figures settle in

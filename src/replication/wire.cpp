@@ -132,7 +132,8 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     // From a peer that has not learned this life of mine yet: a span of several versions is a
     // step of its chain of my earlier life, which may span versions this life took again (a
     // clock behind at the restart). A report on one version is true whichever life wrote it
-    // (entries of this life reach such a peer through others).
+    // (entries of this life reach such a peer through others; two lives that overlap in time
+    // could both have written at that very microsecond, which this does not tell apart).
     bool other_life = msg_.has_ack_life && msg_.ack_life != own_floor_;
     for (const PeerAckSpan& a : msg_.acks) {
       if (other_life && a.hi - a.lo != 1) continue;

@@ -408,6 +408,42 @@ TEST(GossipEngine, ARelayGivesAnOriginTheReportsItForwardedWhenAsked) {
   EXPECT_EQ(count_to(out, "n3", report), 1u);
 }
 
+// A relay that learns an origin's new life drops the steps of chains it holds for that origin
+// (to forward, or to give again when asked): they came from replicas that may not have
+// learned the new floor, about the earlier life, and would count for the new life's writes
+// where the two lives overlap in time. Reports on one version stay.
+TEST(GossipEngine, ARelayDropsChainStepsForAnOriginThatRestarted) {
+  InRelayedTrio trio("n1");
+  GossipEngine& relay = trio.engine;
+  const std::int64_t t0 = kT0, f1 = kT0 - 1, f2 = kT0 + 400'000;
+  auto ra = [](std::int64_t lo, std::int64_t hi) {
+    return R"({"type":"ack","ra":[[3,)" + std::to_string(lo) + "," + std::to_string(hi) + "," + std::to_string(kT0 + 100) + "]]}";
+  };
+  auto fa = [](std::int64_t lo, std::int64_t hi) {
+    return "[2,3," + std::to_string(lo) + "," + std::to_string(hi) + "," + std::to_string(kT0 + 100) + "]";
+  };
+  std::vector<OutMessage> out;
+  relay.on_peer_message("n3", R"({"type":"digest","fl":)" + std::to_string(f1) + R"(,"wm":[0,0,0,0]})", t0 + 1'000, out);
+  const std::int64_t a = f2 + 1'000;  // where the lives overlap
+  relay.on_peer_message("n2", ra(f1, a + 500), t0 + 2'000, out);  // a step, forwarded
+  relay.on_peer_message("n2", ra(a, a + 1), t0 + 3'000, out);     // one version, forwarded
+  relay.tick(t0 + 200'000, out);
+  ASSERT_EQ(count_to(out, "n3", fa(f1, a + 500)), 1u);
+  ASSERT_EQ(count_to(out, "n3", fa(a, a + 1)), 1u);
+  out.clear();
+  relay.on_peer_message("n2", ra(a + 1, a + 700), t0 + 300'000, out);  // a step, queued
+  relay.on_peer_message("n2", ra(a + 2, a + 3), t0 + 310'000, out);    // one version, queued
+  // n3 restarted: its new life's first digest.
+  relay.on_peer_message("n3", R"({"type":"digest","fl":)" + std::to_string(f2) + R"(,"wm":[0,0,0,0]})", t0 + 420'000, out);
+  EXPECT_EQ(count_to(out, "n3", fa(f1, a + 500)), 0u) << "not given again";
+  EXPECT_EQ(count_to(out, "n3", fa(a, a + 1)), 1u) << "given again";
+  out.clear();
+  relay.tick(t0 + 600'000, out);
+  EXPECT_EQ(count_to(out, "n3", fa(a + 1, a + 700)), 0u) << "not forwarded";
+  EXPECT_EQ(count_to(out, "n3", fa(a + 2, a + 3)), 1u) << "forwarded";
+  EXPECT_EQ(stat(relay, "gossip_msgs_malformed"), 0u);
+}
+
 // A relay's replay can bring a report a replica made in an earlier life, after the origin
 // learned that it restarted: that store is gone, so the report must not count.
 TEST(GossipEngine, AReportFromAReplicasEarlierLifeDoesNotCount) {

@@ -942,6 +942,8 @@ std::string body_at_caps(std::size_t nodes, std::int64_t t, std::uint32_t origin
   w.StartArray();
   for (std::size_t i = 0; i < c.ack_spans; ++i) ints(w, {t, t, t});
   w.EndArray();
+  w.Key("al");
+  w.Int64(t);
   w.Key("ra");
   w.StartArray();
   for (std::size_t i = 0; i < c.relay_acks; ++i) ints(w, {origin, t, t, t});

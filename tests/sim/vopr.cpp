@@ -237,7 +237,7 @@ struct Node {
   bool paused = false;
   std::uint64_t gen = 0;  // incarnation; events of an earlier one are ignored
   std::int64_t skew_us = 0;
-  std::int64_t floor_us = 0;  // this incarnation's floor, as its digests say ("fl")
+  std::int64_t floor_us = 0;  // this incarnation's floor, as the engine takes it (its "fl")
   std::unique_ptr<Store> store;
   std::unique_ptr<HybridClock> clock;
   std::unique_ptr<ReplicationEngine> engine;

@@ -77,7 +77,7 @@ TEST(Vopr, MalformedInputUnderNetworkFaultsKeepsEveryInvariant) {
 // Seeds where a node restarted with its clock behind its earlier life's versions, and peers
 // that had not learned the new floor went on reporting the earlier life's chain: those spans
 // covered writes of the new life they lacked (I6). Acknowledgements now name their life.
-TEST(Vopr, ReportsOnAnEarlierLifeAreNotTakenForTheNewOne) {
+TEST(Vopr, OverlappingLivesKeepEveryInvariant) {
   VoprOptions o;
   o.faults = kAllFaults & ~(kForge | kInject);
   for (std::uint64_t seed : {1435u, 70020u, 73984u}) {
