@@ -11,7 +11,6 @@
 // takes lines that the general parse decodes without error, and fills the Request as it does:
 // tests/codec (the differential cases) and the line_decoder fuzz target compare the two.
 #include <array>
-#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
@@ -34,7 +33,6 @@ struct Token {
   Kind kind = Kind::kNone;
   std::string_view text;  // a string's bytes without quotes; a number's or literal's text
 };
-
 
 // `"name":` of a member name of at most 13 bytes, as two little-endian words and masks.
 struct NamePattern {
