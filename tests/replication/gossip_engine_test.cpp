@@ -946,54 +946,62 @@ TEST(GossipEngine, AcknowledgementsNameTheLifeTheyAreAbout) {
   EXPECT_EQ(d["al"].GetInt64(), fb) << "what it says after it learned the new life is about it";
 }
 
-TEST(GossipEngine, ARestartedNodeDoesNotCountReportsOnItsEarlierLife) {
-  Store store(1);
+// n1 in a life that began at kT0 + 1 s (its floor one below), after an earlier one whose floor
+// was kT0 - 1, holding one write of its own that n2 has not reported yet.
+struct RestartedN1 {
+  static constexpr std::int64_t kEarlierFloor = kT0 - 1, kStart = kT0 + 1'000'000,
+                                kFloor = kStart - 1, kNow = kStart + 1'000;
+  RestartedN1() : n1(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, kStart) {
+    w = store.write("sa", "1", kNow, 1, clock);
+    n1.on_local_delta({w.entry, w.version, kNow, true}, kNow);
+    n1.on_local_watermark(w.version.ts_us);
+  }
+  std::uint64_t pending() const { return stats_of(n1)["convergence_ms"]["pending"].GetUint64(); }
+  // n2's ack of (lo, hi], held since at, with `life` appended (an "al" member or nothing).
+  void ack(std::int64_t lo, std::int64_t hi, std::int64_t at, const std::string& life, std::int64_t now) {
+    std::vector<OutMessage> out;
+    n1.on_peer_message("n2", R"({"type":"ack","a":[[)" + str(lo) + "," + str(hi) + "," + str(at) + "]]" + life + "}",
+                       now, out);
+  }
+  void tick(std::int64_t now) {
+    std::vector<OutMessage> out;
+    n1.tick(now, out);
+  }
+  Store store{1};
   HybridClock clock;
-  const std::int64_t fa = kT0 - 1, start = kT0 + 1'000'000, fb = start - 1;
-  GossipEngine n1(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, start);
-  const std::int64_t now = start + 1'000;
-  Store::WriteResult w = store.write("sa", "1", now, 1, clock);
-  ASSERT_GT(w.version.ts_us, fb);
-  n1.on_local_delta({w.entry, w.version, now, true}, now);
-  n1.on_local_watermark(w.version.ts_us);
-  std::vector<OutMessage> out;
-  auto pending = [&n1] { return stats_of(n1)["convergence_ms"]["pending"].GetUint64(); };
-  auto ack = [](std::int64_t lo, std::int64_t hi, std::int64_t at, const std::string& life) {
-    return R"({"type":"ack","a":[[)" + str(lo) + "," + str(hi) + "," + str(at) + "]]" + life + "}";
-  };
-  const std::int64_t ts = w.version.ts_us, far = ts + 100'000;
+  GossipEngine n1;
+  Store::WriteResult w;
+};
+
+TEST(GossipEngine, ARestartedNodeDoesNotCountReportsOnItsEarlierLife) {
+  RestartedN1 r;
+  const std::int64_t fa = RestartedN1::kEarlierFloor, fb = RestartedN1::kFloor, now = RestartedN1::kNow;
+  const std::string earlier = R"(,"al":)" + str(fa);
+  const std::int64_t ts = r.w.version.ts_us, far = ts + 100'000;
+  ASSERT_GT(ts, fb);
   // n2's chain of n1's earlier life ran past this life's write: a report on that life.
-  n1.on_peer_message("n2", ack(fa, far, now + 10'000, R"(,"al":)" + str(fa)), now + 20'000, out);
+  r.ack(fa, far, now + 10'000, earlier, now + 20'000);
   // The same without al (an older sender, or one that never knew a floor of n1's): it reaches
   // below this life's floor, so it is about another life.
-  n1.on_peer_message("n2", ack(fa, far, now + 10'000, ""), now + 30'000, out);
+  r.ack(fa, far, now + 10'000, "", now + 30'000);
   // A step of the earlier life's chain above this life's floor: it names that life.
-  n1.on_peer_message("n2", ack(fb, far, now + 10'000, R"(,"al":)" + str(fa)), now + 40'000, out);
-  n1.tick(now + 3'000'000, out);
-  EXPECT_EQ(stat(n1, "gossip_msgs_malformed"), 0u);
-  EXPECT_EQ(pending(), 1u) << "no report on this life's write";
+  r.ack(fb, far, now + 10'000, earlier, now + 40'000);
+  r.tick(now + 3'000'000);
+  EXPECT_EQ(stat(r.n1, "gossip_msgs_malformed"), 0u);
+  EXPECT_EQ(r.pending(), 1u) << "no report on this life's write";
   // A report on the one version, from a peer that took this life's entry through another
   // before it learned this life's floor: true whichever life wrote it.
-  n1.on_peer_message("n2", ack(ts - 1, ts, now + 3'000'000, R"(,"al":)" + str(fa)), now + 3'010'000, out);
-  n1.tick(now + 6'000'000, out);
-  EXPECT_EQ(pending(), 0u) << "a report on this life's write counts";
+  r.ack(ts - 1, ts, now + 3'000'000, earlier, now + 3'010'000);
+  r.tick(now + 6'000'000);
+  EXPECT_EQ(r.pending(), 0u) << "a report on this life's write counts";
 }
 
 TEST(GossipEngine, AReportNamingThisLifeCounts) {
-  Store store(1);
-  HybridClock clock;
-  const std::int64_t start = kT0 + 1'000'000, fb = start - 1;
-  GossipEngine n1(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, start);
-  const std::int64_t now = start + 1'000;
-  Store::WriteResult w = store.write("sa", "1", now, 1, clock);
-  n1.on_local_delta({w.entry, w.version, now, true}, now);
-  n1.on_local_watermark(w.version.ts_us);
-  std::vector<OutMessage> out;
-  n1.on_peer_message("n2", R"({"type":"ack","a":[[)" + str(fb) + "," + str(w.version.ts_us + 5) + "," +
-                               str(now + 10'000) + R"(]],"al":)" + str(fb) + "}",
-                     now + 20'000, out);
-  n1.tick(now + 3'000'000, out);
-  EXPECT_EQ(stats_of(n1)["convergence_ms"]["pending"].GetUint64(), 0u);
+  RestartedN1 r;
+  const std::int64_t fb = RestartedN1::kFloor, now = RestartedN1::kNow;
+  r.ack(fb, r.w.version.ts_us + 5, now + 10'000, R"(,"al":)" + str(fb), now + 20'000);
+  r.tick(now + 3'000'000);
+  EXPECT_EQ(r.pending(), 0u);
 }
 
 // A relay forwards a chain no further than half the version window past its clock: a forged
