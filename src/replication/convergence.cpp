@@ -154,13 +154,7 @@ void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
       std::min(2 * config_.ack_delay_max_ms, kConvergenceGraceMaxMs) * 1000;
   auto settle = [&](Unconverged& u) {
     if (u.recorded || u.complete_us == 0 || now_us - u.complete_us < grace_us) return;
-    // Each report is in its replica's clock: into mine, as far as the offsets are known.
-    std::int64_t last = u.taken_us;
-    for (std::size_t p = 1; p < u.reach_us.size(); ++p) {
-      if (u.reach_us[p] == 0) continue;
-      last = std::max(last, u.reach_us[p] + offsets_.offset(static_cast<std::uint32_t>(p), now_us));
-    }
-    record_convergence(ms_between(u.taken_us, last));
+    record_convergence(ms_between(u.taken_us, held_everywhere_us(u, now_us)));
     u.recorded = true;
   };
   if (full_scan) {
@@ -173,6 +167,21 @@ void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
     --converged_in_deque_;
   }
   pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
+}
+
+std::int64_t GossipEngine::held_everywhere_us(const Unconverged& u, std::int64_t now_us) const {
+  // Each report is in its replica's clock: into mine, as far as the offsets are known.
+  std::int64_t last = u.taken_us;
+  for (std::size_t p = 1; p < u.reach_us.size(); ++p) {
+    if (u.reach_us[p] == 0) continue;
+    last = std::max(last, u.reach_us[p] + offsets_.offset(static_cast<std::uint32_t>(p), now_us));
+  }
+  return last;
+}
+
+void GossipEngine::note_alive(std::uint32_t origin, std::int64_t floor, std::int64_t at_us) {
+  if (origin == 0 || origin >= alive_us_.size() || floor != floor_[origin]) return;
+  alive_us_[origin] = std::max(alive_us_[origin], at_us);
 }
 
 void GossipEngine::record_held(const Entry* e, Version v, std::int64_t now_us) {

@@ -301,6 +301,8 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   bool first_heard = floor_[origin] == 0 && wm_[origin] == 0;
   bool earlier_life_known = floor_[origin] != 0;
   floor_[origin] = floor;
+  std::int64_t alive_us = alive_us_[origin];  // of the earlier life: its messages named it
+  alive_us_[origin] = 0;
   // What this node said it holds of the earlier life is no longer said: nothing below the
   // floor is acknowledged (owe_ack clips), re-sent, or kept waiting. When a life was known,
   // everything said so far was about it: a life's chains carry its floor, which is learned
@@ -336,13 +338,18 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   // new life has none), so it goes back to it.
   if (wm_[origin] > floor) overlap_top_[origin] = std::max(overlap_top_[origin], wm_[origin]);
   wm_[origin] = std::min(wm_[origin], floor);
-  // Its reports on my writes came from a store it no longer has. (Charged to the message's
-  // acknowledgement work: a hostile peer repeating floors gets no more than that.)
+  // Its reports on my writes came from a store it no longer has. A write every replica had
+  // reported holding still counts when the earlier life was alive after the last of them held
+  // it: it was everywhere at once then (its figure waits out the grace period, which may have
+  // begun before the restart). Any other write waits for the new life. (Charged to the
+  // message's acknowledgement work: a hostile peer repeating floors gets no more than that.)
+  std::int64_t alive_mine = alive_us == 0 ? INT64_MIN : alive_us + offsets_.offset(origin, now_us);
   for (Unconverged& u : unconverged_) {
     if (ack_work_left_ == 0) break;
     --ack_work_left_;
     std::int64_t& reach = u.reach_us[origin];
     if (reach == 0 || reach > floor || u.recorded) continue;
+    if (u.complete_us != 0 && held_everywhere_us(u, now_us) <= alive_mine) continue;
     reach = 0;
     --u.reached;
     if (u.complete_us != 0) {

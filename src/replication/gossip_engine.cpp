@@ -54,6 +54,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   before_floor_.assign(ids_.size() + 1, INT64_MAX);
   knows_earlier_.assign(ids_.size() + 1, 0);
   overlap_top_.assign(ids_.size() + 1, 0);
+  alive_us_.assign(ids_.size() + 1, 0);
   split_held_.assign(ids_.size() + 1, INT64_MAX);
   split_floor_.assign(ids_.size() + 1, 0);
   unconverged_max_ = std::min(kUnconvergedMax, kReachSlotsMax / (ids_.size() + 1));

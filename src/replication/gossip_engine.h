@@ -254,6 +254,9 @@ class GossipEngine final : public ReplicationEngine {
   // Takes the figures of complete writes once their grace period is over: those at the front,
   // or with full_scan every one (so a write that cannot complete holds none back).
   void finalize(std::int64_t now_us, bool full_scan);
+  // When the last replica came to hold u's write, by their reports brought into this node's
+  // clock (at least when it was taken).
+  [[nodiscard]] std::int64_t held_everywhere_us(const Unconverged& u, std::int64_t now_us) const;
   void record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,
                         std::int64_t now_us);
   void record_convergence(std::int64_t ms);
@@ -312,6 +315,12 @@ class GossipEngine final : public ReplicationEngine {
   // though above its floor: an answer to the origin sends them back too, and an answer's
   // watermark for the origin is not taken there (its sender may not have learned the floor).
   std::vector<std::int64_t> overlap_top_;
+  // Per origin: the latest time, in its clock, its current life is known to have been alive,
+  // from messages that name that life (a push's or digest's send time with its floor, a
+  // relay's forwarded chain end with its floor); 0 before one. At a new floor, reports of the
+  // earlier life on writes every replica held before then still count (learn_floor).
+  std::vector<std::int64_t> alive_us_;
+  void note_alive(std::uint32_t origin, std::int64_t floor, std::int64_t at_us);
   // How far apart the nodes of a cluster started together may have taken their floors
   // (start-up, and clocks apart): a first floor heard of within it, or later, is an origin's
   // first life (learn_floor).

@@ -92,6 +92,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   if (msg_.has_relay_spans && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
     for (const PeerRelaySpan& sp : msg_.relay_spans) {
       learn_floor(sp.origin, sp.floor, now_us);
+      note_alive(sp.origin, sp.floor, sp.to);  // the origin sent its chain up to there
       if (of_current_life(sp.origin, sp.floor)) on_span(sp.origin, sp.from, sp.to, now_us, out);
     }
   }
@@ -141,6 +142,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     }
   }
   if (msg_.kind == PeerKind::kDigest) on_digest(peer, now_us, out);
+  if (msg_.has_floor && msg_.has_sent_at) note_alive(peer, msg_.floor, msg_.sent_at);
   check_lost_push(peer, now_us);  // after the reports this message carried
 }
 
