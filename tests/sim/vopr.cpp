@@ -2,6 +2,7 @@
 #include "vopr.h"
 
 #include <algorithm>
+#include <cmath>
 #include <climits>
 #include <csignal>
 #include <cstdio>
@@ -375,6 +376,10 @@ class Cluster {
   void check_durability(const std::vector<int>& live);
   void check_contents(const std::vector<int>& live);
   void check_figures(int n);
+  // Adds to late_ when node n's p50, p95 or max is later than the truth's (both ascending)
+  // by more than 10 % and 20 ms plus tolerance_ms; only when every write has its figure.
+  void report_late(int n, const std::vector<std::int64_t>& figures, const std::vector<std::int64_t>& truth,
+                   std::int64_t tolerance_ms);
   void check_acks(int from, int to, const std::string& body);
   // Keeps the first few violations of each invariant ("I1 ...": the id is the first word).
   void violate(std::string v) {
@@ -403,6 +408,7 @@ class Cluster {
   std::uint64_t write_counter_ = 0;
   std::uint64_t delta_waits_ = 0, lines_total_ = 0, entry_lines_ = 0, injected_ = 0;
   std::vector<std::string> violations_;
+  std::vector<std::string> late_;  // VoprResult::late
   std::map<std::string, std::uint64_t> per_invariant_;
 };
 
@@ -998,6 +1004,7 @@ VoprResult Cluster::run(std::uint64_t seed) {
   r.seed = seed;
   r.mix = describe(mix_, seed);
   r.violations = violations_;
+  r.late = late_;
   for (const auto& [id, count] : per_invariant_) {
     r.failed.push_back(id);
     if (count > kViolationsListed) {
@@ -1168,6 +1175,7 @@ void Cluster::check_figures(int n) {
       truth.push_back(t.everywhere_us < 0 ? kInf : (t.everywhere_us - t.taken_us) / 1000);
     }
     std::sort(truth.begin(), truth.end());
+    report_late(n, s.figures_ms, truth, tolerance_ms);
     if (s.figures_ms.size() > truth.size()) {
       violate("I3 figures: n" + std::to_string(n) + " took " + std::to_string(s.figures_ms.size()) +
               " convergence figures for " + std::to_string(truth.size()) + " writes");
@@ -1182,6 +1190,23 @@ void Cluster::check_figures(int n) {
       break;
     }
   }
+}
+
+void Cluster::report_late(int n, const std::vector<std::int64_t>& figures, const std::vector<std::int64_t>& truth,
+                          std::int64_t tolerance_ms) {
+  if (figures.empty() || figures.size() != truth.size() || truth.back() == kInf) return;
+  auto rank = [](const std::vector<std::int64_t>& v, double q) {  // nearest rank
+    auto i = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
+    return v[std::clamp<std::size_t>(i, 1, v.size()) - 1];
+  };
+  std::string worst;
+  for (auto [q, name] : {std::pair{0.5, "p50"}, std::pair{0.95, "p95"}, std::pair{1.0, "max"}}) {
+    std::int64_t f = rank(figures, q), t = rank(truth, q);
+    if (f <= t + t / 10 + 20 + tolerance_ms) continue;
+    worst += std::string(worst.empty() ? "" : ", ") + name + " " + std::to_string(f) + " ms against " +
+             std::to_string(t);
+  }
+  if (!worst.empty()) late_.push_back("late figures: n" + std::to_string(n) + "'s " + worst);
 }
 
 }  // namespace
