@@ -132,18 +132,38 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
   // which teaches it the floor; its answer re-sends the step clipped (never early, sometimes
   // late).
   if (span.lo < own_floor_) return;
-  for (auto it = first; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
-    if (ack_work_left_ == 0) break;  // this message has had its share of work
-    --ack_work_left_;
-    std::int64_t& reach = it->reach_us[peer];
+  auto credit = [&](Unconverged& u) {
+    std::int64_t& reach = u.reach_us[peer];
     if (reach != 0) {  // spans overlap (duplicates, re-sent prefixes): keep the earliest
       reach = std::min(reach, span.at_us);
-      continue;
+      return;
     }
     reach = std::max<std::int64_t>(span.at_us, 1);
-    if (++it->reached == peer_count()) {
-      it->complete_us = now_us;
+    if (++u.reached == peer_count()) {
+      u.complete_us = now_us;
       ++converged_in_deque_;
+    }
+  };
+  auto it = first;
+  for (; it != unconverged_.end() && it->ts_us <= span.hi; ++it) {
+    if (ack_work_left_ == 0) break;  // this message has had its share of work
+    --ack_work_left_;
+    credit(*it);
+  }
+  // A report on one write says the peer holds a version of its key at least as new since then:
+  // so it holds my older writes of that key too. Those may never be reported on their own
+  // (an entry lists at most kStandsForMax older writes, and a relay's entry of a hot key
+  // stands for more), and their chain's report comes when the chain arrives, after the peer
+  // took a newer version of the key (its own write, another origin's): late. (Never early:
+  // since it held the newer one, it held the older.)
+  if (span.hi - span.lo == 1 && it != first && std::prev(it)->ts_us == span.hi) {
+    const Entry* key = std::prev(it)->entry;
+    auto older = std::prev(it);
+    for (std::size_t scanned = 0; older != unconverged_.begin() && scanned < kSameKeyScanMax; ++scanned) {
+      if (ack_work_left_ == 0) break;
+      --ack_work_left_;
+      --older;
+      if (older->entry == key) credit(*older);
     }
   }
   finalize(now_us, false);

@@ -113,7 +113,7 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
     if (!unconverged_.front().recorded) unmeasured_.fetch_add(1, std::memory_order_relaxed);
     pop_unconverged();
   }
-  Unconverged u{d.version.ts_us, d.taken_us, 0, {}, 0};
+  Unconverged u{d.version.ts_us, d.taken_us, d.entry, 0, {}, 0};
   if (spare_reach_.empty()) {
     u.reach_us.assign(ids_.size() + 1, 0);
   } else {  // a settled write's array: no allocation per write once warm
@@ -147,8 +147,25 @@ void GossipEngine::PendingDelta::stand_for(Version v) {
     stands[stands_count++] = v;
     return;
   }
+  // Full: v joins and one write goes. A report on the newer of two writes of one origin
+  // counts for the older too (its origin credits it to its older writes of the key: on_ack),
+  // so the oldest write whose origin has a newer one here goes first, and every origin keeps
+  // its newest while there is room for one each. Else the oldest goes.
+  auto has_newer_of_its_origin = [&](const Version& a) {
+    return (a.origin == v.origin && a < v) ||
+           std::any_of(stands.begin(), end, [&a](const Version& b) { return b.origin == a.origin && a < b; });
+  };
+  Version* victim = nullptr;
+  for (auto a = stands.begin(); a != end; ++a) {
+    if (has_newer_of_its_origin(*a) && (victim == nullptr || *a < *victim)) victim = &*a;
+  }
+  if (has_newer_of_its_origin(v) && (victim == nullptr || v < *victim)) return;  // v goes
+  if (victim != nullptr) {
+    *victim = v;
+    return;
+  }
   auto oldest = std::min_element(stands.begin(), end);
-  if (*oldest < v) *oldest = v;  // the newest are kept
+  if (*oldest < v) *oldest = v;
 }
 
 GossipEngine::PendingDelta& GossipEngine::add_pending(const Entry* entry, Version v, bool relayed) {

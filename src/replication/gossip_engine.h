@@ -108,6 +108,8 @@ class GossipEngine final : public ReplicationEngine {
   // re-asks, ask-backs); more is refused and counted.
   static constexpr std::uint32_t kDigestAnswersMax = 32;
   static constexpr std::size_t kAckWorkPerMessageMax = std::size_t{1} << 17;
+  // How far back a report on one write looks for my older writes of its key (on_ack).
+  static constexpr std::size_t kSameKeyScanMax = 256;
   // A node's first content-sync exchange comes this soon after it starts (a restarted node
   // is refilled at once), at a random point so a cluster started together does not pulse.
   static constexpr std::int64_t kFirstSyncDelayMaxMs = 200;
@@ -133,6 +135,7 @@ class GossipEngine final : public ReplicationEngine {
   struct Unconverged {
     std::int64_t ts_us = 0;
     std::int64_t taken_us = 0;
+    const Entry* entry = nullptr;       // its key's (compared, never read: on_ack)
     std::uint32_t reached = 0;          // peers that reported holding it
     std::vector<std::int64_t> reach_us; // by origin index: earliest report, 0 = none yet
     std::int64_t complete_us = 0;       // local time the last peer reported; 0 = not yet

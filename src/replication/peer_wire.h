@@ -125,7 +125,7 @@ inline constexpr std::int64_t kClockSampleAbsMaxUs = 2 * limits::kVersionAheadMa
 
 // Older writes an entry stands for (its version is a newer one of their key): at most this
 // many (origin, ts) pairs after the value.
-inline constexpr std::size_t kStandsForMax = 4;
+inline constexpr std::size_t kStandsForMax = 8;
 // One entry with its comma: the key as a JSON string (1 + kKeyBytesMax bytes, a control byte
 // escaped to 6), the value's text as a JSON string (it holds no control byte but JSON
 // whitespace, so each byte takes at most 2: '"', '\\', \t, \r, \n), and the writes it stands for.

@@ -1586,9 +1586,50 @@ TEST(GossipEngine, ARelayPublishesItsClockTableWhenDueAndInTurns) {
   EXPECT_EQ(round(kT0 + 7'000'000), 64u) << "5 s on, again";
 }
 
+// A report on one write says the peer holds a version of its key at least that new: it holds
+// this node's older writes of the key as well, which an entry's listing may have left out (at
+// most kStandsForMax) and whose chain's report would come only when the chain arrives. A
+// report on a span of several versions says nothing about keys.
+TEST(GossipEngine, AReportOnOneWriteCountsForOlderWritesOfItsKey) {
+  Store store(1);
+  HybridClock clock;
+  GossipEngine n1(GossipConfig{}, "n1", {"n1", "n2"}, store, 7, kT0);
+  std::vector<std::int64_t> ts;
+  for (auto [key, at] : {std::pair{"sa", 1'000}, std::pair{"sb", 1'500}, std::pair{"sa", 2'000}}) {
+    Store::WriteResult w = store.write(key, "1", kT0 + at, 1, clock);
+    n1.on_local_delta({w.entry, w.version, kT0 + at, true}, kT0 + at);
+    n1.on_local_watermark(w.version.ts_us);
+    ts.push_back(w.version.ts_us);
+  }
+  std::vector<OutMessage> out;
+  n1.on_peer_message("n2", R"({"type":"ack","a":[[)" + str(ts[2] - 1) + "," + str(ts[2]) + "," + str(kT0 + 3'000) + "]]}",
+                     kT0 + 3'500, out);
+  n1.tick(kT0 + 3'000'000, out);
+  std::uint64_t count = 0;
+  EXPECT_EQ(convergence_max_ms(n1, &count), 2) << "sa's first write, held since 3 ms";
+  EXPECT_EQ(count, 2u) << "both writes of sa";
+  EXPECT_EQ(stats_of(n1)["convergence_ms"]["pending"].GetUint64(), 1u) << "not sb's";
+  // A span of several versions ending at a write: no word on its key's older writes.
+  Store store2(1);
+  HybridClock clock2;
+  GossipEngine m1(GossipConfig{}, "n1", {"n1", "n2"}, store2, 7, kT0);
+  std::vector<std::int64_t> ts2;
+  for (auto [key, at] : {std::pair{"sa", 1'000}, std::pair{"sa", 2'000}}) {
+    Store::WriteResult w = store2.write(key, "1", kT0 + at, 1, clock2);
+    m1.on_local_delta({w.entry, w.version, kT0 + at, true}, kT0 + at);
+    m1.on_local_watermark(w.version.ts_us);
+    ts2.push_back(w.version.ts_us);
+  }
+  m1.on_peer_message("n2", R"({"type":"ack","a":[[)" + str(ts2[1] - 2) + "," + str(ts2[1]) + "," + str(kT0 + 3'000) + "]]}",
+                     kT0 + 3'500, out);
+  m1.tick(kT0 + 3'000'000, out);
+  convergence_max_ms(m1, &count);
+  EXPECT_EQ(count, 1u);
+}
+
 // A relay forwards the older writes an entry from a served node lists, with those of the
-// entry's own versions that a newer one replaced within the round (the newest four), and
-// nothing that is not older than the version it forwards.
+// entry's own versions that a newer one replaced within the round (up to kStandsForMax, the
+// newest), and nothing that is not older than the version it forwards.
 TEST(GossipEngine, ARelayForwardsTheOlderWritesAnEntryStandsFor) {
   InRelayedTrio trio("n1");
   GossipEngine& relay = trio.engine;
@@ -1599,8 +1640,9 @@ TEST(GossipEngine, ARelayForwardsTheOlderWritesAnEntryStandsFor) {
                                   R"(,"fl":)" + str(fl) + R"(,"e":[["sa",)" + str(t + 50) + R"(,2,"1",3,)" +
                                   str(t) + ",3," + str(t + 60) + "]]}",
                         kT0 + 200'000, out);
-  // Then writes of sb by n2 and n3, six of them in one round: the newest four older ones go.
-  for (int i = 0; i < 6; ++i) {
+  // Then writes of sb by n2 and n3, twelve of them in one round: the newest older ones go.
+  const int writes = 12;
+  for (int i = 0; i < writes; ++i) {
     const char* from = i % 2 ? "n3" : "n2";
     std::uint32_t origin = i % 2 ? 3 : 2;
     std::int64_t ts = t + 1'000 + i;
@@ -1615,12 +1657,39 @@ TEST(GossipEngine, ARelayForwardsTheOlderWritesAnEntryStandsFor) {
   EXPECT_EQ(listed[0].second, (std::vector<std::int64_t>{t + 50, 3, t}))
       << "n3's write, and not the one listed as older that is newer";
   EXPECT_EQ(listed[1].first, "sb");
-  ASSERT_EQ(listed[1].second.size(), 9u);
-  std::vector<std::int64_t> older;
-  for (std::size_t i = 2; i < 9; i += 2) older.push_back(listed[1].second[i]);
+  ASSERT_EQ(listed[1].second.size(), 1 + 2 * peer_wire::kStandsForMax);
+  std::vector<std::int64_t> older, expected;
+  for (std::size_t i = 2; i < listed[1].second.size(); i += 2) older.push_back(listed[1].second[i]);
   std::sort(older.begin(), older.end());
-  EXPECT_EQ(older, (std::vector<std::int64_t>{t + 1'001, t + 1'002, t + 1'003, t + 1'004}))
-      << "the four newest of the five older versions (the newest, t + 1,005, is the entry's own)";
+  for (std::int64_t i = writes - 1 - static_cast<std::int64_t>(peer_wire::kStandsForMax); i < writes - 1; ++i) {
+    expected.push_back(t + 1'000 + i);
+  }
+  EXPECT_EQ(older, expected) << "the newest older versions (the newest of all is the entry's own)";
+}
+
+// A full list keeps one write of each origin: a report on an origin's newer write counts for
+// its older writes of the key (GossipEngine.AReportOnOneWriteCountsForOlderWritesOfItsKey), so
+// an origin with no write listed would be the one whose writes are reported late.
+TEST(GossipEngine, ARelaysFullListingKeepsAWriteOfEveryOrigin) {
+  InRelayedTrio trio("n1");
+  GossipEngine& relay = trio.engine;
+  const std::int64_t fl = kT0 - 1, t = kT0 + 100'000;
+  std::vector<OutMessage> out;
+  const auto full = static_cast<std::int64_t>(peer_wire::kStandsForMax) + 1;
+  for (std::int64_t i = 0; i < full; ++i) {  // n2's writes fill the list
+    relay.on_peer_message("n2", push_of(fl, fl, t + 1'000 + i, {{"sb", t + 1'000 + i}}, 2), kT0 + 210'000 + i, out);
+  }
+  // n3's write, older than all of them (its push was slower): the relay holds n2's newest.
+  relay.on_peer_message("n3", push_of(fl, fl, t + 500, {{"sb", t + 500}}, 3), kT0 + 300'000, out);
+  out.clear();
+  relay.tick(kT0 + 400'000, out);
+  auto listed = listing_entries(out, "n3");
+  ASSERT_EQ(listed.size(), 1u);
+  const std::vector<std::int64_t>& e = listed[0].second;
+  ASSERT_EQ(e.size(), 1 + 2 * peer_wire::kStandsForMax);
+  bool n3_listed = false;
+  for (std::size_t i = 1; i + 1 < e.size(); i += 2) n3_listed |= e[i] == 3 && e[i + 1] == t + 500;
+  EXPECT_TRUE(n3_listed) << "n3's only write stays, an older one of n2's went";
 }
 
 // A listed write is reported only from when this node held a version at least as new: one it

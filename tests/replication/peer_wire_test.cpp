@@ -391,8 +391,11 @@ std::vector<Hostile> hostile_matrix() {
        PeerStatus::kBadShape},
       {"older write nested", good_gossip(R"([["sk",)" + T + R"(,2,"1",[1,)" + T + "]]]"),
        PeerStatus::kBadShape},
-      {"five older writes", good_gossip(R"([["sk",)" + T + R"(,2,"1",1,)" + T + ",1," + T + ",1," + T +
-                                        ",1," + T + ",1," + T + "]]"),
+      {"nine older writes", good_gossip(R"([["sk",)" + T + R"(,2,"1")" + [&T] {
+                                          std::string older;
+                                          for (int i = 0; i < 9; ++i) older += ",1," + T;
+                                          return older;
+                                        }() + "]]"),
        PeerStatus::kBadShape},
       {"entry key as int", good_gossip(entry("7", T, "2", R"("1")")), PeerStatus::kBadShape},
       {"entry ts as string", good_gossip(entry(R"("sk")", "\"" + T + "\"", "2", R"("1")")),
