@@ -158,12 +158,17 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
   // since it held the newer one, it held the older.)
   if (span.hi - span.lo == 1 && it != first && std::prev(it)->ts_us == span.hi) {
     const Entry* key = std::prev(it)->entry;
+    auto of_key = unconverged_of_key_.find(key);
+    std::uint32_t others = of_key == unconverged_of_key_.end() ? 0 : of_key->second - 1;
     auto older = std::prev(it);
-    for (std::size_t scanned = 0; older != unconverged_.begin() && scanned < kSameKeyScanMax; ++scanned) {
-      if (ack_work_left_ == 0) break;
-      --ack_work_left_;
+    for (std::size_t scanned = 0; others > 0 && older != unconverged_.begin() && scanned < kSameKeyScanMax;
+         ++scanned) {
+      if (same_key_work_left_ == 0) break;
+      --same_key_work_left_;
       --older;
-      if (older->entry == key) credit(*older);
+      if (older->entry != key) continue;
+      credit(*older);
+      --others;
     }
   }
   finalize(now_us, false);

@@ -124,6 +124,7 @@ void GossipEngine::on_local_delta(const LocalDelta& d, std::int64_t now_us) {
   // Deltas from several workers can arrive slightly out of timestamp order.
   auto pos = unconverged_.end();
   while (pos != unconverged_.begin() && std::prev(pos)->ts_us > u.ts_us) --pos;
+  ++unconverged_of_key_[d.entry];
   unconverged_.insert(pos, std::move(u));
   pending_count_.store(unconverged_.size() - converged_in_deque_, std::memory_order_relaxed);
 }
@@ -136,6 +137,8 @@ void GossipEngine::pop_unconverged() {
   if (slots <= kSpareSlotsKept || spare_reach_.size() < unconverged_.size()) {
     spare_reach_.push_back(std::move(unconverged_.front().reach_us));
   }
+  auto of_key = unconverged_of_key_.find(unconverged_.front().entry);
+  if (of_key != unconverged_of_key_.end() && --of_key->second == 0) unconverged_of_key_.erase(of_key);
   unconverged_.pop_front();
 }
 

@@ -108,8 +108,12 @@ class GossipEngine final : public ReplicationEngine {
   // re-asks, ask-backs); more is refused and counted.
   static constexpr std::uint32_t kDigestAnswersMax = 32;
   static constexpr std::size_t kAckWorkPerMessageMax = std::size_t{1} << 17;
-  // How far back a report on one write looks for my older writes of its key (on_ack).
+  // How far back a report on one write looks for my older writes of its key (on_ack), when
+  // unconverged_of_key_ says there are any, and the steps of that search one message may
+  // cause: a budget of its own, so that a relay's round of reports on a hot key never uses up
+  // the acknowledgement work its other reports need (it did: writes waited 4 s for a re-ask).
   static constexpr std::size_t kSameKeyScanMax = 256;
+  static constexpr std::size_t kSameKeyWorkPerMessageMax = std::size_t{1} << 16;
   // A node's first content-sync exchange comes this soon after it starts (a restarted node
   // is refilled at once), at a random point so a cluster started together does not pulse.
   static constexpr std::int64_t kFirstSyncDelayMaxMs = 200;
@@ -418,6 +422,9 @@ class GossipEngine final : public ReplicationEngine {
   // Per origin: (from, to] spans of pushes that arrived before the chain reached their from.
   std::vector<std::vector<std::pair<std::int64_t, std::int64_t>>> spans_;
   Ring<Unconverged> unconverged_;          // my writes by ts
+  // How many of them each key has: a report on one write looks for older ones of its key
+  // only where there are (on_ack), so a key written once costs a lookup, not a scan.
+  absl::flat_hash_map<const Entry*, std::uint32_t> unconverged_of_key_;
   // The reach arrays of writes that left unconverged_, for the next ones: no allocation per
   // write once warm. Kept up to kSpareSlotsKept slots (256 KiB), or as many as writes in flight.
   std::vector<std::vector<std::int64_t>> spare_reach_;
@@ -479,6 +486,7 @@ class GossipEngine final : public ReplicationEngine {
   // Unconverged writes one message's acknowledgements may still visit: a forged span over
   // every timestamp costs at most this much work, not O(pending) per span.
   std::size_t ack_work_left_ = 0;
+  std::size_t same_key_work_left_ = 0;  // kSameKeyWorkPerMessageMax, the same way
   std::unique_ptr<ContentSync> sync_;  // null in a one-node cluster
   // Per peer: content-sync messages answered this sync interval. A peer can make a node send
   // up to 4 MiB per message it sends (a refill); at most kSyncAnswersMax of them an interval.

@@ -85,6 +85,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   msgs_received_by_[kind].fetch_add(1, std::memory_order_relaxed);
   bytes_received_by_[kind].fetch_add(body_json.size(), std::memory_order_relaxed);
   ack_work_left_ = kAckWorkPerMessageMax;
+  same_key_work_left_ = kSameKeyWorkPerMessageMax;
   take_clock_samples(peer, now_us);
   take_entries(peer, now_us);
   if (msg_.has_chain) take_chain(peer, now_us, out);

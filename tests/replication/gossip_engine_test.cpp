@@ -748,6 +748,11 @@ TEST(GossipEngine, AFullRelayMemoryIsSweptOfAgedReports) {
 // ---- a peer's restarts: what a replica claims, and what answers vouch for -------------------
 
 std::string str(std::int64_t v) { return std::to_string(v); }
+std::string ints(std::initializer_list<std::int64_t> v) {
+  std::string s = "[";
+  for (std::int64_t x : v) s += (s.size() > 1 ? "," : "") + str(x);
+  return s + "]";
+}
 
 // A push of `origin`'s chain (from, to] in its life starting at fl, with entries [key, ts].
 std::string push_of(std::int64_t fl, std::int64_t from, std::int64_t to,
@@ -1625,6 +1630,33 @@ TEST(GossipEngine, AReportOnOneWriteCountsForOlderWritesOfItsKey) {
   m1.tick(kT0 + 3'000'000, out);
   convergence_max_ms(m1, &count);
   EXPECT_EQ(count, 1u);
+}
+
+// Crediting older writes of a key has a budget of its own: a relay round of reports on a hot
+// key (every one looking back for the origin's older writes of it) must not use up the work
+// the round's other reports need. It did: the last reports of the round were dropped, and
+// their writes waited 4 s for a re-ask (the steady-state allocation test saw the deque grow).
+TEST(GossipEngine, ReportsOnAHotKeyLeaveWorkForTheRoundsOtherReports) {
+  InRelayedTrio trio("n2");
+  GossipEngine& n2 = trio.engine;
+  HybridClock clock;
+  std::vector<std::int64_t> ts;
+  const int hot = 1'500;
+  for (int i = 0; i <= hot; ++i) {
+    Store::WriteResult w = trio.store.write(i < hot ? "sa" : "sb", "1", kT0 + 1'000 + i, 2, clock);
+    n2.on_local_delta({w.entry, w.version, kT0 + 1'000 + i, true}, kT0 + 1'000 + i);
+    n2.on_local_watermark(w.version.ts_us);
+    ts.push_back(w.version.ts_us);
+  }
+  std::string fa;  // n3's reports, one write each, the hot key's first and sb's last
+  for (std::int64_t t : ts) fa += (fa.empty() ? "" : ",") + ints({3, 2, t - 1, t, kT0 + 100'000});
+  std::string n1_span = ints({ts.front() - 1, ts.back(), kT0 + 100'000});
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", R"({"type":"gossip","e":[],"a":[)" + n1_span + R"(],"r":{"fa":[)" + fa + "]}}",
+                     kT0 + 200'000, out);
+  n2.tick(kT0 + 3'000'000, out);
+  EXPECT_EQ(stat(n2, "gossip_msgs_malformed"), 0u);
+  EXPECT_EQ(stats_of(n2)["convergence_ms"]["pending"].GetUint64(), 0u) << "sb's report was taken too";
 }
 
 // A relay forwards the older writes an entry from a served node lists, with those of the
