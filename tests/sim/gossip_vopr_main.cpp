@@ -4,6 +4,7 @@
 //   build/bin/gossip-vopr --break drop-delta           a deliberately broken model
 //   GOSSIP_VOPR_TRACE='"i5"' adds every peer line that holds that text (sent and handled)
 //   GOSSIP_VOPR_SEED=42 build/bin/gossip-vopr          replays one seed, with its violations
+//   build/bin/gossip-vopr --faults dup --late          also lists seeds with late figures
 // Each seed runs in a child process (unless --no-fork), so a crash is reported with its seed
 // and the search goes on. Exit status 1 when any seed failed.
 #include <sys/wait.h>
@@ -28,10 +29,10 @@ std::string g_replay_flags;  // the flags a replay needs besides the seed
 // A seed's outcome, also as a child's exit status.
 enum Outcome { kOk = 0, kFailed = 1, kLate = 3 };
 
-Outcome run_one(std::uint64_t seed, const VoprOptions& o, bool verbose) {
+Outcome run_one(std::uint64_t seed, const VoprOptions& o, bool verbose, bool show_late) {
   VoprResult r = gossip_kv::sim::run_vopr_seed(seed, o);
   Outcome outcome = !r.ok() ? kFailed : r.late.empty() ? kOk : kLate;
-  if (outcome == kOk && !verbose) return kOk;
+  if (!verbose && (outcome == kOk || (outcome == kLate && !show_late))) return outcome;
   std::string failed;
   for (const std::string& id : r.failed) failed += " " + id;
   std::printf("%s%s %s\n", !r.ok() ? "FAIL" : r.late.empty() ? "ok  " : "LATE", failed.c_str(), r.mix.c_str());
@@ -56,7 +57,7 @@ int main(int argc, char** argv) {
   CLI::App app{"gossip-vopr: randomized fault search over a simulated gossip-kv cluster"};
   std::uint64_t seeds = 100, first = 1;
   std::string faults = "all", breakage = "none";
-  bool verbose = false, no_fork = false;
+  bool verbose = false, no_fork = false, show_late = false;
   int max_failures = 20;
   app.add_option("--seeds", seeds, "how many seeds")->capture_default_str();
   app.add_option("--first", first, "the first seed")->capture_default_str();
@@ -69,6 +70,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-failures", max_failures, "stop after this many failing seeds")->capture_default_str();
   app.add_flag("--verbose", verbose, "print every seed, not only failures");
+  app.add_flag("--late", show_late, "print the seeds whose figures came out late (else only counted)");
   app.add_flag("--no-fork", no_fork, "run seeds in this process (a crash ends the search)");
   CLI11_PARSE(app, argc, argv);
   VoprOptions o;
@@ -83,7 +85,7 @@ int main(int argc, char** argv) {
   if (faults != "all") g_replay_flags += " --faults " + faults;
   if (breakage != "none") g_replay_flags += " --break " + breakage;
   if (const char* s = std::getenv("GOSSIP_VOPR_SEED")) {
-    return run_one(std::strtoull(s, nullptr, 10), o, true) == kFailed ? 1 : 0;
+    return run_one(std::strtoull(s, nullptr, 10), o, true, true) == kFailed ? 1 : 0;
   }
   auto start = std::chrono::steady_clock::now();
   std::uint64_t failed = 0, crashed = 0, late = 0, ran = 0;
@@ -91,11 +93,11 @@ int main(int argc, char** argv) {
     ++ran;
     Outcome outcome = kOk;
     if (no_fork) {
-      outcome = run_one(seed, o, verbose);
+      outcome = run_one(seed, o, verbose, show_late);
     } else {
       std::fflush(stdout);
       pid_t pid = fork();
-      if (pid == 0) _exit(run_one(seed, o, verbose));
+      if (pid == 0) _exit(run_one(seed, o, verbose, show_late));
       int status = 0;
       waitpid(pid, &status, 0);
       if (WIFSIGNALED(status)) {
