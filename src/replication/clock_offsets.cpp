@@ -115,6 +115,13 @@ std::int64_t ClockOffsets::offset(std::uint32_t peer, std::int64_t now_us) const
   return clamp_offset(i.mid > 0 ? i.mid - i.half_width : i.mid + i.half_width);
 }
 
+std::int64_t ClockOffsets::error_bound(std::uint32_t peer, std::int64_t now_us) const {
+  if (peer == 0 || peer >= peers_.size()) return kOffsetMaxUs;
+  Interval i = interval(peer, now_us);
+  if (!i.known) return kOffsetMaxUs;
+  return std::min(2 * i.half_width, kOffsetMaxUs);
+}
+
 void ClockOffsets::table(std::int64_t now_us, std::size_t start, std::size_t max_items,
                          std::vector<Published>* out) const {
   out->clear();

@@ -69,6 +69,10 @@ class ClockOffsets {
   [[nodiscard]] std::int64_t seen_min(std::uint32_t peer, std::int64_t now_us) const;
   // My clock minus `peer`'s, in µs, to add to a time in peer's clock (see the top).
   [[nodiscard]] std::int64_t offset(std::uint32_t peer, std::int64_t now_us) const;
+  // How far offset() may be from the true offset: twice the interval's half-width (offset()
+  // takes its middle or its bound nearer 0); kOffsetMaxUs when no interval is known. For
+  // decisions that must not err one way (GossipEngine::learn_floor).
+  [[nodiscard]] std::int64_t error_bound(std::uint32_t peer, std::int64_t now_us) const;
   // This node's direct intervals, for a relay to publish (at most max_items, from `start` on,
   // wrapping, so a long table goes out in turns).
   // Replaces *out, keeping its room.

@@ -205,7 +205,7 @@ std::int64_t GossipEngine::held_everywhere_us(const Unconverged& u, std::int64_t
 }
 
 void GossipEngine::note_alive(std::uint32_t origin, std::int64_t floor, std::int64_t at_us) {
-  if (origin == 0 || origin >= alive_us_.size() || floor != floor_[origin]) return;
+  if (floor == 0 || origin == 0 || origin >= alive_us_.size() || floor != floor_[origin]) return;
   alive_us_[origin] = std::max(alive_us_[origin], at_us);
 }
 

@@ -341,20 +341,37 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   // Its reports on my writes came from a store it no longer has. A write every replica had
   // reported holding still counts when the earlier life was alive after the last of them held
   // it: it was everywhere at once then (its figure waits out the grace period, which may have
-  // begun before the restart). Any other write waits for the new life. (Charged to the
-  // message's acknowledgement work: a hostile peer repeating floors gets no more than that.)
-  std::int64_t alive_mine = alive_us == 0 ? INT64_MIN : alive_us + offsets_.offset(origin, now_us);
+  // begun before the restart). The times are compared across clocks with the offsets' error
+  // bounds against the keep: a wrong keep would make the figure early by seconds. Any other
+  // write waits for the new life, and so do the reports of other peers' earlier lives kept
+  // for it before: they held only while the write was complete. (Charged to the message's
+  // acknowledgement work, a unit per peer for a comparison: a hostile peer repeating floors
+  // gets no more than that.)
+  std::int64_t alive_mine = INT64_MIN, errors_us = 0;
+  if (alive_us != 0) {
+    alive_mine = alive_us + offsets_.offset(origin, now_us) - offsets_.error_bound(origin, now_us);
+    for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+      if (p != me_) errors_us = std::max(errors_us, offsets_.error_bound(p, now_us));
+    }
+  }
+  const std::size_t per_peer = peer_count() + 1;
   for (Unconverged& u : unconverged_) {
-    if (ack_work_left_ == 0) break;
+    if (ack_work_left_ < per_peer) break;
     --ack_work_left_;
     std::int64_t& reach = u.reach_us[origin];
     if (reach == 0 || reach > floor || u.recorded) continue;
-    if (u.complete_us != 0 && held_everywhere_us(u, now_us) <= alive_mine) continue;
+    ack_work_left_ -= per_peer - 1;
+    if (u.complete_us != 0 && held_everywhere_us(u, now_us) + errors_us <= alive_mine) continue;
     reach = 0;
     --u.reached;
-    if (u.complete_us != 0) {
-      u.complete_us = 0;
-      --converged_in_deque_;
+    if (u.complete_us == 0) continue;
+    u.complete_us = 0;
+    --converged_in_deque_;
+    for (std::uint32_t p = 1; p < u.reach_us.size(); ++p) {  // kept: at or below the floor
+      if (u.reach_us[p] != 0 && u.reach_us[p] <= floor_[p]) {
+        u.reach_us[p] = 0;
+        --u.reached;
+      }
     }
   }
   // The chain skips to the floor (unacknowledged: the earlier life's writes are content

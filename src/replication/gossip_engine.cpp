@@ -140,6 +140,10 @@ void GossipEngine::pop_unconverged() {
   auto of_key = unconverged_of_key_.find(unconverged_.front().entry);
   if (of_key != unconverged_of_key_.end() && --of_key->second == 0) unconverged_of_key_.erase(of_key);
   unconverged_.pop_front();
+  // After a burst the table would keep its size for good (65,536 keys, about 1 MiB).
+  if (unconverged_.empty() && unconverged_of_key_.capacity() > kOfKeyCapacityKept) {
+    absl::flat_hash_map<const Entry*, std::uint32_t>().swap(unconverged_of_key_);
+  }
 }
 
 void GossipEngine::PendingDelta::stand_for(Version v) {

@@ -323,9 +323,10 @@ class GossipEngine final : public ReplicationEngine {
   // watermark for the origin is not taken there (its sender may not have learned the floor).
   std::vector<std::int64_t> overlap_top_;
   // Per origin: the latest time, in its clock, its current life is known to have been alive,
-  // from messages that name that life (a push's or digest's send time with its floor, a
-  // relay's forwarded chain end with its floor); 0 before one. At a new floor, reports of the
-  // earlier life on writes every replica held before then still count (learn_floor).
+  // from its own messages that name that life (a push's or digest's send time "st" with its
+  // floor; not a relay's forwarded chain end, a version that may run ahead of its clock); 0
+  // before one. At a new floor, reports of the earlier life on writes every replica held
+  // before then still count (learn_floor).
   std::vector<std::int64_t> alive_us_;
   void note_alive(std::uint32_t origin, std::int64_t floor, std::int64_t at_us);
   // How far apart the nodes of a cluster started together may have taken their floors
@@ -425,6 +426,7 @@ class GossipEngine final : public ReplicationEngine {
   // How many of them each key has: a report on one write looks for older ones of its key
   // only where there are (on_ack), so a key written once costs a lookup, not a scan.
   absl::flat_hash_map<const Entry*, std::uint32_t> unconverged_of_key_;
+  static constexpr std::size_t kOfKeyCapacityKept = 4096;  // beyond, freed once empty
   // The reach arrays of writes that left unconverged_, for the next ones: no allocation per
   // write once warm. Kept up to kSpareSlotsKept slots (256 KiB), or as many as writes in flight.
   std::vector<std::vector<std::int64_t>> spare_reach_;

@@ -46,9 +46,27 @@ void GossipEngine::write_loaded_entry(Writer& w, const Entry& entry, Version v,
   w.Int64(v.ts_us);
   w.Uint(v.origin);
   w.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
+  // Only older writes, of an origin. Beyond room, the one stand_for would let go first stays
+  // out (the oldest of two writes of one origin, else the oldest), not the last in order.
+  auto listable = [&](std::size_t i) { return stands[i] < v && stands[i].origin != 0; };
+  std::size_t count = 0, skip = stands_count;
+  for (std::size_t i = 0; i < stands_count; ++i) count += listable(i) ? 1 : 0;
+  if (count > peer_wire::kStandsForMax) {
+    std::size_t oldest = stands_count;
+    for (std::size_t i = 0; i < stands_count; ++i) {
+      if (!listable(i)) continue;
+      if (oldest == stands_count || stands[i] < stands[oldest]) oldest = i;
+      bool newer_of_its_origin = false;
+      for (std::size_t j = 0; j < stands_count; ++j) {
+        newer_of_its_origin |= listable(j) && stands[j].origin == stands[i].origin && stands[i] < stands[j];
+      }
+      if (newer_of_its_origin && (skip == stands_count || stands[i] < stands[skip])) skip = i;
+    }
+    if (skip == stands_count) skip = oldest;
+  }
   std::size_t listed = 0;
   for (std::size_t i = 0; i < stands_count && listed < peer_wire::kStandsForMax; ++i) {
-    if (!(stands[i] < v) || stands[i].origin == 0) continue;  // only older writes, of an origin
+    if (!listable(i) || i == skip) continue;
     w.Uint(stands[i].origin);
     w.Int64(stands[i].ts_us);
     ++listed;
@@ -93,7 +111,6 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   if (msg_.has_relay_spans && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
     for (const PeerRelaySpan& sp : msg_.relay_spans) {
       learn_floor(sp.origin, sp.floor, now_us);
-      note_alive(sp.origin, sp.floor, sp.to);  // the origin sent its chain up to there
       if (of_current_life(sp.origin, sp.floor)) on_span(sp.origin, sp.from, sp.to, now_us, out);
     }
   }

@@ -1011,9 +1011,12 @@ TEST(GossipEngine, AReportNamingThisLifeCounts) {
 
 // n1 of three takes a write at kT0 + 1 ms; n2 reports holding it at 2 ms, n3 at 3 ms. n2's
 // messages name its life (a digest with its floor, sent at kT0 + 100 us, and one more sent at
-// `alive_us`, if given); then n2 restarts (a digest with its new floor). Returns the figures
+// `alive_us`, if given); then n2 restarts (a digest with its new floor), and, if
+// `n3_restarts`, n3 too (with no proof of its earlier life past its report), whose new life
+// then reports the write at 50 ms. Every message arrives 500 us after it was sent and says
+// the same of n1's ("mo"), so each clock offset is known within 500 us. Returns the figures
 // n1 took by 3 s later (*max_ms: the largest).
-std::uint64_t figures_after_peer_restart(std::int64_t alive_us, std::int64_t* max_ms) {
+std::uint64_t figures_after_peer_restart(std::int64_t alive_us, std::int64_t* max_ms, bool n3_restarts = false) {
   Store store(1);
   HybridClock clock;
   GossipEngine n1(GossipConfig{}, "n1", {"n1", "n2", "n3"}, store, 7, kT0);
@@ -1022,18 +1025,24 @@ std::uint64_t figures_after_peer_restart(std::int64_t alive_us, std::int64_t* ma
   n1.on_local_watermark(w.version.ts_us);
   const std::int64_t ts = w.version.ts_us;
   std::vector<OutMessage> out;
-  auto digest = [&](std::int64_t floor, std::int64_t sent, std::int64_t now) {
-    n1.on_peer_message("n2", R"({"type":"digest","fl":)" + str(floor) + R"(,"wm":[0,0,0,0],"st":)" + str(sent) + "}",
-                       now, out);
+  const std::string delays = R"(,"mo":500,"st":)";
+  auto digest = [&](const char* peer, std::int64_t floor, std::int64_t sent) {
+    n1.on_peer_message(peer, R"({"type":"digest","fl":)" + str(floor) + R"(,"wm":[0,0,0,0])" + delays + str(sent) + "}",
+                       sent + 500, out);
   };
-  auto ack = [&](const char* peer, std::int64_t at, std::int64_t now) {
-    n1.on_peer_message(peer, R"({"type":"ack","a":[[)" + str(ts - 1) + "," + str(ts) + "," + str(at) + "]]}", now, out);
+  auto ack = [&](const char* peer, std::int64_t at, std::int64_t sent) {
+    n1.on_peer_message(peer, R"({"type":"ack","a":[[)" + str(ts - 1) + "," + str(ts) + "," + str(at) + "]]" + delays + str(sent) + "}",
+                       sent + 500, out);
   };
-  digest(kT0 - 1, kT0 + 100, kT0 + 600);
-  ack("n2", kT0 + 2'000, kT0 + 2'500);
-  ack("n3", kT0 + 3'000, kT0 + 3'500);
-  if (alive_us != 0) digest(kT0 - 1, alive_us, alive_us + 500);
-  digest(kT0 + 10'000, kT0 + 10'001, kT0 + 10'500);  // n2's new life
+  digest("n2", kT0 - 1, kT0 + 100);
+  ack("n2", kT0 + 2'000, kT0 + 2'000);
+  ack("n3", kT0 + 3'000, kT0 + 3'000);
+  if (alive_us != 0) digest("n2", kT0 - 1, alive_us);
+  digest("n2", kT0 + 10'000, kT0 + 10'001);  // n2's new life
+  if (n3_restarts) {
+    digest("n3", kT0 + 20'000, kT0 + 20'001);  // n3's new life, which then holds the write
+    ack("n3", kT0 + 50'000, kT0 + 50'000);
+  }
   n1.tick(kT0 + 3'000'000, out);
   std::uint64_t count = 0;
   *max_ms = convergence_max_ms(n1, &count);
@@ -1043,17 +1052,28 @@ std::uint64_t figures_after_peer_restart(std::int64_t alive_us, std::int64_t* ma
 
 // A peer that restarts loses what it held, but not the past: a write every replica held while
 // its earlier life was still alive (a message of that life sent after the last of them held
-// it) was everywhere at once, and keeps that figure. Without that proof the write waits for
-// the new life to hold it, since the earlier life may have died before the last replica held
-// it. (Under gossip-bench's kill, dropping every earlier-life report put the nodes' p50 at 2.6
-// times the router's in some schedules: writes settled before the kill but inside the grace
-// period waited for the restarted replica's refill.)
+// it, by more than the clock offsets' error) was everywhere at once, and keeps that figure.
+// Without that proof the write waits for the new life to hold it, since the earlier life may
+// have died before the last replica held it. (Under gossip-bench's kill, dropping every
+// earlier-life report put the nodes' p50 at 2.6 times the router's in some schedules: writes
+// settled before the kill but inside the grace period waited for the restarted replica's
+// refill.)
 TEST(GossipEngine, AWriteHeldEverywhereBeforeAPeerRestartedKeepsItsFigure) {
   std::int64_t max_ms = 0;
-  EXPECT_EQ(figures_after_peer_restart(kT0 + 5'000, &max_ms), 1u) << "alive after everyone held it";
+  EXPECT_EQ(figures_after_peer_restart(kT0 + 6'000, &max_ms), 1u) << "alive well after everyone held it";
   EXPECT_EQ(max_ms, 2);
+  EXPECT_EQ(figures_after_peer_restart(kT0 + 3'500, &max_ms), 0u) << "within the offsets' error of it";
   EXPECT_EQ(figures_after_peer_restart(kT0 + 2'500, &max_ms), 0u) << "alive only before n3 held it";
   EXPECT_EQ(figures_after_peer_restart(0, &max_ms), 0u) << "no proof past its first message";
+}
+
+// A kept report holds only while the write stays everywhere: when another replica's restart
+// (with no proof) makes the write incomplete, n2's earlier life counts no more, and n3's new
+// life holding it does not complete it again; n2's new life must hold it too. (A review found
+// the first version took the figure from n2's dead life.)
+TEST(GossipEngine, AKeptReportGoesWhenTheWriteIsNoLongerEverywhere) {
+  std::int64_t max_ms = 0;
+  EXPECT_EQ(figures_after_peer_restart(kT0 + 6'000, &max_ms, /*n3_restarts=*/true), 0u);
 }
 
 // A relay forwards a chain no further than half the version window past its clock: a forged
