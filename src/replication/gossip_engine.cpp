@@ -5,8 +5,10 @@
 #include "replication/gossip_engine.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include "gossip_kv/limits.h"
@@ -154,25 +156,13 @@ void GossipEngine::PendingDelta::stand_for(Version v) {
     stands[stands_count++] = v;
     return;
   }
-  // Full: v joins and one write goes. A report on the newer of two writes of one origin
-  // counts for the older too (its origin credits it to its older writes of the key: on_ack),
-  // so the oldest write whose origin has a newer one here goes first, and every origin keeps
-  // its newest while there is room for one each. Else the oldest goes.
-  auto has_newer_of_its_origin = [&](const Version& a) {
-    return (a.origin == v.origin && a < v) ||
-           std::any_of(stands.begin(), end, [&a](const Version& b) { return b.origin == a.origin && a < b; });
-  };
-  Version* victim = nullptr;
-  for (auto a = stands.begin(); a != end; ++a) {
-    if (has_newer_of_its_origin(*a) && (victim == nullptr || *a < *victim)) victim = &*a;
-  }
-  if (has_newer_of_its_origin(v) && (victim == nullptr || v < *victim)) return;  // v goes
-  if (victim != nullptr) {
-    *victim = v;
-    return;
-  }
-  auto oldest = std::min_element(stands.begin(), end);
-  if (*oldest < v) *oldest = v;
+  // Full: v joins and the one to leave out first goes (listed_write_to_drop: every origin
+  // keeps its newest while there is room for one each, else the newest are kept).
+  std::array<Version, std::tuple_size_v<decltype(stands)> + 1> with_v;
+  std::copy(stands.begin(), end, with_v.begin());
+  with_v[stands_count] = v;
+  std::size_t drop = listed_write_to_drop(with_v.data(), stands_count + 1, [](std::size_t) { return true; });
+  if (drop != stands_count) stands[drop] = v;
 }
 
 GossipEngine::PendingDelta& GossipEngine::add_pending(const Entry* entry, Version v, bool relayed) {

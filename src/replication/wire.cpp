@@ -46,24 +46,13 @@ void GossipEngine::write_loaded_entry(Writer& w, const Entry& entry, Version v,
   w.Int64(v.ts_us);
   w.Uint(v.origin);
   w.String(scratch_.data(), static_cast<rapidjson::SizeType>(scratch_.size()));
-  // Only older writes, of an origin. Beyond room, the one stand_for would let go first stays
-  // out (the oldest of two writes of one origin, else the oldest), not the last in order.
+  // Only older writes, of an origin; beyond room, the one stand_for would let go first stays
+  // out, not the last in order.
   auto listable = [&](std::size_t i) { return stands[i] < v && stands[i].origin != 0; };
-  std::size_t count = 0, skip = stands_count;
+  std::size_t count = 0;
   for (std::size_t i = 0; i < stands_count; ++i) count += listable(i) ? 1 : 0;
-  if (count > peer_wire::kStandsForMax) {
-    std::size_t oldest = stands_count;
-    for (std::size_t i = 0; i < stands_count; ++i) {
-      if (!listable(i)) continue;
-      if (oldest == stands_count || stands[i] < stands[oldest]) oldest = i;
-      bool newer_of_its_origin = false;
-      for (std::size_t j = 0; j < stands_count; ++j) {
-        newer_of_its_origin |= listable(j) && stands[j].origin == stands[i].origin && stands[i] < stands[j];
-      }
-      if (newer_of_its_origin && (skip == stands_count || stands[i] < stands[skip])) skip = i;
-    }
-    if (skip == stands_count) skip = oldest;
-  }
+  std::size_t skip =
+      count > peer_wire::kStandsForMax ? listed_write_to_drop(stands, stands_count, listable) : stands_count;
   std::size_t listed = 0;
   for (std::size_t i = 0; i < stands_count && listed < peer_wire::kStandsForMax; ++i) {
     if (!listable(i) || i == skip) continue;
