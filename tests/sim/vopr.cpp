@@ -2,7 +2,6 @@
 #include "vopr.h"
 
 #include <algorithm>
-#include <cmath>
 #include <climits>
 #include <csignal>
 #include <cstdio>
@@ -24,6 +23,7 @@
 #include <rapidjson/writer.h>
 
 #include "common/latency_dist.h"
+#include "common/percentile.h"
 #include "gossip_kv/gossip_config.h"
 #include "gossip_kv/gossip_io.h"
 #include "gossip_kv/limits.h"
@@ -1195,9 +1195,8 @@ void Cluster::check_figures(int n) {
 void Cluster::report_late(int n, const std::vector<std::int64_t>& figures, const std::vector<std::int64_t>& truth,
                           std::int64_t tolerance_ms) {
   if (figures.empty() || figures.size() != truth.size() || truth.back() == kInf) return;
-  auto rank = [](const std::vector<std::int64_t>& v, double q) {  // nearest rank
-    auto i = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
-    return v[std::clamp<std::size_t>(i, 1, v.size()) - 1];
+  auto rank = [](const std::vector<std::int64_t>& v, double q) {  // v ascending
+    return v[static_cast<std::size_t>(nearest_rank(q, v.size())) - 1];
   };
   std::string worst;
   for (auto [q, name] : {std::pair{0.5, "p50"}, std::pair{0.95, "p95"}, std::pair{1.0, "max"}}) {
