@@ -79,6 +79,7 @@ void GossipEngine::send_digest(std::uint32_t peer, std::vector<OutMessage>& out,
   begin("digest");
   writer_.Key("fl");
   writer_.Int64(own_floor_);
+  floor_written_ = true;
   // What this node truly holds: for an origin whose chain skipped to its floor, the writes
   // up to where the chain stood (before_floor_) and the current life's up to wm, as "bf"
   // (the answer sends the earlier life's entries between the two). Past the cap, the claim

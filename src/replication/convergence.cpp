@@ -177,8 +177,14 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
 void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
   std::int64_t grace_us =
       std::min(2 * config_.ack_delay_max_ms, kConvergenceGraceMaxMs) * 1000;
+  bool proof_bounds_ready = false;
   auto settle = [&](Unconverged& u) {
     if (u.recorded || u.complete_us == 0 || now_us - u.complete_us < grace_us) return;
+    if (!proof_bounds_ready) {
+      fill_proof_bounds(now_us);
+      proof_bounds_ready = true;
+    }
+    if (!lives_proven(u, nullptr)) return;
     record_convergence(ms_between(u.taken_us, held_everywhere_us(u, now_us)));
     u.recorded = true;
   };
@@ -204,8 +210,80 @@ std::int64_t GossipEngine::held_everywhere_us(const Unconverged& u, std::int64_t
   return last;
 }
 
+void GossipEngine::fill_proof_bounds(std::int64_t now_us) {
+  proof_offset_.resize(ids_.size() + 1);
+  proof_error_.resize(ids_.size() + 1);
+  for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+    proof_offset_[p] = offsets_.offset(p, now_us);
+    // Unknown (no interval yet): the figure takes the clocks as agreeing, and so does this.
+    std::int64_t error = offsets_.error_bound(p, now_us);
+    proof_error_[p] = error >= ClockOffsets::kOffsetMaxUs ? 0 : error;
+  }
+}
+
+bool GossipEngine::lives_proven(const Unconverged& u, std::uint32_t* unproven) const {
+  // The latest time, in my clock, each replica may have come to hold it: its report, with the
+  // offset's error. The largest two: a replica's proof is compared with the others'.
+  std::int64_t first = u.taken_us, second = u.taken_us;
+  std::uint32_t first_peer = me_;
+  for (std::uint32_t p = 1; p < u.reach_us.size(); ++p) {
+    if (u.reach_us[p] == 0) continue;
+    std::int64_t t = u.reach_us[p] + proof_offset_[p] + proof_error_[p];
+    if (t > first) {
+      second = first;
+      first = t;
+      first_peer = p;
+    } else {
+      second = std::max(second, t);
+    }
+  }
+  for (std::uint32_t p = 1; p < u.reach_us.size(); ++p) {
+    std::int64_t reach = u.reach_us[p];
+    // A report kept from an earlier life was kept for that proof (learn_floor).
+    if (reach == 0 || reach <= floor_[p]) continue;
+    std::int64_t alive = alive_us_[p];
+    std::int64_t others = p == first_peer ? second : first;
+    // Its own report in its own clock; everyone else's across clocks, at their latest against
+    // its earliest.
+    if (alive != 0 && alive >= reach &&
+        alive + proof_offset_[p] - proof_error_[p] >= others) {
+      continue;
+    }
+    if (unproven != nullptr) *unproven = p;
+    return false;
+  }
+  return true;
+}
+
+void GossipEngine::ask_for_proof_of_life(std::int64_t now_us, std::vector<OutMessage>& out) {
+  std::int64_t grace_us = std::min(2 * config_.ack_delay_max_ms, kConvergenceGraceMaxMs) * 1000;
+  std::size_t looked = 0, passed = 0;
+  fill_proof_bounds(now_us);
+  for (const Unconverged& u : unconverged_) {
+    if (looked == kProofScanMax || ++passed > kProofPassMax) break;
+    if (u.recorded || u.complete_us == 0 || now_us - u.complete_us < grace_us) continue;
+    ++looked;
+    std::uint32_t p = 0;
+    if (lives_proven(u, &p) || now_us - last_life_probe_us_[p] < grace_us) continue;
+    last_life_probe_us_[p] = now_us;
+    send_digest(p, out);
+  }
+}
+
+void GossipEngine::hear_life(std::uint32_t peer, std::int64_t floor, std::int64_t sent_at) {
+  if (peer == 0 || peer >= heard_lives_.size() || peer == me_) return;
+  HeardLife& h = heard_lives_[peer];
+  if (floor < h.floor || (floor == h.floor && sent_at <= h.sent_at)) return;
+  h = {floor, sent_at};
+  if (life_changed_[peer] != 0) return;
+  life_changed_[peer] = 1;
+  lives_changed_.push_back(peer);
+}
+
 void GossipEngine::note_alive(std::uint32_t origin, std::int64_t floor, std::int64_t at_us) {
-  if (floor == 0 || origin == 0 || origin >= alive_us_.size() || floor != floor_[origin]) return;
+  // (A floor of 0 names a life only where none is known, an engine started at time 0 in a
+  // test; learn_floor keeps no report on such a proof.)
+  if (origin == 0 || origin >= alive_us_.size() || floor != floor_[origin]) return;
   alive_us_[origin] = std::max(alive_us_[origin], at_us);
 }
 

@@ -137,6 +137,19 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
       write_ints(rw, {a.acker, a.origin, a.lo, a.hi, a.at_us});
     }
     rw.EndArray();
+    // Proofs of life: the newest message from each node heard from since the last round.
+    if (!lives_changed_.empty()) {
+      rw.Key("lv");
+      rw.StartArray();
+      std::size_t lives = std::min(lives_changed_.size(), peer_wire::kWireCaps.relay_lives);
+      for (std::size_t i = 0; i < lives; ++i) {
+        std::uint32_t node = lives_changed_[i];
+        write_ints(rw, {node, heard_lives_[node].floor, heard_lives_[node].sent_at});
+        life_changed_[node] = 0;
+      }
+      rw.EndArray();
+      lives_changed_.erase(lives_changed_.begin(), lives_changed_.begin() + static_cast<std::ptrdiff_t>(lives));
+    }
     rw.EndObject();
     relay_acks_.erase(relay_acks_.begin(), relay_acks_.begin() + static_cast<std::ptrdiff_t>(n));
   }
@@ -156,6 +169,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
     writer_.Int64(to);
     writer_.Key("fl");
     writer_.Int64(own_floor_);
+    floor_written_ = true;
     writer_.Key("e");
     writer_.RawValue(entries.GetString(), entries.GetSize(), rapidjson::kArrayType);
     if (relaying) {
@@ -301,7 +315,8 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   bool first_heard = floor_[origin] == 0 && wm_[origin] == 0;
   bool earlier_life_known = floor_[origin] != 0;
   floor_[origin] = floor;
-  std::int64_t alive_us = alive_us_[origin];  // of the earlier life: its messages named it
+  // Of the earlier life: its messages named it (a floor of 0 proves nothing here).
+  std::int64_t alive_us = earlier_life_known ? alive_us_[origin] : 0;
   alive_us_[origin] = 0;
   // What this node said it holds of the earlier life is no longer said: nothing below the
   // floor is acknowledged (owe_ack clips), re-sent, or kept waiting. When a life was known,

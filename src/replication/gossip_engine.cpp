@@ -57,6 +57,9 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   knows_earlier_.assign(ids_.size() + 1, 0);
   overlap_top_.assign(ids_.size() + 1, 0);
   alive_us_.assign(ids_.size() + 1, 0);
+  last_life_probe_us_.assign(ids_.size() + 1, INT64_MIN / 2);
+  heard_lives_.assign(ids_.size() + 1, HeardLife{});
+  life_changed_.assign(ids_.size() + 1, 0);
   split_held_.assign(ids_.size() + 1, INT64_MAX);
   split_floor_.assign(ids_.size() + 1, 0);
   unconverged_max_ = std::min(kUnconvergedMax, kReachSlotsMax / (ids_.size() + 1));
@@ -202,6 +205,7 @@ void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
   if (now_us >= next_ack_check_us_) {
     finalize(now_us, true);
     send_due_acks(now_us, out);
+    ask_for_proof_of_life(now_us, out);
     next_ack_check_us_ = now_us + config_.ack_delay_max_ms * 1000 / 4;
   }
 }

@@ -264,6 +264,19 @@ class GossipEngine final : public ReplicationEngine {
   // When the last replica came to hold u's write, by their reports brought into this node's
   // clock (at least when it was taken).
   [[nodiscard]] std::int64_t held_everywhere_us(const Unconverged& u, std::int64_t now_us) const;
+  // Whether each report u counts comes from a life of its replica known to have been alive
+  // after every replica held the write (alive_us_, across clocks with the offsets' error
+  // bounds): a life killed before then lost the write, and the figure waits for the next one
+  // (docs/REPLICATION.md, "Figures wait for proof of life"). Else false, with *unproven (when
+  // given) a peer whose proof is missing.
+  // REQUIRES: fill_proof_bounds() at this time.
+  [[nodiscard]] bool lives_proven(const Unconverged& u, std::uint32_t* unproven) const;
+  // Each peer's clock offset and its error bound now, for lives_proven.
+  void fill_proof_bounds(std::int64_t now_us);
+  std::vector<std::int64_t> proof_offset_, proof_error_;
+  // Asks, with a digest, the replicas whose proof of life the oldest waiting figures lack
+  // (their answers carry it): at the end of a load nothing else may come from them.
+  void ask_for_proof_of_life(std::int64_t now_us, std::vector<OutMessage>& out);
   void record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,
                         std::int64_t now_us);
   void record_convergence(std::int64_t ms);
@@ -329,6 +342,20 @@ class GossipEngine final : public ReplicationEngine {
   // before then still count (learn_floor).
   std::vector<std::int64_t> alive_us_;
   void note_alive(std::uint32_t origin, std::int64_t floor, std::int64_t at_us);
+  std::vector<std::int64_t> last_life_probe_us_;  // per peer: when it was last asked for one
+  // Figures of complete writes looked at per tick for missing proofs of life, among at most
+  // kProofPassMax writes from the oldest.
+  static constexpr std::size_t kProofScanMax = 64;
+  static constexpr std::size_t kProofPassMax = 4096;
+  // A relay's: the floor and "st" of the newest message it had from each node, and the nodes
+  // whose entry changed since its last round ("lv": every node's proof of life goes to all).
+  struct HeardLife {
+    std::int64_t floor = 0, sent_at = 0;
+  };
+  std::vector<HeardLife> heard_lives_;
+  std::vector<std::uint32_t> lives_changed_;
+  std::vector<char> life_changed_;  // per node: listed in lives_changed_
+  void hear_life(std::uint32_t peer, std::int64_t floor, std::int64_t sent_at);
   // How far apart the nodes of a cluster started together may have taken their floors
   // (start-up, and clocks apart): a first floor heard of within it, or later, is an origin's
   // first life (learn_floor).
@@ -541,6 +568,7 @@ class GossipEngine final : public ReplicationEngine {
   std::atomic<std::uint64_t> answers_cut_{0};  // digest answers cut at the byte cap
   rapidjson::StringBuffer buf_;
   rapidjson::Writer<rapidjson::StringBuffer> writer_;
+  bool floor_written_ = false;  // the message being written carries "fl" already
   std::string scratch_;
 
   std::atomic<std::uint64_t> msgs_sent_[kKinds] = {};

@@ -28,7 +28,8 @@ constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag;
 // Body members and r's members; one bit each in the seen mask.
 enum class Member : std::uint8_t {
   kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kAskerFloor, kEntries, kWm, kAcks, kAckLife,
-  kRelayAcks, kRelay, kRelaySpans, kForwardedAcks, kBeforeFloor, kSentAt, kSeenMin, kClockOffsets
+  kRelayAcks, kRelay, kRelaySpans, kForwardedAcks, kBeforeFloor, kSentAt, kSeenMin, kClockOffsets,
+  kRelayLives
 };
 
 Member body_member(std::string_view name) {
@@ -55,20 +56,22 @@ Member body_member(std::string_view name) {
 Member relay_member(std::string_view name) {
   if (name == "sp") return Member::kRelaySpans;
   if (name == "fa") return Member::kForwardedAcks;
+  if (name == "lv") return Member::kRelayLives;
   return Member::kNone;
 }
 
 constexpr std::uint32_t bit(Member m) { return 1u << static_cast<unsigned>(m); }
 
-// Members each kind may carry (msg_id and type everywhere).
+// Members each kind may carry (msg_id, type, st, mo, fl and al everywhere).
 constexpr std::uint32_t kCommon = bit(Member::kType) | bit(Member::kMsgId) | bit(Member::kSentAt) |
-                                  bit(Member::kSeenMin) | bit(Member::kAckLife);
+                                  bit(Member::kSeenMin) | bit(Member::kAckLife) | bit(Member::kFloor);
 constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Member::kTo) |
                                          bit(Member::kFloor) | bit(Member::kEntries) | bit(Member::kWm) |
                                          bit(Member::kAcks) | bit(Member::kRelayAcks) |
                                          bit(Member::kRelay) | bit(Member::kRelaySpans) |
-                                         bit(Member::kForwardedAcks) | bit(Member::kBeforeFloor) |
-                                         bit(Member::kAskerFloor) | bit(Member::kClockOffsets);
+                                         bit(Member::kForwardedAcks) | bit(Member::kRelayLives) |
+                                         bit(Member::kBeforeFloor) | bit(Member::kAskerFloor) |
+                                         bit(Member::kClockOffsets);
 constexpr std::uint32_t kDigestMembers = kCommon | bit(Member::kWm) | bit(Member::kAcks) |
                                          bit(Member::kFloor) | bit(Member::kOwn) |
                                          bit(Member::kRelayAcks) | bit(Member::kBeforeFloor);
@@ -238,8 +241,9 @@ bool BodyHandler::StartArray() {
   bool body_list = at_ == At::kBody && (member_ == Member::kEntries || member_ == Member::kWm ||
                                         member_ == Member::kAcks || member_ == Member::kRelayAcks ||
                                         member_ == Member::kBeforeFloor || member_ == Member::kClockOffsets);
-  bool relay_list = at_ == At::kRelay &&
-                    (member_ == Member::kRelaySpans || member_ == Member::kForwardedAcks);
+  bool relay_list = at_ == At::kRelay && (member_ == Member::kRelaySpans ||
+                                          member_ == Member::kForwardedAcks ||
+                                          member_ == Member::kRelayLives);
   if (!body_list && !relay_list) return shape("an array where none belongs");
   list_ = member_;
   switch (list_) {
@@ -250,6 +254,7 @@ bool BodyHandler::StartArray() {
     case Member::kRelaySpans: m_->has_relay_spans = true; break;
     case Member::kBeforeFloor: m_->has_before_floor = true; break;
     case Member::kClockOffsets: m_->has_clock_offsets = true; break;
+    case Member::kRelayLives: m_->has_relay_lives = true; break;
     default: m_->has_forwarded_acks = true; break;
   }
   at_ = At::kList;
@@ -273,7 +278,8 @@ bool BodyHandler::EndArray(SizeType) {
   if (list_ == Member::kWm && m_->wm.size() != std::size_t{b_.node_count} + 1) {
     return shape("wm does not hold one watermark per origin plus index 0");
   }
-  bool in_relay = list_ == Member::kRelaySpans || list_ == Member::kForwardedAcks;
+  bool in_relay = list_ == Member::kRelaySpans || list_ == Member::kForwardedAcks ||
+                  list_ == Member::kRelayLives;
   at_ = in_relay ? At::kRelay : At::kBody;
   list_ = member_ = Member::kNone;
   return true;
@@ -287,6 +293,7 @@ std::size_t BodyHandler::arity(Member list) {
     case Member::kRelaySpans: return 4;
     case Member::kBeforeFloor: return 3;
     case Member::kClockOffsets: return 3;
+    case Member::kRelayLives: return 3;
     default: return 5;  // kForwardedAcks
   }
 }
@@ -303,6 +310,7 @@ bool BodyHandler::begin_tuple() {
       break;
     case Member::kBeforeFloor: count = m_->before_floor.size(), max = b_.before_floor_max; break;
     case Member::kClockOffsets: count = m_->clock_offsets.size(), max = b_.clock_offsets_max; break;
+    case Member::kRelayLives: count = m_->relay_lives.size(), max = b_.relay_lives_max; break;
     default: return shape("wm holds an array where an integer belongs");
   }
   if (count >= max) return range("more list items than the bound allows");
@@ -482,6 +490,11 @@ bool BodyHandler::end_tuple() {
       }
       m_->clock_offsets.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2]});
       return true;
+    case Member::kRelayLives:  // [node, floor, sent_at]
+      if (!origin_ok(x[0])) return range("lv node outside 1..N");
+      if (!in_window(x[1]) || !in_window(x[2])) return range("lv floor/sent_at outside the window");
+      m_->relay_lives.push_back({static_cast<std::uint32_t>(x[0]), x[1], x[2]});
+      return true;
     default:  // kForwardedAcks: [acker, origin, lo, hi, at_us]
       if (!origin_ok(x[0]) || !origin_ok(x[1])) return range("fa acker/origin outside 1..N");
       if (!lower_end_ok(x[2]) || !mark_like(x[3]) || x[2] > x[3] || !in_window(x[4])) {
@@ -503,7 +516,6 @@ bool BodyHandler::finish() {
   if (from != to) return shape("from without to, or to without from");
   m_->has_chain = from;
   if (from && !m_->has_entries) return shape("a push chain without e");
-  if (m_->has_floor && m_->kind == PeerKind::kGossip && !from) return shape("fl without a push chain");
   if (from && m_->from > m_->to) return range("from > to");
   if (m_->kind == PeerKind::kDigest && !m_->has_wm) return shape("a digest without wm");
   if (m_->has_ack_life && !m_->has_acks) return shape("al without a");
@@ -673,7 +685,7 @@ void PeerMessage::clear() {
   has_msg_id = has_chain = has_floor = has_own = has_asker_floor = has_ack_life = false;
   has_entries = has_wm = has_acks = has_relay_acks = false;
   floor = own = asker_floor = ack_life = 0;
-  has_relay = has_relay_spans = has_forwarded_acks = has_before_floor = false;
+  has_relay = has_relay_spans = has_forwarded_acks = has_relay_lives = has_before_floor = false;
   has_sent_at = has_seen_min = has_clock_offsets = false;
   sent_at = seen_min = 0;
   clock_offsets.clear();
@@ -685,6 +697,7 @@ void PeerMessage::clear() {
   relay_acks.clear();
   relay_spans.clear();
   forwarded_acks.clear();
+  relay_lives.clear();
   before_floor.clear();
 }
 
@@ -700,6 +713,7 @@ PeerBounds PeerBounds::for_cluster(std::uint32_t node_count, std::int64_t min_ts
   b.relay_acks_max = c.relay_acks;
   b.relay_spans_max = c.relay_spans;
   b.forwarded_acks_max = c.forwarded_acks;
+  b.relay_lives_max = c.relay_lives;
   b.before_floor_max = c.before_floor;
   b.clock_offsets_max = c.clock_offsets;
   return b;

@@ -6,8 +6,9 @@
 //   {"type": "gossip" | "digest" | "ack",   required, first member as the engine writes it
 //    "msg_id": u64,                           stamped by the writer on every line
 //    "from": ts, "to": ts,                    gossip push: the sender's chain (from, to]
-//    "fl": ts,                                gossip push and digest: the sender's floor, the
-//                                             start of its life (a restart starts a new one)
+//    "fl": ts,                                the sender's floor, the start of its life (a
+//                                             restart starts a new one); on every message an
+//                                             engine writes, with st it proves that life alive
 //    "e": [[key, ts_us, origin, value], ...], entries; key is the encoded key (key.h: a tag
 //                                             's' or 'i', then the string or the digits),
 //                                             value a JSON string holding the value's JSON text
@@ -29,17 +30,19 @@
 //                                             about another life are ignored
 //    "ra": [[origin, lo, hi, at_us], ...],    spans for other origins, for the relay
 //    "r":  {"sp": [[origin, from, to, fl], ...],  a relay's forwarded chains, with the floor
-//           "fa": [[acker, origin, lo, hi, at_us], ...]},  and acknowledgements
+//           "fa": [[acker, origin, lo, hi, at_us], ...],  and acknowledgements
+//           "lv": [[node, fl, st], ...]},     and the newest message the relay had from each
+//                                             listed node: its floor and "st"
 //    "st": ts,                                the sender's clock when it sent the message
 //    "mo": µs,                                the sender's least (receive time - "st") over
 //                                             the recipient's messages (clock_offsets.h)
 //    "co": [[node, mid, half_width], ...]}    gossip from a relay: its clock minus each
 //                                             listed node's lies within mid +- half_width (µs)
 //
-// Which members each kind may carry: gossip: from+to (together, and only with e), fl (only
-// with them), e, wm, af and bf (an answer: with wm, without a chain), a, ra, r, co;
-// digest: wm (required), fl, ow, a, ra (a gap repair to the relay), bf; ack: a, ra. msg_id,
-// st, mo and al (only with a) are allowed everywhere.
+// Which members each kind may carry: gossip: from+to (together, and only with e), e, wm, af
+// and bf (an answer: with wm, without a chain), a, ra, r, co; digest: wm (required), ow, a, ra
+// (a gap repair to the relay), bf; ack: a, ra. msg_id, st, mo, fl and al (only with a) are
+// allowed everywhere.
 //
 // Checks, each with its reason (a message failing any one is rejected whole; the caller counts
 // it in gossip_msgs_malformed):
@@ -63,7 +66,7 @@
 //    replies: a raw newline would end the line and let the rest forge another), nesting at most
 //    value_depth_max (values are later parsed recursively by json::values_equal).
 //  - bf: origins 1..N, held and fl 0 or in the window, held <= fl.
-//  - Counts: entries, a, ra, r.sp, r.fa, bf each at most their bound in PeerBounds (the work one
+//  - Counts: entries, a, ra, r.sp, r.fa, r.lv, bf each at most their bound in PeerBounds (the work one
 //    message can cause is bounded).
 //
 // Parsing is one pass over an in-situ copy of the body, plus one SAX pass over each value's text
@@ -120,6 +123,7 @@ inline constexpr std::size_t kRelaySpanBytesMax = tuple_bytes_max(1, 3);     // 
 inline constexpr std::size_t kForwardedAckBytesMax = tuple_bytes_max(2, 3);  // fa [a,o,lo,hi,at]
 inline constexpr std::size_t kBeforeFloorBytesMax = tuple_bytes_max(1, 2);   // bf [o,held,fl]
 inline constexpr std::size_t kClockOffsetBytesMax = tuple_bytes_max(1, 2);   // co [node,mid,hw]
+inline constexpr std::size_t kRelayLifeBytesMax = tuple_bytes_max(1, 2);     // lv [node,fl,st]
 // How far a clock offset or a minimum of (receive - send) may lie from 0 (clock_offsets.h).
 inline constexpr std::int64_t kClockSampleAbsMaxUs = 2 * limits::kVersionAheadMaxUs;
 
@@ -148,7 +152,7 @@ inline constexpr std::size_t kBodyFixedBytesMax =
     kInt64TextBytesMax + (sizeof R"(,"ow":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"af":)" - 1) +
     kInt64TextBytesMax + (sizeof R"(,"al":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"e":[])" - 1) +
     (sizeof R"(,"wm":[])" - 1) + (sizeof R"(,"a":[])" - 1) + (sizeof R"(,"ra":[])" - 1) +
-    (sizeof R"(,"r":{"sp":[],"fa":[]})" - 1) + (sizeof R"(,"bf":[])" - 1) + (sizeof R"(,"st":)" - 1) +
+    (sizeof R"(,"r":{"sp":[],"fa":[],"lv":[]})" - 1) + (sizeof R"(,"bf":[])" - 1) + (sizeof R"(,"st":)" - 1) +
     kInt64TextBytesMax + (sizeof R"(,"mo":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"co":[])" - 1) +
     (sizeof "}" - 1);
 
@@ -160,6 +164,7 @@ struct WireCaps {
   std::size_t relay_acks;      // ra
   std::size_t relay_spans;     // r.sp
   std::size_t forwarded_acks;  // r.fa
+  std::size_t relay_lives;     // r.lv
   std::size_t before_floor;    // bf
   std::size_t clock_offsets;   // co
 };
@@ -169,7 +174,8 @@ constexpr std::size_t line_bytes_max(const WireCaps& c, std::size_t node_count) 
   return kEnvelopeBytesMax + kBodyFixedBytesMax + c.entries_bytes +
          watermarks_bytes_max(node_count) + c.ack_spans * kAckSpanBytesMax +
          c.relay_acks * kRelayAckBytesMax + c.relay_spans * kRelaySpanBytesMax +
-         c.forwarded_acks * kForwardedAckBytesMax + c.before_floor * kBeforeFloorBytesMax +
+         c.forwarded_acks * kForwardedAckBytesMax + c.relay_lives * kRelayLifeBytesMax +
+         c.before_floor * kBeforeFloorBytesMax +
          c.clock_offsets * kClockOffsetBytesMax;
 }
 
@@ -187,6 +193,7 @@ inline constexpr WireCaps kWireCaps = {
     .relay_acks = 2048,      // 2,048 x 76 B = 152 KiB
     .relay_spans = 512,      // one push chain per served node per round, with room
     .forwarded_acks = 2048,  // 2,048 x 87 B = 174 KiB (a relay round once reached 2.4 MB)
+    .relay_lives = 128,      // nodes heard from since the last round; the rest go next
     .before_floor = 64,      // restarted origins a digest lists; beyond, claimed whole
     .clock_offsets = 64,     // a relay's table; a longer one goes out in turns
 };
@@ -244,6 +251,12 @@ struct PeerClockOffset {  // co: a relay's clock minus node's, within mid +- hal
   friend bool operator==(const PeerClockOffset&, const PeerClockOffset&) = default;
 };
 
+struct PeerRelayLife {  // r.lv: the newest message a relay had from node: its fl and st
+  std::uint32_t node = 0;
+  std::int64_t floor = 0, sent_at = 0;
+  friend bool operator==(const PeerRelayLife&, const PeerRelayLife&) = default;
+};
+
 struct PeerForwardedAck {  // r.fa: acker's span of origin's writes, forwarded by a relay
   std::uint32_t acker = 0, origin = 0;
   std::int64_t lo = 0, hi = 0, at_us = 0;
@@ -257,7 +270,7 @@ struct PeerMessage {
   std::uint64_t msg_id = 0;
   bool has_chain = false;  // from and to (always together)
   std::int64_t from = 0, to = 0;
-  bool has_floor = false;  // fl (only with a chain)
+  bool has_floor = false;  // fl: the sender's floor
   std::int64_t floor = 0;
   bool has_own = false;  // ow (digests)
   std::int64_t own = 0;
@@ -278,6 +291,8 @@ struct PeerMessage {
   std::vector<PeerRelaySpan> relay_spans;
   bool has_forwarded_acks = false;
   std::vector<PeerForwardedAck> forwarded_acks;
+  bool has_relay_lives = false;
+  std::vector<PeerRelayLife> relay_lives;
   bool has_before_floor = false;
   std::vector<PeerBeforeFloor> before_floor;
   bool has_sent_at = false;  // st: the sender's clock when it sent the message
@@ -306,6 +321,7 @@ struct PeerBounds {
   std::size_t relay_acks_max = 0;      // ra
   std::size_t relay_spans_max = 0;     // r.sp
   std::size_t forwarded_acks_max = 0;  // r.fa
+  std::size_t relay_lives_max = 0;     // r.lv
   std::size_t before_floor_max = 0;    // bf
   std::size_t clock_offsets_max = 0;   // co
   std::size_t key_bytes_max = limits::kKeyBytesMax;  // a key's body, without its tag

@@ -16,9 +16,16 @@ void GossipEngine::begin(const char* type) {
   writer_.StartObject();
   writer_.Key("type");
   writer_.String(type);
+  floor_written_ = false;
 }
 
 void GossipEngine::send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out) {
+  // Every message names the sender's life: with "st", it proves that life alive then
+  // (lives_proven), and a restart is learned from whatever message comes first.
+  if (!floor_written_) {
+    writer_.Key("fl");
+    writer_.Int64(own_floor_);
+  }
   writer_.Key("st");
   writer_.Int64(send_now_us_);
   if (std::int64_t seen = offsets_.seen_min(peer, send_now_us_); seen != ClockOffsets::kUnknown) {
@@ -149,7 +156,21 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     }
   }
   if (msg_.kind == PeerKind::kDigest) on_digest(peer, now_us, out);
-  if (msg_.has_floor && msg_.has_sent_at) note_alive(peer, msg_.floor, msg_.sent_at);
+  // A push's chain and a digest learned the floor above; any other message names it too.
+  bool floor_taken = msg_.has_chain || msg_.kind == PeerKind::kDigest;
+  if (msg_.has_floor && !floor_taken) learn_floor(peer, msg_.floor, now_us);
+  if (msg_.has_floor && msg_.has_sent_at) {
+    note_alive(peer, msg_.floor, msg_.sent_at);
+    if (is_relay_) hear_life(peer, msg_.floor, msg_.sent_at);
+  }
+  // A relay's word on the others' lives: only relays pass it on.
+  if (msg_.has_relay_lives && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
+    for (const PeerRelayLife& l : msg_.relay_lives) {
+      if (l.node == me_) continue;
+      learn_floor(l.node, l.floor, now_us);
+      note_alive(l.node, l.floor, l.sent_at);
+    }
+  }
   check_lost_push(peer, now_us);  // after the reports this message carried
 }
 

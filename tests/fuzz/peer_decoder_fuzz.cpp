@@ -113,7 +113,7 @@ void check(const PeerMessage& m, const PeerBounds& b, std::string_view body) {
   if (m.kind == PeerKind::kNone) broken("no kind", body);
   if (m.entries.size() > b.entries_max || m.acks.size() > b.ack_spans_max ||
       m.relay_acks.size() > b.relay_acks_max || m.relay_spans.size() > b.relay_spans_max ||
-      m.forwarded_acks.size() > b.forwarded_acks_max) {
+      m.forwarded_acks.size() > b.forwarded_acks_max || m.relay_lives.size() > b.relay_lives_max) {
     broken("a count", body);
   }
   if (m.has_wm && m.wm.size() != b.node_count + 1u) broken("wm length", body);
@@ -141,6 +141,10 @@ void check(const PeerMessage& m, const PeerBounds& b, std::string_view body) {
   for (const auto& s : m.relay_spans) origin(s.origin), span(s.from, s.to, kMinTs);
   for (const auto& a : m.forwarded_acks) {
     origin(a.acker), origin(a.origin), span(a.lo, a.hi, a.at_us);
+  }
+  for (const auto& l : m.relay_lives) {
+    origin(l.node);
+    if (!in_window(l.floor) || !in_window(l.sent_at)) broken("a proof of life", body);
   }
   // The body itself is one JSON document, whatever the decoder's own reading.
   rapidjson::Document d;

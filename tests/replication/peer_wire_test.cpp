@@ -262,6 +262,8 @@ std::set<std::string> shapes_of(const PeerMessage& m) {
   add(m.has_relay_acks, !m.relay_acks.empty(), "ra");
   add(m.has_relay_spans, !m.relay_spans.empty(), "r.sp");
   add(m.has_forwarded_acks, !m.forwarded_acks.empty(), "r.fa");
+  add(m.has_relay_lives, !m.relay_lives.empty(), "r.lv");
+  add(m.has_floor, true, "fl");
   add(m.has_sent_at, true, "st");
   add(m.has_seen_min, true, "mo");
   add(m.has_clock_offsets, !m.clock_offsets.empty(), "co");
@@ -305,12 +307,12 @@ void round_trip(int nodes, int relays, const std::set<std::string>& must_see) {
 TEST(PeerWire, DirectModeTrafficRoundTrips) {
   round_trip(3, 0, {"gossip.from/to", "gossip.e", "gossip.wm", "gossip.a", "digest.wm",
                     "digest.a", "ack.a", "int key", "string key", "gossip.st", "gossip.mo",
-                    "digest.st", "ack.st"});
+                    "digest.st", "ack.st", "gossip.fl", "digest.fl", "ack.fl"});
 }
 
 TEST(PeerWire, RelayModeTrafficRoundTrips) {
   round_trip(4, 1, {"gossip.from/to", "gossip.e", "gossip.ra", "gossip.r.sp", "gossip.r.fa",
-                    "digest.wm", "ack.ra", "gossip.co"});
+                    "gossip.r.lv", "digest.wm", "ack.ra", "gossip.co", "ack.fl"});
 }
 
 // ---- the hostile matrix ---------------------------------------------------------------------
@@ -452,7 +454,12 @@ std::vector<Hostile> hostile_matrix() {
        PeerStatus::kBadShape},
       {"fl forged", R"({"type":"gossip","from":0,"to":)" + T + R"(,"fl":9223372036854775807,"e":[]})",
        PeerStatus::kOutOfRange},
-      {"fl without a chain", R"({"type":"gossip","fl":)" + T + R"(,"e":[]})", PeerStatus::kBadShape},
+      {"lv node N+1", R"({"type":"gossip","r":{"lv":[[4,)" + T + "," + T + "]]}}", PeerStatus::kOutOfRange},
+      {"lv floor 0", R"({"type":"gossip","r":{"lv":[[1,0,)" + T + "]]}}", PeerStatus::kOutOfRange},
+      {"lv sent_at forged", R"({"type":"gossip","r":{"lv":[[1,)" + T + R"(,9223372036854775807]]}})",
+       PeerStatus::kOutOfRange},
+      {"lv in the body", R"({"type":"gossip","lv":[[1,)" + T + "," + T + "]]}", PeerStatus::kBadShape},
+      {"lv pair", R"({"type":"gossip","r":{"lv":[[1,)" + T + "]]}}", PeerStatus::kBadShape},
       {"fa acker N+1", R"({"type":"gossip","r":{"fa":[[4,1,0,)" + T + "," + T + "]]}}",
        PeerStatus::kOutOfRange},
       {"fa origin huge", R"({"type":"gossip","r":{"fa":[[2,99999999999,0,)" + T + "," + T + "]]}}",
@@ -797,7 +804,7 @@ TEST(PeerWire, CountBoundsAreEnforced) {
   PeerMessage m;
   PeerBounds b = bounds_at(3, kNow);
   b.entries_max = b.ack_spans_max = b.relay_acks_max = b.relay_spans_max = 5;
-  b.forwarded_acks_max = b.clock_offsets_max = 5;
+  b.forwarded_acks_max = b.clock_offsets_max = b.relay_lives_max = 5;
   auto list = [](std::size_t n, const std::string& item) {
     std::string s = "[";
     for (std::size_t i = 0; i < n; ++i) s += (i ? "," : "") + item;
@@ -811,7 +818,8 @@ TEST(PeerWire, CountBoundsAreEnforced) {
         R"({"type":"ack","ra":)" + list(n, "[1,0,1,2]") + "}",
         R"({"type":"gossip","r":{"sp":)" + list(n, "[1,0,1,0]") + "}}",
         R"({"type":"gossip","r":{"fa":)" + list(n, "[1,2,0,1,2]") + "}}",
-        R"({"type":"gossip","co":)" + list(n, "[1,-5,3]") + "}"};
+        R"({"type":"gossip","co":)" + list(n, "[1,-5,3]") + "}",
+        R"({"type":"gossip","r":{"lv":)" + list(n, "[1,1,2]") + "}}"};
   };
   b.min_ts_us = 1;
   for (const std::string& body : bodies(5)) {
@@ -961,6 +969,10 @@ std::string body_at_caps(std::size_t nodes, std::int64_t t, std::uint32_t origin
   w.StartArray();
   for (std::size_t i = 0; i < c.forwarded_acks; ++i) ints(w, {origin, origin, t, t, t});
   w.EndArray();
+  w.Key("lv");
+  w.StartArray();
+  for (std::size_t i = 0; i < c.relay_lives; ++i) ints(w, {origin, t, t});
+  w.EndArray();
   w.EndObject();
   // Offsets: the widest integer for the byte bound, the furthest decodable one otherwise.
   std::int64_t off = t < 0 ? t : -peer_wire::kClockSampleAbsMaxUs;
@@ -1020,6 +1032,7 @@ TEST(PeerWire, AMessageAtTheCapsDecodesWithTheDefaultBounds) {
   EXPECT_EQ(m.relay_spans.size(), peer_wire::kWireCaps.relay_spans);
   EXPECT_EQ(m.forwarded_acks.size(), peer_wire::kWireCaps.forwarded_acks);
   EXPECT_EQ(m.clock_offsets.size(), peer_wire::kWireCaps.clock_offsets);
+  EXPECT_EQ(m.relay_lives.size(), peer_wire::kWireCaps.relay_lives);
   EXPECT_GE(m.entries.size(), 1u);
 }
 
