@@ -122,6 +122,18 @@ std::int64_t ClockOffsets::error_bound(std::uint32_t peer, std::int64_t now_us) 
   return std::min(2 * i.half_width, kOffsetMaxUs);
 }
 
+bool ClockOffsets::bounds(std::uint32_t peer, std::int64_t now_us, std::int64_t* lo,
+                          std::int64_t* hi) const {
+  Interval i = peer == 0 || peer >= peers_.size() ? Interval{} : interval(peer, now_us);
+  if (!i.known) {
+    *lo = *hi = offset(peer, now_us);
+    return false;
+  }
+  *lo = clamp_offset(i.mid - i.half_width);
+  *hi = clamp_offset(i.mid + i.half_width);
+  return true;
+}
+
 void ClockOffsets::table(std::int64_t now_us, std::size_t start, std::size_t max_items,
                          std::vector<Published>* out) const {
   out->clear();

@@ -73,6 +73,9 @@ class ClockOffsets {
   // takes its middle or its bound nearer 0); kOffsetMaxUs when no interval is known. For
   // decisions that must not err one way (GossipEngine::learn_floor).
   [[nodiscard]] std::int64_t error_bound(std::uint32_t peer, std::int64_t now_us) const;
+  // Where the true offset lies, [*lo, *hi] (clamped to kOffsetMaxUs); false, with both set to
+  // offset(), when no interval is known.
+  bool bounds(std::uint32_t peer, std::int64_t now_us, std::int64_t* lo, std::int64_t* hi) const;
   // This node's direct intervals, for a relay to publish (at most max_items, from `start` on,
   // wrapping, so a long table goes out in turns).
   // Replaces *out, keeping its room.

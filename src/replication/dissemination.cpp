@@ -13,7 +13,7 @@
 namespace gossip_kv {
 
 void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out) {
-  bool relaying = is_relay_ && (!relay_spans_.empty() || !relay_acks_.empty());
+  bool relaying = is_relay_ && (!relay_spans_.empty() || !relay_acks_.empty() || lives_due_);
   bool probing = find_silent_peers(now_us);
   if ((pending_.empty() && !relaying && !probing) || peer_count() == 0) {
     pending_.clear();  // frees its array beyond 127 slots (absl)
@@ -150,6 +150,7 @@ void GossipEngine::push_round(std::int64_t now_us, std::vector<OutMessage>& out)
       rw.EndArray();
       lives_changed_.erase(lives_changed_.begin(), lives_changed_.begin() + static_cast<std::ptrdiff_t>(lives));
     }
+    lives_due_ = lives_due_ && !lives_changed_.empty();
     rw.EndObject();
     relay_acks_.erase(relay_acks_.begin(), relay_acks_.begin() + static_cast<std::ptrdiff_t>(n));
   }
@@ -381,6 +382,7 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
     --u.reached;
     if (u.complete_us == 0) continue;
     u.complete_us = 0;
+    u.held_everywhere_us = 0;
     --converged_in_deque_;
     for (std::uint32_t p = 1; p < u.reach_us.size(); ++p) {  // kept: at or below the floor
       if (u.reach_us[p] != 0 && u.reach_us[p] <= floor_[p]) {

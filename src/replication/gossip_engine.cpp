@@ -58,6 +58,9 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   overlap_top_.assign(ids_.size() + 1, 0);
   alive_us_.assign(ids_.size() + 1, 0);
   last_life_probe_us_.assign(ids_.size() + 1, INT64_MIN / 2);
+  heard_us_.assign(ids_.size() + 1, now_us);
+  heartbeat_owed_.assign(ids_.size() + 1, 0);
+  last_message_to_us_.assign(ids_.size() + 1, now_us);
   heard_lives_.assign(ids_.size() + 1, HeardLife{});
   life_changed_.assign(ids_.size() + 1, 0);
   split_held_.assign(ids_.size() + 1, INT64_MAX);
@@ -206,6 +209,7 @@ void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
     finalize(now_us, true);
     send_due_acks(now_us, out);
     ask_for_proof_of_life(now_us, out);
+    send_heartbeats(now_us, out);
     next_ack_check_us_ = now_us + config_.ack_delay_max_ms * 1000 / 4;
   }
 }

@@ -17,6 +17,7 @@ void GossipEngine::begin(const char* type) {
   writer_.Key("type");
   writer_.String(type);
   floor_written_ = false;
+  carries_reports_ = false;
 }
 
 void GossipEngine::send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMessage>& out) {
@@ -34,6 +35,10 @@ void GossipEngine::send(std::uint32_t peer, PeerMsgKind kind, std::vector<OutMes
   }
   writer_.EndObject();
   out.push_back({ids_[peer - 1], std::string(buf_.GetString(), buf_.GetSize())});
+  last_message_to_us_[peer] = send_now_us_;
+  // (Behind a relay, reports count when they go to the relay; a direct digest that carries
+  // them too owes no heartbeat.)
+  if (carries_reports_ && (hub_ == 0 || peer == hub_)) heartbeat_owed_[peer] = 1;
   msgs_sent_[kind].fetch_add(1, std::memory_order_relaxed);
   bytes_sent_.fetch_add(buf_.GetSize(), std::memory_order_relaxed);
   bytes_sent_by_[kind].fetch_add(buf_.GetSize(), std::memory_order_relaxed);
@@ -160,15 +165,21 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   bool floor_taken = msg_.has_chain || msg_.kind == PeerKind::kDigest;
   if (msg_.has_floor && !floor_taken) learn_floor(peer, msg_.floor, now_us);
   if (msg_.has_floor && msg_.has_sent_at) {
-    note_alive(peer, msg_.floor, msg_.sent_at);
-    if (is_relay_) hear_life(peer, msg_.floor, msg_.sent_at);
+    note_alive(peer, msg_.floor, msg_.sent_at, now_us);
+    if (is_relay_) {
+      hear_life(peer, msg_.floor, msg_.sent_at);
+      // A heartbeat (a message of nothing else): the node fell quiet, and its last reports
+      // wait for this proof; the next round goes to everyone with it.
+      bool heartbeat = msg_.kind == PeerKind::kAck && !msg_.has_acks && !msg_.has_relay_acks;
+      lives_due_ |= heartbeat;
+    }
   }
   // A relay's word on the others' lives: only relays pass it on.
   if (msg_.has_relay_lives && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
     for (const PeerRelayLife& l : msg_.relay_lives) {
       if (l.node == me_) continue;
       learn_floor(l.node, l.floor, now_us);
-      note_alive(l.node, l.floor, l.sent_at);
+      note_alive(l.node, l.floor, l.sent_at, now_us);
     }
   }
   check_lost_push(peer, now_us);  // after the reports this message carried

@@ -1103,34 +1103,61 @@ TEST(GossipEngine, AFigureWaitsForProofThatItsReportersLivedOn) {
   auto report = [&](const char* peer, std::int64_t at) {
     message(peer, R"({"type":"ack","a":[[)" + str(ts - 1) + "," + str(ts) + "," + str(at) + "]]", at);
   };
-  report("n2", kT0 + 2'000);
-  report("n3", kT0 + 3'000);
-  out.clear();
-  n1.tick(kT0 + 3'000'000, out);
-  std::int64_t max_ms = 0;
-  std::uint64_t count = 0;
-  max_ms = convergence_max_ms(n1, &count);
-  EXPECT_EQ(count, 0u) << "nothing says n2 lived on after n3 held the write";
+  report("n2", kT0 + 2'800);
+  report("n3", kT0 + 3'000);  // each within the other's clock uncertainty: neither proves itself
+  auto figures = [&](std::int64_t at) {
+    out.clear();
+    n1.tick(at, out);
+    std::uint64_t count = 0;
+    convergence_max_ms(n1, &count);
+    return count;
+  };
+  EXPECT_EQ(figures(kT0 + 1'000'000), 0u) << "nothing says n2 lived on after n3 held the write";
   EXPECT_EQ(stats_of(n1)["convergence_ms"]["pending"].GetUint64(), 0u) << "complete, waiting for proof";
+  EXPECT_EQ(count_to(out, "n2", R"("type":"digest")"), 0u) << "not asked while its heartbeat may come";
+  // n2's message sent within the clocks' uncertainty (500 us each way) of n3's report proves
+  // nothing yet.
+  message("n2", R"({"type":"ack")", kT0 + 3'200);
+  EXPECT_EQ(figures(kT0 + 1'100'000), 0u) << "within the error of n3's report";
+  EXPECT_EQ(figures(kT0 + 3'900'000), 0u);
+  EXPECT_EQ(count_to(out, "n2", R"("type":"digest")"), 0u) << "not before four acknowledgement delays";
+  // Four acknowledgement delays on (two quiet spells), n2 is asked; its answer is the proof.
+  // (The engine checks a quarter acknowledgement delay after its last check, at a tick.)
+  EXPECT_EQ(figures(kT0 + 4'200'000), 0u);
   EXPECT_EQ(count_to(out, "n2", R"("type":"digest")"), 1u) << "n2 is asked";
-  // n2's answer (any message of that life): sent within the offsets' error of n3's report, it
-  // proves nothing yet; later, it does.
-  message("n2", R"({"type":"gossip","wm":[0,0,0,0],"af":)" + str(kT0 - 1), kT0 + 3'500);
-  out.clear();
-  n1.tick(kT0 + 3'300'000, out);
-  convergence_max_ms(n1, &count);
-  EXPECT_EQ(count, 0u) << "within the error of n3's report";
-  message("n2", R"({"type":"gossip","wm":[0,0,0,0],"af":)" + str(kT0 - 1), kT0 + 3'100'000);
-  out.clear();
-  n1.tick(kT0 + 3'600'000, out);
-  convergence_max_ms(n1, &count);
-  EXPECT_EQ(count, 0u) << "n3's life is not proven either: its report alone is no proof past n2's";
+  message("n2", R"({"type":"gossip","wm":[0,0,0,0],"af":)" + str(kT0 - 1), kT0 + 4'250'000);
+  EXPECT_EQ(figures(kT0 + 4'450'000), 0u) << "n3's report alone is no proof past n2's";
   EXPECT_EQ(count_to(out, "n3", R"("type":"digest")"), 1u) << "so n3 is asked in turn";
-  message("n3", R"({"type":"digest","wm":[0,0,0,0])", kT0 + 3'700'000);
-  n1.tick(kT0 + 3'900'000, out);
-  max_ms = convergence_max_ms(n1, &count);
-  EXPECT_EQ(count, 1u);
-  EXPECT_EQ(max_ms, 2) << "the figure is still when n3 held it";
+  message("n3", R"({"type":"digest","wm":[0,0,0,0])", kT0 + 4'500'000);
+  EXPECT_EQ(figures(kT0 + 4'700'000), 1u);
+  std::uint64_t count = 0;
+  EXPECT_EQ(convergence_max_ms(n1, &count), 2) << "the figure is still when n3 held it";
+}
+
+// The other side: a replica that sent reports and then has nothing to say sends each origin it
+// reported to one heartbeat once quiet for two acknowledgement delays, so that at the end of a
+// load the origins need not ask. Once per quiet spell.
+TEST(GossipEngine, AQuietReplicaSendsOneHeartbeatAfterItsReports) {
+  Store store(1);
+  GossipEngine n2(GossipConfig{}, "n2", {"n1", "n2", "n3"}, store, 7, kT0);
+  const std::int64_t f0 = kT0 - 1;
+  std::vector<OutMessage> out;
+  n2.on_peer_message("n1", push_of(f0, f0, kT0 + 1'000, {{"sa", kT0 + 1'000}}, 1), kT0 + 2'000, out);
+  std::vector<std::int64_t> reports, heartbeats;
+  for (std::int64_t t = kT0 + 100'000; t <= kT0 + 6'000'000; t += 50'000) {
+    out.clear();
+    n2.tick(t, out);
+    for (const OutMessage& m : out) {
+      if (m.dest != "n1") continue;
+      bool reported = m.body.rfind(R"({"type":"ack","a":[[)", 0) == 0;  // (digests re-send them too)
+      bool heartbeat = m.body.rfind(R"({"type":"ack","fl":)", 0) == 0;
+      if (reported) reports.push_back(t);
+      if (heartbeat) heartbeats.push_back(t);
+    }
+  }
+  ASSERT_EQ(reports.size(), 1u) << "the report, alone after the acknowledgement delay";
+  ASSERT_EQ(heartbeats.size(), 1u) << "one heartbeat, not one per tick";
+  EXPECT_GE(heartbeats[0] - reports[0], 2'000'000) << "two quiet acknowledgement delays later";
 }
 
 // Behind a relay, a replica sends the origin nothing: the relay passes on, with its round, the
@@ -1150,6 +1177,15 @@ TEST(GossipEngine, ARelayPassesOnProofsOfLife) {
   out.clear();
   relay.tick(kT0 + 400'000, out);
   EXPECT_EQ(count_to(out, "n3", R"("lv")"), 0u) << "once, until n2 sends again";
+  // A heartbeat, with nothing else to forward: a round goes to everyone for it.
+  relay.on_peer_message("n3", R"({"type":"ack","fl":)" + str(kT0 - 3) + R"(,"st":)" + str(kT0 + 500'000) + "}",
+                        kT0 + 500'500, out);
+  out.clear();
+  relay.tick(kT0 + 600'000, out);
+  EXPECT_EQ(count_to(out, "n2", R"("lv":[[3,)" + str(kT0 - 3) + "," + str(kT0 + 500'000) + "]]"), 1u);
+  out.clear();
+  relay.tick(kT0 + 800'000, out);
+  EXPECT_EQ(count_to(out, "n2", R"("type":"gossip")"), 0u) << "and then no more rounds";
 
   // The receiving side: n3's write, reported by n2 through the relay n1.
   Store store(1);

@@ -90,6 +90,20 @@ TEST(Vopr, OverlappingLivesKeepEveryInvariant) {
   }
 }
 
+// The seeds where an origin settled a figure with the report of a replica's earlier life,
+// killed before the last replica held the write (I3): a figure now waits for proof that each
+// reporting life outlived the write's completion (docs/SIMULATION.md). Seeds pin trajectories,
+// so a later change to the engine may move the shape off them; the search finds it again.
+TEST(Vopr, AFigureNeverCountsALifeKilledBeforeTheWriteWasEverywhere) {
+  VoprOptions o;
+  o.faults = kAllFaults & ~(kForge | kInject);
+  for (std::uint64_t seed : {1116u, 1212u, 3947u, 70123u, 71638u, 71897u, 72024u, 72732u, 74263u, 74537u}) {
+    VoprResult r = run_vopr_seed(seed, o);
+    EXPECT_TRUE(r.ok()) << explain(r) << "\n  replay: GOSSIP_VOPR_SEED=" << seed
+                        << " build/bin/gossip-vopr --faults all-forge,inject";
+  }
+}
+
 TEST(Vopr, ReplaysASeedExactly) {
   VoprOptions o;
   o.faults = kAllFaults & ~kCrashInput;
