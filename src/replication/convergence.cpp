@@ -136,6 +136,9 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
   if (span.lo < own_floor_) return;
   auto credit = [&](Unconverged& u) {
     std::int64_t& reach = u.reach_us[peer];
+    if (reach != 0 && reach <= floor_[peer]) {  // an earlier life's, not swept yet
+      forget_report(u, peer);
+    }
     if (reach != 0) {  // spans overlap (duplicates, re-sent prefixes): keep the earliest
       reach = std::min(reach, span.at_us);
       return;
@@ -194,6 +197,7 @@ void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
     u.recorded = true;
   };
   if (full_scan) {
+    finish_floor_sweeps();
     for (Unconverged& u : unconverged_) settle(u);
   }
   while (!unconverged_.empty()) {
@@ -215,11 +219,42 @@ std::int64_t GossipEngine::held_everywhere_us(const Unconverged& u, std::int64_t
   return last;
 }
 
+void GossipEngine::forget_report(Unconverged& u, std::uint32_t peer) {
+  u.reach_us[peer] = 0;
+  --u.reached;
+  if (u.complete_us == 0) return;
+  u.complete_us = 0;
+  u.held_everywhere_us = 0;
+  --converged_in_deque_;
+  for (std::uint32_t p = 1; p < u.reach_us.size(); ++p) {  // kept: at or below the floor
+    if (u.reach_us[p] != 0 && u.reach_us[p] <= floor_[p]) {
+      u.reach_us[p] = 0;
+      --u.reached;
+    }
+  }
+}
+
+void GossipEngine::finish_floor_sweeps() {
+  for (std::uint32_t p = 1; p < floor_sweep_from_.size(); ++p) {
+    if (floor_sweep_from_[p] == INT64_MAX) continue;
+    auto first = std::lower_bound(unconverged_.begin(), unconverged_.end(), floor_sweep_from_[p],
+                                  [](const Unconverged& u, std::int64_t ts) { return u.ts_us < ts; });
+    for (auto it = first; it != unconverged_.end(); ++it) {
+      // Of an earlier life by its time (a report above the floor may be the new life's, taken
+      // since; the overlap of two lives is left to the message's own sweep).
+      if (it->reach_us[p] != 0 && it->reach_us[p] <= floor_[p] && !it->recorded) forget_report(*it, p);
+    }
+    floor_sweep_from_[p] = INT64_MAX;
+  }
+}
+
 void GossipEngine::fill_proof_bounds(std::int64_t now_us) {
   proof_lo_.resize(ids_.size() + 1);
   proof_hi_.resize(ids_.size() + 1);
-  // Unknown (no interval yet): the figure takes offset() as exact, and so does this.
-  for (std::uint32_t p = 1; p <= ids_.size(); ++p) offsets_.bounds(p, now_us, &proof_lo_[p], &proof_hi_[p]);
+  proof_known_.resize(ids_.size() + 1);
+  for (std::uint32_t p = 1; p <= ids_.size(); ++p) {
+    proof_known_[p] = offsets_.bounds(p, now_us, &proof_lo_[p], &proof_hi_[p]) ? 1 : 0;
+  }
 }
 
 bool GossipEngine::lives_proven(const Unconverged& u, std::uint32_t* unproven) const {
@@ -230,6 +265,12 @@ bool GossipEngine::lives_proven(const Unconverged& u, std::uint32_t* unproven) c
   std::uint32_t first_peer = me_;
   for (std::uint32_t p = 1; p < u.reach_us.size(); ++p) {
     if (u.reach_us[p] == 0) continue;
+    // A clock of unknown offset could be off by any skew: no proof until it is known (the
+    // origin asks, and the answer gives an interval), nor while a restart's sweep is pending.
+    if (proof_known_[p] == 0 || floor_sweep_from_[p] != INT64_MAX) {
+      if (unproven != nullptr) *unproven = static_cast<std::uint32_t>(p);
+      return false;
+    }
     std::int64_t t = u.reach_us[p] + proof_hi_[p];
     if (t > first) {
       second = first;
@@ -266,12 +307,15 @@ void GossipEngine::ask_for_proof_of_life(std::int64_t now_us, std::vector<OutMes
     ++looked;
     std::uint32_t p = 0;
     if (lives_proven(u, &p)) continue;
+    if (p == 0 || p == me_) continue;
     // Not while the replica's messages still come (the proof is on its way), nor before its
     // heartbeat could have come (send_heartbeats); a partition that cuts it off asks again only
     // as often. (At a quiet time of one acknowledgement delay, twice it sent frugal's 25-node
     // partition run a third more digests than four times.)
+    // A clock of unknown offset is asked at once (its answer gives the interval).
     std::int64_t wait_us = 2 * quiet_us();
-    if (now_us - heard_us_[p] < wait_us || now_us - last_life_probe_us_[p] < wait_us) continue;
+    bool silent = now_us - heard_us_[p] >= wait_us || proof_known_[p] == 0;
+    if (!silent || now_us - last_life_probe_us_[p] < wait_us) continue;
     last_life_probe_us_[p] = now_us;
     send_digest(p, out);
   }

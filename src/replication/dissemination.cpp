@@ -370,26 +370,24 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
       if (p != me_) errors_us = std::max(errors_us, offsets_.error_bound(p, now_us));
     }
   }
+  // Every report of the origin taken so far is of an earlier life when one was known (the
+  // floor is learned before a message's reports: on_peer_message), above the new floor too
+  // where two lives overlap in time. Where the message's work runs out, the rest waits for
+  // finish_floor_sweeps (the next acknowledgement check), and lives_proven counts none of the
+  // origin's reports meanwhile: a report left in place would pass for the new life's.
   const std::size_t per_peer = peer_count() + 1;
+  floor_sweep_from_[origin] = INT64_MAX;
   for (Unconverged& u : unconverged_) {
-    if (ack_work_left_ < per_peer) break;
+    if (ack_work_left_ < per_peer) {
+      floor_sweep_from_[origin] = u.ts_us;
+      break;
+    }
     --ack_work_left_;
     std::int64_t& reach = u.reach_us[origin];
-    if (reach == 0 || reach > floor || u.recorded) continue;
+    if (reach == 0 || (!earlier_life_known && reach > floor) || u.recorded) continue;
     ack_work_left_ -= per_peer - 1;
     if (u.complete_us != 0 && held_everywhere_us(u, now_us) + errors_us <= alive_mine) continue;
-    reach = 0;
-    --u.reached;
-    if (u.complete_us == 0) continue;
-    u.complete_us = 0;
-    u.held_everywhere_us = 0;
-    --converged_in_deque_;
-    for (std::uint32_t p = 1; p < u.reach_us.size(); ++p) {  // kept: at or below the floor
-      if (u.reach_us[p] != 0 && u.reach_us[p] <= floor_[p]) {
-        u.reach_us[p] = 0;
-        --u.reached;
-      }
-    }
+    forget_report(u, origin);
   }
   // The chain skips to the floor (unacknowledged: the earlier life's writes are content
   // sync's), then takes the early spans that now touch it.

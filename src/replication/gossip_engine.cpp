@@ -59,6 +59,7 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   alive_us_.assign(ids_.size() + 1, 0);
   last_life_probe_us_.assign(ids_.size() + 1, INT64_MIN / 2);
   heard_us_.assign(ids_.size() + 1, now_us);
+  floor_sweep_from_.assign(ids_.size() + 1, INT64_MAX);
   heartbeat_owed_.assign(ids_.size() + 1, 0);
   last_message_to_us_.assign(ids_.size() + 1, now_us);
   heard_lives_.assign(ids_.size() + 1, HeardLife{});

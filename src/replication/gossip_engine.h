@@ -272,11 +272,18 @@ class GossipEngine final : public ReplicationEngine {
   // bounds): a life killed before then lost the write, and the figure waits for the next one
   // (docs/REPLICATION.md, "Figures wait for proof of life"). Else false, with *unproven (when
   // given) a peer whose proof is missing.
+  // Drops peer's report on u (and, if u was complete, the earlier lives' reports kept for it).
+  void forget_report(Unconverged& u, std::uint32_t peer);
+  // Per peer: where learn_floor's sweep of an earlier life's reports stopped for want of the
+  // message's work (INT64_MAX: none pending); finish_floor_sweeps completes them.
+  std::vector<std::int64_t> floor_sweep_from_;
+  void finish_floor_sweeps();
   // REQUIRES: fill_proof_bounds() at this time.
   [[nodiscard]] bool lives_proven(const Unconverged& u, std::uint32_t* unproven) const;
   // Where each peer's clock offset lies now, for lives_proven.
   void fill_proof_bounds(std::int64_t now_us);
   std::vector<std::int64_t> proof_lo_, proof_hi_;
+  std::vector<char> proof_known_;
   // A node that fell quiet after sending reports (no message to that peer for quiet_us())
   // sends it one message of nothing else, a heartbeat: its reports' figures wait for a message
   // of its life sent after every replica held the write, and at the end of a load nothing else

@@ -106,6 +106,19 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   ack_work_left_ = kAckWorkPerMessageMax;
   same_key_work_left_ = kSameKeyWorkPerMessageMax;
   take_clock_samples(peer, now_us);
+  // The sender's life first: its reports in this message are of that life, and a restart must
+  // be known before them (learn_floor forgets what the earlier life reported).
+  if (msg_.has_floor) learn_floor(peer, msg_.floor, now_us);
+  // A message of an earlier life (delayed, or replayed) reports for a store that is gone.
+  const bool stale_life = msg_.has_floor && msg_.floor < floor_[peer];
+  // A relay's word on the others' lives, before the reports it forwards: only relays pass it on.
+  if (msg_.has_relay_lives && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
+    for (const PeerRelayLife& l : msg_.relay_lives) {
+      if (l.node == me_) continue;
+      learn_floor(l.node, l.floor, now_us);
+      note_alive(l.node, l.floor, l.sent_at, now_us);
+    }
+  }
   take_entries(peer, now_us);
   if (msg_.has_chain) take_chain(peer, now_us, out);
   // Chains forwarded by a relay: only relays forward them (any other sender's are ignored).
@@ -121,7 +134,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
       if (a.origin == me_ && a.acker != me_) on_ack(a.acker, {a.lo, a.hi, a.at_us}, now_us);
     }
   }
-  if (msg_.has_relay_acks && is_relay_) {
+  if (msg_.has_relay_acks && is_relay_ && !stale_life) {
     for (const PeerRelayAck& a : msg_.relay_acks) {
       if (a.origin == me_) {
         on_ack(peer, {a.lo, a.hi, a.at_us}, now_us);
@@ -148,7 +161,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     own_held_ = std::max(own_held_, std::min(msg_.wm[me_], wm_[me_]));
     if (msg_.has_before_floor) take_split_answer();
   }
-  if (msg_.has_acks) {
+  if (msg_.has_acks && !stale_life) {
     // From a peer that has not learned this life of mine yet: a span of several versions is a
     // step of its chain of my earlier life, which may span versions this life took again (a
     // clock behind at the restart). A report on one version is true whichever life wrote it
@@ -161,9 +174,6 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
     }
   }
   if (msg_.kind == PeerKind::kDigest) on_digest(peer, now_us, out);
-  // A push's chain and a digest learned the floor above; any other message names it too.
-  bool floor_taken = msg_.has_chain || msg_.kind == PeerKind::kDigest;
-  if (msg_.has_floor && !floor_taken) learn_floor(peer, msg_.floor, now_us);
   if (msg_.has_floor && msg_.has_sent_at) {
     note_alive(peer, msg_.floor, msg_.sent_at, now_us);
     if (is_relay_) {
@@ -172,14 +182,6 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
       // wait for this proof; the next round goes to everyone with it.
       bool heartbeat = msg_.kind == PeerKind::kAck && !msg_.has_acks && !msg_.has_relay_acks;
       lives_due_ |= heartbeat;
-    }
-  }
-  // A relay's word on the others' lives: only relays pass it on.
-  if (msg_.has_relay_lives && peer <= static_cast<std::uint32_t>(std::max(config_.relays, 0))) {
-    for (const PeerRelayLife& l : msg_.relay_lives) {
-      if (l.node == me_) continue;
-      learn_floor(l.node, l.floor, now_us);
-      note_alive(l.node, l.floor, l.sent_at, now_us);
     }
   }
   check_lost_push(peer, now_us);  // after the reports this message carried
