@@ -80,7 +80,7 @@ TEST(Vopr, MalformedInputUnderNetworkFaultsKeepsEveryInvariant) {
 TEST(Vopr, OverlappingLivesKeepEveryInvariant) {
   VoprOptions o;
   o.faults = kAllFaults & ~(kForge | kInject);
-  for (std::uint64_t seed : {1435u, 70020u, 73984u}) {
+  for (std::uint64_t seed : {1435u, 70020u, 73984u, 75416u}) {  // 75416: docs/SIMULATION.md
     VoprResult r = run_vopr_seed(seed, o);
     // I6 passes over spans that name another life (the engine ignores them:
     // GossipEngine.ARestartedNodeDoesNotCountReportsOnItsEarlierLife), so this fails when a
