@@ -180,8 +180,7 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
 }
 
 void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
-  std::int64_t grace_us =
-      std::min(2 * config_.ack_delay_max_ms, kConvergenceGraceMaxMs) * 1000;
+  const std::int64_t grace_us = convergence_grace_us();
   bool proof_bounds_ready = false;
   auto settle = [&](Unconverged& u) {
     if (u.recorded || u.complete_us == 0 || now_us - u.complete_us < grace_us) return;
@@ -298,7 +297,7 @@ bool GossipEngine::lives_proven(const Unconverged& u, std::uint32_t* unproven) c
 }
 
 void GossipEngine::ask_for_proof_of_life(std::int64_t now_us, std::vector<OutMessage>& out) {
-  std::int64_t grace_us = std::min(2 * config_.ack_delay_max_ms, kConvergenceGraceMaxMs) * 1000;
+  const std::int64_t grace_us = convergence_grace_us();
   std::size_t looked = 0, passed = 0;
   fill_proof_bounds(now_us);
   for (const Unconverged& u : unconverged_) {

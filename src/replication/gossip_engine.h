@@ -292,6 +292,10 @@ class GossipEngine final : public ReplicationEngine {
   // Twice the acknowledgement delay: while a load runs, a replica owing reports sends them
   // alone within one, and those are proof enough (at one, heartbeats raced them: default's
   // 25-node run sent 900 more messages).
+  // How long a complete write waits for a reordered earlier report before its figure is taken.
+  [[nodiscard]] std::int64_t convergence_grace_us() const {
+    return std::min(2 * config_.ack_delay_max_ms, kConvergenceGraceMaxMs) * 1000;
+  }
   [[nodiscard]] std::int64_t quiet_us() const { return 2 * config_.ack_delay_max_ms * 1000; }
   std::vector<char> heartbeat_owed_;               // per peer: reports went since the last one
   std::vector<std::int64_t> last_message_to_us_;   // per peer: the last message of any kind
