@@ -13,6 +13,7 @@
 //     are atomics, histograms sit behind stats_mu_.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstdint>
