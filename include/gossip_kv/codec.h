@@ -36,6 +36,7 @@ enum class MsgType : std::uint8_t {
   kBenchWrite,
   kBenchReport,
   kBenchStats,
+  kBenchFigures,
   kPeer,    // a replication message from another node: handed to the gossip thread
   kReply,   // a reply (type "error" or "*_ok") sent to us: never answered, to avoid loops
   kUnknown  // answered with error 10

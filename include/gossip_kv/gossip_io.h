@@ -59,6 +59,9 @@ class ReplicationEngine {
   // Writes the core's bench_stats members into an open JSON object. RapidJSON's Writer is part
   // of this interface on purpose: the members go straight into the reply being rendered.
   virtual void write_stats(rapidjson::Writer<rapidjson::StringBuffer>& w) const = 0;
+  // Writes bench_figures' members: this node's latest convergence figures, one per write, so
+  // that a runner can set each beside the truth it observed (docs/BENCHMARK.md).
+  virtual void write_figures(rapidjson::Writer<rapidjson::StringBuffer>& w) const = 0;
 };
 
 }  // namespace gossip_kv

@@ -270,7 +270,7 @@ constexpr TypeName kTypes[] = {
     {"kv_read", MsgType::kKvRead},    {"kv_merge", MsgType::kKvMerge},
     {"read", MsgType::kRead},         {"cas", MsgType::kCas},
     {"bench_write", MsgType::kBenchWrite}, {"bench_report", MsgType::kBenchReport},
-    {"bench_stats", MsgType::kBenchStats},
+    {"bench_stats", MsgType::kBenchStats}, {"bench_figures", MsgType::kBenchFigures},
 };
 
 }  // namespace

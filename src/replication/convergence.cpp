@@ -192,7 +192,7 @@ void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
       proof_bounds_ready = true;
     }
     if (!lives_proven(u, nullptr)) return;
-    record_convergence(ms_between(u.taken_us, u.held_everywhere_us));
+    record_convergence(u.ts_us, ms_between(u.taken_us, u.held_everywhere_us));
     u.recorded = true;
   };
   if (full_scan) {
@@ -403,9 +403,14 @@ void GossipEngine::report_older_writes(const PeerEntry& e, const Store::MergeRes
   }
 }
 
-void GossipEngine::record_convergence(std::int64_t ms) {
+void GossipEngine::record_convergence(std::int64_t ts_us, std::int64_t ms) {
   MutexLock lock(stats_mu_);
   convergence_.add(ms);
+  if (figures_.size() == kFiguresKept) {
+    figures_.pop_front();
+    ++figures_dropped_;
+  }
+  figures_.push_back({ts_us, ms});
 }
 
 }  // namespace gossip_kv

@@ -62,6 +62,7 @@ class GossipEngine final : public ReplicationEngine {
 
   [[nodiscard]] std::uint64_t stale_reads() const override;
   void write_stats(rapidjson::Writer<rapidjson::StringBuffer>& w) const override;
+  void write_figures(rapidjson::Writer<rapidjson::StringBuffer>& w) const override;
 
   // Bounds (docs/REPLICATION.md).
   // Local deltas awaiting a push round; at the bound delta_room() is 0 and the runtime holds
@@ -108,6 +109,9 @@ class GossipEngine final : public ReplicationEngine {
   // asks about a dozen times an interval at most (its round, gap repairs a backoff apart,
   // re-asks, ask-backs); more is refused and counted.
   static constexpr std::uint32_t kDigestAnswersMax = 32;
+  // Convergence figures kept one by one for bench_figures, the newest (16 bytes each): a
+  // runner sets each beside the truth it observed. Older ones are dropped and counted.
+  static constexpr std::size_t kFiguresKept = 8192;
   static constexpr std::size_t kAckWorkPerMessageMax = std::size_t{1} << 17;
   // How far back a report on one write looks for my older writes of its key (on_ack), when
   // unconverged_of_key_ says there are any, and the steps of that search one message may
@@ -307,7 +311,7 @@ class GossipEngine final : public ReplicationEngine {
   void ask_for_proof_of_life(std::int64_t now_us, std::vector<OutMessage>& out);
   void record_held_step(std::uint32_t origin, std::int64_t lo, std::int64_t hi,
                         std::int64_t now_us);
-  void record_convergence(std::int64_t ms);
+  void record_convergence(std::int64_t ts_us, std::int64_t ms);
 
   [[nodiscard]] std::uint32_t peer_count() const {
     return static_cast<std::uint32_t>(ids_.size() - 1);
@@ -616,6 +620,13 @@ class GossipEngine final : public ReplicationEngine {
   std::atomic<std::uint64_t> pending_count_{0};
   mutable Mutex stats_mu_;
   mutable LatencyHistogram convergence_ GOSSIP_KV_GUARDED_BY(stats_mu_);
+  // The latest figures one by one, oldest first, for bench_figures (kFiguresKept).
+  struct Figure {
+    std::int64_t ts_us;  // the write's version
+    std::int64_t ms;
+  };
+  Ring<Figure> figures_ GOSSIP_KV_GUARDED_BY(stats_mu_);
+  std::uint64_t figures_dropped_ GOSSIP_KV_GUARDED_BY(stats_mu_) = 0;
   mutable std::atomic<std::uint64_t> converged_alone_{0};
   LatencyHistogram lag_ GOSSIP_KV_GUARDED_BY(stats_mu_);
 };

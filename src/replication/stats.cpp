@@ -12,6 +12,18 @@ std::uint64_t GossipEngine::stale_reads() const {
   return stale_reads_.load(std::memory_order_relaxed);
 }
 
+// "figures": [[ts_us, ms], ...], oldest first; "figures_dropped": older ones no longer kept.
+// A one-node cluster's writes (converged_alone_, 0 ms each) are not listed.
+void GossipEngine::write_figures(Writer& w) const {
+  MutexLock lock(stats_mu_);
+  w.Key("figures");
+  w.StartArray();
+  for (const Figure& f : figures_) write_ints(w, {f.ts_us, f.ms});
+  w.EndArray();
+  w.Key("figures_dropped");
+  w.Uint64(figures_dropped_);
+}
+
 void GossipEngine::write_stats(Writer& w) const {
   auto u64 = [&](const char* k, const std::atomic<std::uint64_t>& v) {
     w.Key(k);

@@ -150,6 +150,18 @@ void handle_barrier_request(Shared& sh, Slot& slot, ReplyRenderer& renderer) {
   Totals t = sum_counters(sh);
   if (req.type == MsgType::kBenchReport) {
     report_members(sh, t, slot, renderer.begin(&slot.out, sh.id.self, req, "bench_report_ok"));
+  } else if (req.type == MsgType::kBenchFigures) {
+    Writer& w = renderer.begin(&slot.out, sh.id.self, req, "bench_figures_ok");
+    ReplicationEngine* engine = sh.engine.load(std::memory_order_acquire);
+    if (engine != nullptr) {
+      engine->write_figures(w);
+    } else {  // no peers: nothing is measured one write at a time (see write_unreplicated_stats)
+      w.Key("figures");
+      w.StartArray();
+      w.EndArray();
+      w.Key("figures_dropped");
+      w.Uint(0);
+    }
   } else {
     Writer& w = renderer.begin(&slot.out, sh.id.self, req, "bench_stats_ok");
     report_members(sh, t, slot, w);

@@ -174,6 +174,7 @@ class Reader {
       case MsgType::kInit:
       case MsgType::kBenchReport:
       case MsgType::kBenchStats:
+      case MsgType::kBenchFigures:
         barrier();
         handle_barrier_request(sh_, s, renderer_);
         s.ready.store(1, std::memory_order_release);

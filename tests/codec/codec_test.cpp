@@ -135,6 +135,7 @@ TEST(Parser, Classification) {
   };
   for (const Case& c : {Case{"c1", "init", MsgType::kInit}, Case{"c1", "kv_read", MsgType::kKvRead},
                         Case{"c1", "bench_stats", MsgType::kBenchStats},
+                        Case{"c1", "bench_figures", MsgType::kBenchFigures},
                         Case{"c1", "read_ok", MsgType::kReply}, Case{"n2", "error", MsgType::kReply},
                         Case{"n2", "gossip", MsgType::kPeer}, Case{"c1", "gossip", MsgType::kUnknown}}) {
     std::string line = std::string(R"({"src":")") + c.src + R"(","dest":"n1","body":{"type":")" +

@@ -2,7 +2,10 @@
 // cut, and the message count the nodes report against what the router carried.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
+#include <cstdlib>
 #include <map>
 #include <thread>
 #include <set>
@@ -233,9 +236,12 @@ TEST(Cluster, EveryNodeMeasuresTheConvergenceOfItsWrites) {
   // writes, so each node's last writes of some keys are replaced by later ones from the others
   // (on a loaded machine a node slow to take its writes gave them the newest versions, and
   // applied nothing of the others').
+  std::vector<std::vector<std::int64_t>> versions(4);  // [node]: its writes' ts, microseconds
   for (int i = 0; i < 30; ++i) {
     c.send(1 + i % 3, "c1", kv_write(10 + i, "k" + std::to_string(i % 5), std::to_string(i)));
-    ASSERT_NE(c.await("c1", 10 + i), nullptr);
+    const rapidjson::Value* ok = c.await("c1", 10 + i);
+    ASSERT_NE(ok, nullptr);
+    versions[static_cast<std::size_t>(1 + i % 3)].push_back(std::llround((*ok)["ts"].GetDouble() * 1e6));
     c.pump(milliseconds(15));
   }
   c.pump(milliseconds(1500));  // acknowledgements ride on gossip or, at the latest, come alone
@@ -251,6 +257,22 @@ TEST(Cluster, EveryNodeMeasuresTheConvergenceOfItsWrites) {
     // version of its key arrived first).
     EXPECT_GT((*b)["replication_lag_ms"]["count"].GetUint64(), 0u);
     EXPECT_LE((*b)["replication_lag_ms"]["count"].GetUint64(), 20u);
+    // The same figures one by one (bench_figures), each named by its write's version.
+    std::int64_t max_ms = conv["max"].GetInt64();
+    c.send(n, "c6", simple(900 + n, "bench_figures"));
+    const rapidjson::Value* f = c.await("c6", 900 + n);
+    ASSERT_NE(f, nullptr);
+    ASSERT_EQ((*f)["figures"].Size(), 10u) << "node n" << n;
+    EXPECT_EQ((*f)["figures_dropped"].GetUint64(), 0u);
+    std::int64_t figures_max = 0;
+    for (const auto& figure : (*f)["figures"].GetArray()) {
+      std::int64_t ts = figure[0].GetInt64();
+      const auto& mine = versions[static_cast<std::size_t>(n)];
+      bool named = std::any_of(mine.begin(), mine.end(), [ts](std::int64_t v) { return std::llabs(v - ts) <= 1; });
+      EXPECT_TRUE(named) << "node n" << n << ": no write of its own has version " << ts;
+      figures_max = std::max(figures_max, figure[1].GetInt64());
+    }
+    EXPECT_EQ(figures_max, max_ms) << "node n" << n;
   }
 }
 

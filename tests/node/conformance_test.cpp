@@ -276,6 +276,22 @@ TEST(SampleCase, BenchReportWithZeroWrites) {
   }
 }
 
+// bench_figures (gossip-bench's, docs/BENCHMARK.md) waits for init like the other bench
+// requests; a one-node cluster measures no write one by one (each is everywhere at once).
+TEST(Bench, FiguresNeedInitAndListNothingAlone) {
+  RunResult res = run_ok({
+      R"({"src":"c1","dest":"n1","body":{"type":"bench_figures","msg_id":1}})",
+      R"({"src":"c0","dest":"n1","body":{"type":"init","msg_id":2,"node_id":"n1","node_ids":["n1"]}})",
+      R"({"src":"c1","dest":"n1","body":{"type":"write","msg_id":3,"key":"x","value":1}})",
+      R"({"src":"c1","dest":"n1","body":{"type":"bench_figures","msg_id":4}})",
+  });
+  ASSERT_EQ(res.lines.size(), 4u) << all_lines(res.lines);
+  EXPECT_TRUE(json_text_equal(res.lines[0], R"({"src": "n1", "dest": "c1", "body": {"type": "error", "in_reply_to": 1, "code": 11, "text": "node not initialized: send init first", "msg_id": 0}})"))
+      << res.lines[0];
+  EXPECT_TRUE(json_text_equal(res.lines[3], R"({"src": "n1", "dest": "c1", "body": {"type": "bench_figures_ok", "figures": [], "figures_dropped": 0, "in_reply_to": 4, "msg_id": 3}})"))
+      << res.lines[3];
+}
+
 // The comparator itself: 0 and 0.0 are the same figure, 0 and 1 are not, member order does not
 // matter, and an extra member makes a difference.
 TEST(Harness, JsonComparatorComparesNumbersByValue) {

@@ -268,6 +268,66 @@ TEST(GossipEngine, ReAskedAcknowledgementsCarryWhenTheWriteWasFirstHeld) {
       << "the first write was held by n2 150 ms after it was taken, not when n2 re-sent";
 }
 
+// bench_figures' members: [version ts_us, ms] per settled write, oldest first.
+rapidjson::Document figures_of(const GossipEngine& e) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  e.write_figures(w);
+  w.EndObject();
+  rapidjson::Document d;
+  d.Parse(buf.GetString());
+  return d;
+}
+
+// Each settled write's figure is kept with its version, the same figure as the histogram's,
+// up to kFiguresKept: past it the oldest go, counted.
+TEST(GossipEngine, EachFigureIsKeptWithItsVersionUpToTheBound) {
+  GossipConfig config;
+  Store s1(1), s2(1);
+  HybridClock clock;
+  GossipEngine n1(config, "n1", {"n1", "n2"}, s1, 1, 0);
+  GossipEngine n2(config, "n2", {"n1", "n2"}, s2, 2, 0);
+  const std::int64_t t0 = 1'000'000'000;
+  const std::size_t writes = GossipEngine::kFiguresKept + 5;
+  std::vector<std::int64_t> versions;
+  std::vector<OutMessage> out, back;
+  std::int64_t t = t0;
+  // In batches of 1,000 a round, so that each round's figures differ from the last's.
+  for (std::size_t i = 0; i < writes;) {
+    for (std::size_t b = 0; b < 1000 && i < writes; ++b, ++i) {
+      Store::WriteResult w = s1.write("sk" + std::to_string(i), "1", t, 1, clock);
+      n1.on_local_delta({w.entry, w.version, t, true}, t);
+      versions.push_back(w.version.ts_us);
+    }
+    n1.on_local_watermark(versions.back());
+    for (std::int64_t end = t + 3'000'000; t < end; t += 100'000) {
+      n1.tick(t, out);
+      for (const OutMessage& m : out) n2.on_peer_message("n1", m.body, t + 40'000, back);
+      out.clear();
+      n2.tick(t + 50'000, back);
+      for (const OutMessage& m : back) n1.on_peer_message("n2", m.body, t + 90'000, out);
+      back.clear();
+    }
+  }
+  for (std::int64_t end = t + 10'000'000; t < end; t += 100'000) n1.tick(t, out);
+  std::uint64_t count = 0;
+  std::int64_t max_ms = convergence_max_ms(n1, &count);
+  ASSERT_EQ(count, writes);
+  rapidjson::Document d = figures_of(n1);
+  ASSERT_TRUE(d["figures"].IsArray());
+  ASSERT_EQ(d["figures"].Size(), GossipEngine::kFiguresKept);
+  EXPECT_EQ(d["figures_dropped"].GetUint64(), 5u);
+  std::int64_t kept_max = 0;
+  for (rapidjson::SizeType i = 0; i < d["figures"].Size(); ++i) {
+    const auto& f = d["figures"][i];
+    EXPECT_EQ(f[0].GetInt64(), versions[i + 5]) << "the newest, oldest first: #" << i;
+    EXPECT_GE(f[1].GetInt64(), 40) << "no earlier than n2 held it";
+    kept_max = std::max(kept_max, f[1].GetInt64());
+  }
+  EXPECT_EQ(kept_max, max_ms) << "the same figures as the histogram's";
+}
+
 std::uint64_t stat(const GossipEngine& e, const char* name) {
   return stats_of(e)[name].GetUint64();
 }
