@@ -30,6 +30,8 @@ constexpr std::int64_t kStatsBase = 2'000'000'000;      // + round
 constexpr std::int64_t kBurstBase = 3'000'000'000;      // + the burst write's index
 constexpr std::int64_t kPollBase = 4'000'000'000;       // + the poll's number (foreign nodes)
 constexpr std::int64_t kLastWordsMsgId = 5'000'000'000;  // bench_stats just before a kill
+constexpr std::int64_t kLastFiguresMsgId = 5'000'000'001;  // bench_figures just before a kill
+constexpr std::int64_t kFiguresMsgId = 6'000'000'000;      // bench_figures at the end
 constexpr std::int64_t kLastWordsWaitUs = 200'000;
 // Between polling rounds for a node without gossip-bench's endpoints (poll_observer.h): the
 // resolution of its convergence figures.
@@ -127,9 +129,13 @@ class Driver {
   void skew_clocks(ClusterOptions& co) {
     auto skew = std::llround(o_.clock_skew_ms);
     std::uniform_int_distribution<std::int64_t> offset(-skew, skew);
+    min_skew_ms_ = INT64_MAX;
+    max_skew_ms_ = INT64_MIN;
     co.args_of_node.resize(static_cast<std::size_t>(n()) + 1);
     for (int i = 1; i <= n(); ++i) {
       std::int64_t ms = offset(nemesis_rng_);
+      min_skew_ms_ = std::min(min_skew_ms_, ms);
+      max_skew_ms_ = std::max(max_skew_ms_, ms);
       co.args_of_node[static_cast<std::size_t>(i)] = {"--clock-offset-ms", std::to_string(ms)};
       skew_description_ += (i > 1 ? ", n" : "n") + std::to_string(i) + (ms >= 0 ? " +" : " ") + std::to_string(ms) + " ms";
     }
@@ -150,6 +156,7 @@ class Driver {
     } else {
       stats_round(kStatsWaitUs);
       adopt_final_stats();
+      figures_round();
     }
     end_progress();
     shutdown_us_ = cluster_->now_us();
@@ -392,16 +399,60 @@ class Driver {
   void last_words(const std::vector<int>& victims) {
     if (foreign_) return;
     last_words_waiting_.clear();
+    last_figures_waiting_.clear();
     for (int k : victims) {
       if (!alive(k)) continue;
       last_words_waiting_.insert(k);
+      last_figures_waiting_.insert(k);
       cluster_->send(k, envelope("c0", k, R"({"type":"bench_stats","msg_id":)" + std::to_string(kLastWordsMsgId) + "}"));
+      cluster_->send(k, envelope("c0", k, R"({"type":"bench_figures","msg_id":)" + std::to_string(kLastFiguresMsgId) + "}"));
     }
     std::int64_t until = cluster_->now_us() + kLastWordsWaitUs;
-    while (!last_words_waiting_.empty() && cluster_->now_us() < until) {
+    while ((!last_words_waiting_.empty() || !last_figures_waiting_.empty()) && cluster_->now_us() < until) {
       pump(std::min(until, cluster_->now_us() + 1'000));
     }
     last_words_waiting_.clear();  // a late answer is not taken: its life may be gone
+    last_figures_waiting_.clear();
+  }
+
+  // Every live node's figures one by one, after the final stats round (kStatsWaitUs at most).
+  void figures_round() {
+    figures_waiting_.clear();
+    for (int i = 1; i <= n(); ++i) {
+      if (!alive(i)) continue;
+      figures_waiting_.insert(i);
+      cluster_->send(i, envelope("c0", i, R"({"type":"bench_figures","msg_id":)" + std::to_string(kFiguresMsgId) + "}"));
+    }
+    std::int64_t until = cluster_->now_us() + kStatsWaitUs;
+    while (!figures_waiting_.empty() && cluster_->now_us() < until) pump(std::min(until, cluster_->now_us() + 5'000));
+    figures_waiting_.clear();
+  }
+
+  // bench_figures_ok: "figures": [[ts_us, ms], ...], "figures_dropped": n.
+  void take_figures(int node, const rapidjson::Value& b) {
+    run_.figure_check.dropped += count_member(b, "figures_dropped");
+    if (!b.HasMember("figures") || !b["figures"].IsArray()) return;
+    for (const auto& f : b["figures"].GetArray()) {
+      if (!f.IsArray() || f.Size() != 2 || !f[0].IsInt64() || !f[1].IsInt64()) continue;
+      run_.figures.push_back({node, f[0].GetInt64(), f[1].GetInt64(), kUnknown});
+    }
+  }
+
+  // Each figure beside the router's (observer.h), once the run is over.
+  void compare_figures() {
+    FigureCheck& c = run_.figure_check;
+    c.tolerance_ms = 1 + (max_skew_ms_ > min_skew_ms_ ? max_skew_ms_ - min_skew_ms_ : 0);
+    if (!observer_.understood() || o_.write_type != WriteType::kWrite) return;
+    for (WriteFigure& f : run_.figures) {
+      f.observed_ms = observer_.converged_ms_of(f.node, f.ts_us);
+      if (f.observed_ms == kUnknown) {
+        ++c.unobserved;
+        continue;
+      }
+      ++c.compared;
+      if (f.node_ms + c.tolerance_ms < f.observed_ms) ++c.earlier;
+      if (f.node_ms > f.observed_ms + std::max<std::int64_t>(10, f.observed_ms / 10)) ++c.later;
+    }
   }
 
   // A burst at each fault time, shaded for the interval that follows.
@@ -581,7 +632,11 @@ class Driver {
   }
 
   void on_admin_reply(int node, const rapidjson::Value& b, std::int64_t irt, std::int64_t now) {
-    if (irt == kLastWordsMsgId) {
+    if (irt == kFiguresMsgId) {
+      if (figures_waiting_.erase(node) > 0) take_figures(node, b);
+    } else if (irt == kLastFiguresMsgId) {
+      if (last_figures_waiting_.erase(node) > 0) take_figures(node, b);
+    } else if (irt == kLastWordsMsgId) {
       if (last_words_waiting_.erase(node) == 0) return;
       if (b.HasMember("convergence_ms")) run_.killed_lives.push_back(parse_convergence(b["convergence_ms"]));
     } else if (irt >= kPollBase) {
@@ -754,6 +809,7 @@ class Driver {
     learn_versions(run_.history, run_.nodes);
     run_.checks = check(run_.history, run_.nodes);
     run_.checks.nodes_convergence = merge_convergence(run_.nodes, run_.killed_lives);
+    compare_figures();
   }
 
   // Flags the acknowledged writes the router saw die with a killed node (observer.h).
@@ -834,6 +890,9 @@ class Driver {
   bool fault_on_ = false;
   bool foreign_ = false;  // the nodes do not answer bench_stats: measured by polling reads
   std::set<int> last_words_waiting_;  // nodes asked for their figures before a kill, unanswered
+  std::set<int> last_figures_waiting_;  // the same for bench_figures
+  std::set<int> figures_waiting_;       // nodes asked for bench_figures at the end, unanswered
+  std::int64_t min_skew_ms_ = 0, max_skew_ms_ = 0;  // the clock offsets given (clock-skew)
   PollObserver polls_;
   std::int64_t next_poll_ = 0;
   absl::flat_hash_map<std::int64_t, std::pair<int, std::int64_t>> poll_of_msg_;  // msg_id -> (node, key)

@@ -30,6 +30,25 @@ struct BurstSpan {
   std::int64_t spread_ms = -1;
 };
 
+// One write's convergence figure as its node gave it (bench_figures), beside the router's.
+struct WriteFigure {
+  int node = 0;          // the node that took the write
+  std::int64_t ts_us = 0;  // its version
+  std::int64_t node_ms = 0;
+  std::int64_t observed_ms = kUnknown;  // the router's; kUnknown: it saw no such write converge
+};
+
+// Every figure the nodes kept, set against the router's, write by write: a node's figure
+// earlier than the truth beyond the clocks' spread fails the run (docs/BENCHMARK.md).
+struct FigureCheck {
+  std::uint64_t compared = 0;    // figures with a router figure beside them
+  std::uint64_t unobserved = 0;  // figures the router has none for
+  std::uint64_t dropped = 0;     // older figures the nodes no longer kept (bench_figures' bound)
+  std::uint64_t earlier = 0;     // node_ms + tolerance_ms < observed_ms
+  std::uint64_t later = 0;       // node_ms above observed_ms by more than 10 % and 10 ms
+  std::int64_t tolerance_ms = 1; // rounding, plus the spread of the clocks the nemesis skewed
+};
+
 struct ConditionRun {
   std::string condition;  // "normal" or one of kFaultConditions
   std::vector<Op> history;
@@ -58,6 +77,10 @@ struct ConditionRun {
   // The convergence figures each killed node reported just before its kill: merged into the
   // nodes' own, which would otherwise leave out every write its life had settled.
   std::vector<NodeConvergence> killed_lives;
+  // The nodes' figures one by one (killed lives' included), and how they compare with the
+  // router's; empty for nodes that do not answer bench_figures.
+  std::vector<WriteFigure> figures;
+  FigureCheck figure_check;
   // Node-to-node messages read from lives the kill nemesis ended: in no node's final count.
   std::uint64_t routed_by_earlier_lives = 0;
   // Every node-to-node message the router read, up to the final bench_stats.

@@ -65,6 +65,7 @@ std::vector<gossip_bench::ConditionRun> run_and_write(const gossip_bench::Option
       throw std::runtime_error(condition + ": " + e.what());
     }
     write_history_jsonl(runs.back(), dir + "/" + condition + "/history.jsonl");
+    write_figures_tsv(runs.back(), dir + "/" + condition + "/figures.tsv");
   }
   PlotResult plots = write_plots(o, runs, dir, o.plots);
   write_results_json(o, runs, started, plots.pngs, dir + "/results.json");

@@ -65,7 +65,7 @@ void ConvergenceObserver::on_write(int origin, std::int64_t key, std::int64_t ts
     if (it != held_[static_cast<std::size_t>(n)].end() && it->second >= ts_us) ++p.reached;
   }
   if (p.reached == nodes_) {  // everyone had it before its acknowledgement was read
-    converged(key, ts_us, taken_us, now_us);
+    converged(origin, key, ts_us, taken_us, now_us);
     return;
   }
   // (A write whose version ties another origin's on the same key and microsecond would be
@@ -91,16 +91,23 @@ void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, 
       lost_with_crash_.push_back({it->second.origin, key, it->first});
       --crash_candidates_;
     } else {
-      converged(key, it->first, it->second.taken_us, t_us);
+      converged(it->second.origin, key, it->first, it->second.taken_us, t_us);
     }
     it = by_ts.erase(it);
   }
 }
 
-void ConvergenceObserver::converged(std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t t_us) {
+void ConvergenceObserver::converged(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us,
+                                    std::int64_t t_us) {
   converged_ms_.push_back((t_us - taken_us) / 1000);
+  converged_ms_of_[{origin, ts_us}] = converged_ms_.back();
   converged_taken_us_.push_back(taken_us);
   if (key >= track_from_key_) converged_at_[{key, ts_us}] = t_us;
+}
+
+std::int64_t ConvergenceObserver::converged_ms_of(int origin, std::int64_t ts_us) const {
+  auto it = converged_ms_of_.find({origin, ts_us});
+  return it == converged_ms_of_.end() ? -1 : it->second;
 }
 
 std::int64_t ConvergenceObserver::converged_at(std::int64_t key, std::int64_t ts_us) const {

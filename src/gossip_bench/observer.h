@@ -45,6 +45,10 @@ class ConvergenceObserver {
   // (-1) if they never did.
   [[nodiscard]] std::int64_t converged_at(std::int64_t key, std::int64_t ts_us) const;
 
+  // The router's figure for the write node `origin` took with version ts_us: ms from when it
+  // was taken until every replica held it; kUnknown (-1) if they never did, or no such write
+  // was registered.
+  [[nodiscard]] std::int64_t converged_ms_of(int origin, std::int64_t ts_us) const;
   // For each write every replica came to hold: ms from when it was taken to the last replica.
   [[nodiscard]] const std::vector<std::int64_t>& converged_ms() const { return converged_ms_; }
   // When each of them was taken, in the same order.
@@ -80,7 +84,8 @@ class ConvergenceObserver {
   std::uint64_t crash_candidates_ = 0;  // pending writes with crashed_wall_us set
   std::int64_t track_from_key_ = INT64_MAX;
   absl::flat_hash_map<std::pair<std::int64_t, std::int64_t>, std::int64_t> converged_at_;  // tracked
-  void converged(std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t t_us);
+  absl::flat_hash_map<std::pair<int, std::int64_t>, std::int64_t> converged_ms_of_;  // (origin, ts) -> ms
+  void converged(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t t_us);
   std::uint64_t entries_seen_ = 0;
 };
 

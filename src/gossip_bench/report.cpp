@@ -91,6 +91,15 @@ std::vector<Row> table_rows(const Options& o) {
          if (r.observed_by != "router") cell += " (" + r.observed_by + ")";
          return r.observed_never > 0 ? cell + " (" + count(r.observed_never) + " never)" : cell;
        }},
+      {"  each write's figure against observed: earlier / later by > 10 %", [](const ConditionRun& r) {
+         const FigureCheck& c = r.figure_check;
+         if (r.foreign || !r.observed) return std::string("n/a");
+         if (r.figures.empty()) return std::string("n/a (no bench_figures)");
+         std::string s = (c.earlier > 0 ? "EARLIER: " : "") + count(c.earlier) + " / " + count(c.later) + " of " + count(c.compared);
+         if (c.unobserved > 0) s += ", " + count(c.unobserved) + " unobserved";
+         if (c.dropped > 0) s += ", " + count(c.dropped) + " not kept";
+         return s;
+       }},
       {"convergence, history lower bound p50 / max (ms)", [](const ConditionRun& r) {
          return count(static_cast<std::uint64_t>(r.checks.stable_ms.p50)) + " / " +
                 count(static_cast<std::uint64_t>(r.checks.stable_ms.max));
@@ -212,6 +221,10 @@ std::vector<std::string> run_problems(const std::vector<ConditionRun>& runs) {
     if (c.msg_count_mismatch) add("router counted " + count(c.routed) + " node-to-node messages, the nodes " + count(c.reported_msgs));
     if (c.nodes_stale_beyond_history) {
       add("nodes report " + count(c.nodes_stale_reads) + " stale reads, the history allows " + count(c.node_stale_possible));
+    }
+    if (r.figure_check.earlier > 0) {
+      add(count(r.figure_check.earlier) + " of the nodes' convergence figures earlier than the router observed (beyond " +
+          count(static_cast<std::uint64_t>(r.figure_check.tolerance_ms)) + " ms)");
     }
     if (r.unroutable > 0) add(count(r.unroutable) + " node output lines without a routable dest");
     if (r.overflowed > 0) add(count(r.overflowed) + " messages dropped: more than 512 MiB in flight");

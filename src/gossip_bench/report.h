@@ -21,6 +21,11 @@ void write_results_json(const Options& o, const std::vector<ConditionRun>& runs,
                         const std::string& started_utc, const std::vector<std::string>& plots,
                         const std::string& path);
 
+// Each write's convergence figure from its node beside the router's, one per line
+// (node, ts_us, nodes_ms, observed_ms or "-"); nothing but the header for nodes without
+// bench_figures.
+void write_figures_tsv(const ConditionRun& run, const std::string& path);
+
 // One JSON object per line per client operation, in invocation order.
 void write_history_jsonl(const ConditionRun& run, const std::string& path);
 

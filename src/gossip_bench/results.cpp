@@ -218,6 +218,18 @@ void condition(Json& w, const ConditionRun& r) {
   }
   key_u(w, "observed_never", r.observed_never);
   key_s(w, "observed_by", r.observed_by);
+  // Each write's figure from its node against the router's (bench_figures).
+  const FigureCheck& fc = r.figure_check;
+  w.Key("per_write");
+  w.StartObject();
+  key_u(w, "figures", r.figures.size());
+  key_u(w, "compared", fc.compared);
+  key_u(w, "earlier_than_observed", fc.earlier);
+  key_u(w, "later_than_observed_by_10_percent", fc.later);
+  key_u(w, "unobserved", fc.unobserved);
+  key_u(w, "not_kept_by_nodes", fc.dropped);
+  key_u(w, "tolerance_ms", static_cast<std::uint64_t>(fc.tolerance_ms));
+  w.EndObject();
   key_b(w, "nodes_report_bench_stats", !r.foreign);
   key_opt(w, "identical_after_load_ms", r.identical_after_ms);
   key_opt(w, "settled_after_load_ms", r.settled_after_ms);
@@ -282,6 +294,19 @@ void write_results_json(const Options& o, const std::vector<ConditionRun>& runs,
   w.EndArray();
   w.EndObject();
   std::ofstream(path) << buf.GetString() << "\n";
+}
+
+void write_figures_tsv(const ConditionRun& run, const std::string& path) {
+  std::ofstream out(path);
+  out << "node\tts_us\tnodes_ms\tobserved_ms\n";
+  for (const WriteFigure& f : run.figures) {
+    out << 'n' << f.node << '\t' << f.ts_us << '\t' << f.node_ms << '\t';
+    if (f.observed_ms == kUnknown) {
+      out << "-\n";
+    } else {
+      out << f.observed_ms << '\n';
+    }
+  }
 }
 
 void write_history_jsonl(const ConditionRun& run, const std::string& path) {

@@ -89,6 +89,12 @@ TEST(GossipBench, ShortThreeNodeComparisonKeepsItsInvariants) {
     ASSERT_TRUE(c["convergence"]["observed_ms"].IsObject());
     EXPECT_EQ(c["convergence"]["observed_ms"]["count"].GetUint64(), ops["writes_ok"].GetUint64());
     EXPECT_EQ(c["convergence"]["observed_never"].GetUint64(), 0u);
+    // Each write's own figure (bench_figures) beside the router's: all of them, none earlier.
+    const auto& per_write = c["convergence"]["per_write"];
+    EXPECT_EQ(per_write["figures"].GetUint64(), c["convergence"]["nodes_ms"]["count"].GetUint64());
+    EXPECT_EQ(per_write["compared"].GetUint64(), per_write["figures"].GetUint64());
+    EXPECT_EQ(per_write["earlier_than_observed"].GetUint64(), 0u);
+    EXPECT_EQ(lines_in(r.folder + "/" + condition + "/figures.tsv"), per_write["figures"].GetUint64() + 1);
     std::uint64_t per_second = 0;
     for (const auto& s : msgs["per_second"].GetArray()) per_second += s[0].GetUint64();
     EXPECT_GE(per_second, msgs["node_to_node"].GetUint64()) << "the series covers every counted message";
@@ -173,6 +179,11 @@ TEST(GossipBench, KilledNodesComeBackRefilledAndCrashLossesAreAttributed) {
   // none yet: their pushes wait 1.5 s; Checkers.AKilledLifesFiguresJoin... covers the merge).
   EXPECT_GE(c["convergence"]["killed_lives_reported"].GetUint64(), 1u);
   EXPECT_LE(c["convergence"]["killed_lives_reported"].GetUint64(), 2u);
+  // No figure of any life is earlier than the router saw: a report of a life killed before
+  // the write was everywhere does not count (docs/REPLICATION.md, "Figures wait for proof of
+  // life").
+  EXPECT_EQ(c["convergence"]["per_write"]["earlier_than_observed"].GetUint64(), 0u);
+  EXPECT_GT(c["convergence"]["per_write"]["compared"].GetUint64(), 0u);
   // Every write counted lost with a crash was acknowledged by a node killed after that.
   std::ifstream history(r.folder + "/kill/history.jsonl");
   std::uint64_t flagged = 0;
@@ -192,6 +203,19 @@ TEST(GossipBench, KilledNodesComeBackRefilledAndCrashLossesAreAttributed) {
   }
   EXPECT_EQ(flagged, c["lost_with_crash"].GetUint64());
   EXPECT_GT(flagged, 0u) << "the case this test is about did not occur";
+}
+
+TEST(GossipBench, FiguresEarlierThanTheRouterSawFailTheRun) {
+  // gossip-kv behind a proxy that turns every figure bench_figures gives into 0 ms.
+  BenchRun r = bench("early", "--bin /usr/bin/env --node-args 'python3 " EARLY_FIGURES_NODE " " GOSSIP_KV_NODE_BIN "'"
+                              " --node-count 3 --time-limit 2 --nemesis none --quiet-period 60 --rate 40 --no-plots");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("convergence figures earlier than the router observed"), std::string::npos) << r.output;
+  rapidjson::Document d = results(r);
+  ASSERT_FALSE(d.HasParseError()) << slurp(r.folder + "/results.json");
+  const auto& per_write = d["conditions"]["normal"]["convergence"]["per_write"];
+  EXPECT_GT(per_write["compared"].GetUint64(), 0u);
+  EXPECT_EQ(per_write["earlier_than_observed"].GetUint64(), per_write["compared"].GetUint64());
 }
 
 TEST(GossipBench, ClockSkewShowsAsWritesHiddenByOlderOnes) {
