@@ -68,10 +68,14 @@ void ConvergenceObserver::on_write(int origin, std::int64_t key, std::int64_t ts
     converged(origin, key, ts_us, taken_us, now_us);
     return;
   }
+  if (p.reached > 0) p.last_us = now_us;  // they held it by now, since when is not known
   // (A write whose version ties another origin's on the same key and microsecond would be
   // taken for it: versions also order by origin, which the replies do not carry.)
   pending_[key].emplace(ts_us, p);
-  raise(origin, key, ts_us, now_us);  // counts the origin unless it held it already
+  // The origin holds it from when it took it, not from when its acknowledgement was read: a
+  // replica's own newer write of a key counts from then for the writes it supersedes, as the
+  // replica itself reports (a 6 ms reply under load put the router's figure after the nodes').
+  raise(origin, key, ts_us, taken_us);  // counts the origin unless it held it already
 }
 
 void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, std::int64_t t_us) {
@@ -83,6 +87,9 @@ void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, 
   if (writes == pending_.end()) return;
   auto& by_ts = writes->second;
   for (auto it = by_ts.upper_bound(old); it != by_ts.end() && it->first <= ts_us;) {
+    // Not before any replica came to hold it: this one's time may be earlier than another's
+    // (an origin's write counts from when it was taken, its acknowledgement read later).
+    it->second.last_us = std::max(it->second.last_us, t_us);
     if (++it->second.reached < nodes_) {
       ++it;
       continue;
@@ -91,7 +98,7 @@ void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, 
       lost_with_crash_.push_back({it->second.origin, key, it->first});
       --crash_candidates_;
     } else {
-      converged(it->second.origin, key, it->first, it->second.taken_us, t_us);
+      converged(it->second.origin, key, it->first, it->second.taken_us, it->second.last_us);
     }
     it = by_ts.erase(it);
   }

@@ -67,6 +67,7 @@ class ConvergenceObserver {
     int reached = 0;  // replicas holding it or newer
     int origin = 0;   // the node that took it
     std::int64_t crashed_wall_us = 0;  // its node was killed then with no other replica holding it
+    std::int64_t last_us = 0;  // the latest time a replica came to hold it so far
   };
   // Node n holds version ts of key (or newer) from t_us on.
   void raise(int node, std::int64_t key, std::int64_t ts_us, std::int64_t t_us);

@@ -49,6 +49,29 @@ TEST(Observer, AReplicaThatHadTheWriteBeforeItsAcknowledgementCounts) {
   EXPECT_EQ(o.converged_ms()[0], 20) << "known only when the acknowledgement arrived";
 }
 
+// A replica's own newer write of the key holds the older write from when it was taken, as
+// the replica itself reports it; its acknowledgement comes later (6 ms under load put the
+// router's figure after the nodes' own). Never before the other replicas held it.
+TEST(Observer, AReplicasOwnNewerWriteCountsFromWhenItWasTaken) {
+  ConvergenceObserver o(3);
+  o.on_write(1, 7, 500, 0, 1'000);
+  o.on_delivered(3, gossip(3, {{7, 500}}), 100'000);
+  o.on_write(2, 7, 900, 150'000, 156'000);  // n2's own write of the key: taken at 150, read at 156
+  ASSERT_EQ(o.converged_ms().size(), 1u);
+  EXPECT_EQ(o.converged_ms()[0], 150) << "when n2 took its newer write, not when its reply was read";
+  EXPECT_EQ(o.converged_ms_of(1, 500), 150);
+
+  // n2's reply is read only after n3 came to hold the write: the last replica to hold it was
+  // n3, at 200, though n2's newer write, counted last, was taken at 150.
+  ConvergenceObserver late(3);
+  late.on_write(1, 7, 500, 0, 1'000);
+  late.on_delivered(3, gossip(3, {{7, 500}}), 200'000);
+  late.on_write(2, 7, 900, 150'000, 210'000);
+  ASSERT_EQ(late.converged_ms().size(), 1u) << "n1's write; n2's never reached n1 or n3";
+  EXPECT_EQ(late.converged_ms_of(1, 500), 200) << "not before n3 held it";
+  EXPECT_EQ(late.converged_ms_of(2, 900), -1);
+}
+
 TEST(Observer, OtherKeysAndOtherMessagesDoNotCount) {
   ConvergenceObserver o(2);
   o.on_write(1, 7, 500, 0, 100);
