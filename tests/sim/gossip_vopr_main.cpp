@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
                  "burst,forge,crash,range,garbage,inject,peer) or all-<list>")
       ->capture_default_str();
   app.add_option("--break", breakage, "a deliberately broken model: none, drop-delta, drop-delta-no-net, corrupt-line, "
-                                      "late-taken, double-line")
+                                      "late-taken, double-line, swapped-figures")
       ->capture_default_str();
   app.add_option("--max-failures", max_failures, "stop after this many failing seeds")->capture_default_str();
   app.add_flag("--verbose", verbose, "print every seed, not only failures");

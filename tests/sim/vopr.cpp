@@ -297,6 +297,20 @@ EngineStats read_stats(const ReplicationEngine& e) {
   return s;
 }
 
+// The engine's figures one by one (bench_figures): [version ts_us, ms], oldest first.
+std::vector<std::pair<std::int64_t, std::int64_t>> read_figures(const ReplicationEngine& e) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  e.write_figures(w);
+  w.EndObject();
+  rapidjson::Document d;
+  d.Parse(buf.GetString());
+  std::vector<std::pair<std::int64_t, std::int64_t>> figures;
+  for (const auto& f : d["figures"].GetArray()) figures.emplace_back(f[0].GetInt64(), f[1].GetInt64());
+  return figures;
+}
+
 // The crash line a signal handler prints: the seed and its mix.
 char g_crash_line[2048];
 
@@ -1187,7 +1201,35 @@ void Cluster::check_figures(int n) {
       violate("I3 figures: n" + std::to_string(n) + "'s figure #" + std::to_string(k + 1) + " is " +
               std::to_string(s.figures_ms[k]) + " ms, the truth's #" + std::to_string(k + 1) + " is " +
               (truth[k] == kInf ? std::string("never") : std::to_string(truth[k]) + " ms"));
-      break;
+      return;
+    }
+    // Write by write (bench_figures, the newest kFiguresKept): each figure against the truth
+    // of the write it names, which the ranks above cannot tell apart.
+    const auto& mine = taken_by_node_[static_cast<std::size_t>(n)];
+    std::vector<std::pair<std::int64_t, std::int64_t>> figures = read_figures(*x.engine);
+    if (breakage_ == Breakage::kSwappedFigures) {  // the same figures, each on another write
+      for (std::size_t i = 0; i < figures.size() / 2; ++i) {
+        std::swap(figures[i].second, figures[figures.size() - 1 - i].second);
+      }
+    }
+    for (const auto& [ts, ms] : figures) {
+      const Taken* t = nullptr;
+      for (auto it = std::lower_bound(mine.begin(), mine.end(), std::pair{ts, std::size_t{0}});
+           it != mine.end() && it->first == ts; ++it) {
+        const Taken& c = taken_[it->second];
+        if (c.incarnation == static_cast<int>(x.gen) && c.acked_us >= 0) t = &c;
+      }
+      if (t == nullptr) {
+        violate("I3 figures: n" + std::to_string(n) + " took a figure for version " + std::to_string(ts) +
+                ", no write of its life");
+        return;
+      }
+      std::int64_t truth_ms = t->everywhere_us < 0 ? kInf : (t->everywhere_us - t->taken_us) / 1000;
+      if (ms + tolerance_ms >= truth_ms) continue;
+      violate("I3 figures: n" + std::to_string(n) + "'s figure for " + t->key + " " + vstr(t->version) + " is " +
+              std::to_string(ms) + " ms, the truth is " +
+              (truth_ms == kInf ? std::string("never") : std::to_string(truth_ms) + " ms"));
+      return;
     }
   }
 }
@@ -1252,6 +1294,7 @@ const char* breakage_name(Breakage b) {
     case Breakage::kCorruptLine: return "corrupt-line";
     case Breakage::kLateTaken: return "late-taken";
     case Breakage::kDoubleLine: return "double-line";
+    case Breakage::kSwappedFigures: return "swapped-figures";
   }
   return "?";
 }
@@ -1259,7 +1302,7 @@ const char* breakage_name(Breakage b) {
 bool parse_breakage(const std::string& text, Breakage* out) {
   for (Breakage b : {Breakage::kNone, Breakage::kDropDelta, Breakage::kDropDeltaNoNet,
                      Breakage::kCorruptLine,
-                     Breakage::kLateTaken, Breakage::kDoubleLine}) {
+                     Breakage::kLateTaken, Breakage::kDoubleLine, Breakage::kSwappedFigures}) {
     if (text == breakage_name(b)) {
       *out = b;
       return true;

@@ -61,6 +61,7 @@ enum class Breakage {
   kCorruptLine,     // the writer changes a value in every 50th peer line that carries entries
   kLateTaken,       // deltas carry the time the gossip side dequeued them, not when taken
   kDoubleLine,      // the writer emits every 100th peer line twice
+  kSwappedFigures,  // bench_figures names the wrong writes: figures reversed against versions
 };
 const char* breakage_name(Breakage b);
 bool parse_breakage(const std::string& text, Breakage* out);
