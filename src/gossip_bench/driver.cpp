@@ -620,7 +620,11 @@ class Driver {
       op.outcome = Op::Outcome::kOk;
       if (auto ts = ts_member(b)) {
         op.ts_us = *ts;
-        if (op.acked_write()) observer_.on_write(op.node, op.key, *ts, taken_us(op, *ts, now), now);
+        if (op.acked_write()) {
+          observer_.on_write(op.node, op.key, *ts, taken_us(op, *ts, now), now);
+        } else if (op.kind == Op::Kind::kWrite) {  // answered late: taken all the same
+          observer_.on_unacknowledged_write(op.node, op.key, *ts, taken_us(op, *ts, now));
+        }
       }
       if (op.kind == Op::Kind::kRead) op.value = int_member(b, "value").value_or(kUnknown);
       if (foreign_ && op.acked_write()) polls_.on_acked(static_cast<std::size_t>(&op - run_.history.data()), now);

@@ -31,6 +31,13 @@ class ConvergenceObserver {
   // hold it).
   void on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t now_us);
 
+  // A write node `origin` took but whose acknowledgement came after its request timed out: not
+  // measured (it was not acknowledged), but the node holds it, or a newer version of its key,
+  // from taken_us on, which counts for the other writes of the key it supersedes.
+  void on_unacknowledged_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us) {
+    raise(origin, key, ts_us, taken_us);
+  }
+
   // Node `node` (1-based) was killed at wall time wall_us: it holds nothing from now on. Its
   // acknowledged writes that no other replica held then (not even as a newer version of the
   // key) are lost with it, unless one of its messages still in flight carries them (or a newer

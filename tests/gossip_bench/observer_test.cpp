@@ -72,6 +72,19 @@ TEST(Observer, AReplicasOwnNewerWriteCountsFromWhenItWasTaken) {
   EXPECT_EQ(late.converged_ms_of(2, 900), -1);
 }
 
+// A write answered after its request timed out is not measured, but its node took it: a paused
+// node's late answer made the router count that node 100 ms late for an older write, which
+// only reached it later by gossip.
+TEST(Observer, AWriteAnsweredLateStillHoldsOlderOnes) {
+  ConvergenceObserver o(2);
+  o.on_write(1, 7, 500, 0, 1'000);
+  o.on_unacknowledged_write(2, 7, 900, 1'500'000);
+  ASSERT_EQ(o.converged_ms().size(), 1u);
+  EXPECT_EQ(o.converged_ms_of(1, 500), 1'500);
+  EXPECT_EQ(o.converged_ms_of(2, 900), -1) << "not measured";
+  EXPECT_EQ(o.unconverged(), 0u);
+}
+
 TEST(Observer, OtherKeysAndOtherMessagesDoNotCount) {
   ConvergenceObserver o(2);
   o.on_write(1, 7, 500, 0, 100);
