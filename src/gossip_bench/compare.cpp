@@ -38,6 +38,8 @@ const std::vector<FigureSpec>& figure_specs() {
       {"convergence, observed p50 (ms)", {"convergence", "observed_ms", "p50"}, 0, 1.0, true},
       {"convergence, observed p95 (ms)", {"convergence", "observed_ms", "p95"}, 0, 1.0, true},
       {"convergence, observed max (ms)", {"convergence", "observed_ms", "max"}, 0, 1.0, true},
+      {"figures earlier than observed", {"convergence", "per_write", "earlier_than_observed"}, 0},
+      {"figures later than observed by > 10 %", {"convergence", "per_write", "later_than_observed_by_10_percent"}, 0},
       {"identical after load (ms)", {"convergence", "identical_after_load_ms"}, 0},
       {"settled after load (ms)", {"convergence", "settled_after_load_ms"}, 0},
       {"stale reads, history", {"stale_reads", "history"}, 0},

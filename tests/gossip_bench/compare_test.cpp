@@ -25,13 +25,15 @@ std::string results_json(const std::string& options, const std::string& conditio
 const char* kOptions = "{\"bin\": \"/a/gossip-kv\", \"node_args\": \"--profile fast\", \"rate\": 50, \"seed\": 1}";
 
 // A condition with every figure the comparison reads.
-std::string full_condition(const std::string& name, double msgs_per_op, int p50, int lost) {
+std::string full_condition(const std::string& name, double msgs_per_op, int p50, int lost, int later = 3) {
   return "\"" + name + "\": {"
          "\"operations\": {\"invoked\": 100, \"answered\": 98},"
          "\"client_latency_ms\": {\"count\": 98, \"p50\": 0.11, \"p99\": 0.2},"
          "\"convergence\": {\"nodes_ms\": {\"count\": 40, \"p50\": " + std::to_string(p50) +
          ", \"p95\": 200, \"max\": 250},"
          "\"observed_ms\": {\"count\": 40, \"p50\": 150.0, \"p95\": 199.0, \"max\": 249.0},"
+         "\"per_write\": {\"earlier_than_observed\": 0, \"later_than_observed_by_10_percent\": " +
+         std::to_string(later) + "},"
          "\"identical_after_load_ms\": 300, \"settled_after_load_ms\": 310},"
          "\"messages\": {\"per_operation_during_load\": " + std::to_string(msgs_per_op) +
          ", \"per_operation\": 1.5, \"per_write_during_load\": 2.8},"
@@ -93,6 +95,14 @@ TEST(CompareRows, DifferenceIsBMinusAAndChangeIsRelativeToA) {
   EXPECT_DOUBLE_EQ(*stale.a, 2.0) << "a fraction is shown as a percentage";
 }
 
+// Runs from before bench_figures have no per-write counts: n/a (the sparse test above).
+TEST(CompareRows, PerWriteFigureCountsAreCompared) {
+  Comparison c = compare_documents(parse(results_json(kOptions, full_condition("kill", 1.0, 100, 0, 3))),
+                                   parse(results_json(kOptions, full_condition("kill", 1.0, 100, 0, 10))));
+  EXPECT_DOUBLE_EQ(*difference(row(c, 0, "figures later than observed by > 10 %")), 7.0);
+  EXPECT_DOUBLE_EQ(*row(c, 0, "figures earlier than observed").a, 0.0);
+}
+
 TEST(CompareRows, ChangeIsBlankWhenAIsZero) {
   Comparison c = compare_documents(parse(results_json(kOptions, full_condition("normal", 1.0, 100, 0))),
                                    parse(results_json(kOptions, full_condition("normal", 1.0, 100, 3))));
@@ -107,7 +117,8 @@ TEST(CompareRows, MissingNullAndEmptySummaryFiguresAreNa) {
   Comparison c = compare_documents(parse(results_json(kOptions, sparse)),
                                    parse(results_json(kOptions, full_condition("normal", 1.0, 100, 0))));
   for (const char* figure : {"convergence, nodes' own p50 (ms)", "convergence, observed max (ms)",
-                             "identical after load (ms)", "lost writes", "client latency p99 (ms)"}) {
+                             "identical after load (ms)", "lost writes", "client latency p99 (ms)",
+                             "figures later than observed by > 10 %"}) {
     const CompareRow& r = row(c, 0, figure);
     EXPECT_FALSE(r.a.has_value()) << figure;
     EXPECT_TRUE(r.b.has_value()) << figure;
