@@ -455,6 +455,16 @@ class Driver {
     }
   }
 
+  // When an operation is invoked, on both clocks read together: the router maps a version (wall
+  // clock) to when its node took it through this pair (taken_us). A burst's pair was the
+  // burst's start on one and each write's own on the other, up to 5 ms apart after building
+  // 2,000 requests, which put the router's figures that much late (the per-write check found
+  // the nodes' own "earlier" by as much).
+  void stamp_invocation(Op& op) const {
+    op.invoke_us = cluster_->now_us();
+    op.invoke_wall_us = wall_us();
+  }
+
   // A burst at each fault time, shaded for the interval that follows.
   void toggle_burst(std::int64_t now) {
     double t = static_cast<double>(now) / 1e6;
@@ -477,8 +487,7 @@ class Driver {
       op.node = node;
       op.key = next_burst_key_++;
       op.value = next_value_++;
-      op.invoke_us = now;
-      op.invoke_wall_us = wall_us();
+      stamp_invocation(op);
       std::int64_t msg_id = kBurstBase + static_cast<std::int64_t>(burst_ops_.size());
       run_.history.push_back(op);
       burst_ops_.push_back(run_.history.size() - 1);
@@ -532,7 +541,6 @@ class Driver {
     op.client = client;
     op.node = std::uniform_int_distribution<int>(1, n())(rng_);
     op.key = std::uniform_int_distribution<std::int64_t>(0, o_.key_count - 1)(rng_);
-    op.invoke_us = now;
     std::int64_t msg_id = next_msg_id_++;
     std::string body;
     if (std::uniform_real_distribution<double>(0, 1)(rng_) < o_.read_fraction) {
@@ -543,7 +551,7 @@ class Driver {
       body = R"({"type":")" + to_string(o_.write_type) + R"(","msg_id":)" + std::to_string(msg_id) +
              R"(,"key":)" + std::to_string(op.key) + R"(,"value":)" + std::to_string(op.value) + "}";
     }
-    op.invoke_wall_us = wall_us();
+    stamp_invocation(op);
     run_.history.push_back(op);
     op_of_msg_.push_back(run_.history.size() - 1);  // msg_ids run 1, 2, ... in issue order
     if (foreign_ && op.kind == Op::Kind::kWrite) polls_.on_issued(run_.history.size() - 1);
