@@ -75,7 +75,7 @@ std::vector<gossip_bench::ConditionRun> run_and_write(const gossip_bench::Option
     std::fclose(table);
   }
   if (!print) return runs;
-  std::printf("\nrun folder: %s (results.json, table.txt, per condition: history.jsonl and the nodes' stderr logs)\n",
+  std::printf("\nrun folder: %s (results.json, table.txt, per condition: history.jsonl, figures.tsv and the nodes' stderr logs)\n",
               dir.c_str());
   if (!plots.pngs.empty()) {
     std::printf("plots:");
