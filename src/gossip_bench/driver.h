@@ -35,16 +35,18 @@ struct WriteFigure {
   int node = 0;          // the node that took the write
   std::int64_t ts_us = 0;  // its version
   std::int64_t node_ms = 0;
-  std::int64_t observed_ms = kUnknown;  // the router's; kUnknown: it saw no such write converge
+  // The router's; kUnknown: it registered no such write (its acknowledgement timed out);
+  // ConvergenceObserver::kNever: it registered it and never saw it reach every replica.
+  std::int64_t observed_ms = kUnknown;
 };
 
 // Every figure the nodes kept, set against the router's, write by write: a node's figure
 // earlier than the truth beyond the clocks' spread fails the run (docs/BENCHMARK.md).
 struct FigureCheck {
   std::uint64_t compared = 0;    // figures with a router figure beside them
-  std::uint64_t unobserved = 0;  // figures the router has none for
+  std::uint64_t unobserved = 0;  // figures of writes the router did not register
   std::uint64_t dropped = 0;     // older figures the nodes no longer kept (bench_figures' bound)
-  std::uint64_t earlier = 0;     // node_ms + tolerance_ms < observed_ms
+  std::uint64_t earlier = 0;     // node_ms + tolerance_ms < observed_ms (always, for kNever)
   std::uint64_t later = 0;       // node_ms above observed_ms by more than 10 % and 10 ms
   std::int64_t tolerance_ms = 1; // rounding, plus the spread of the clocks the nemesis skewed
 };

@@ -58,20 +58,35 @@ void ConvergenceObserver::on_delivered(int to, std::string_view line, std::int64
 }
 
 void ConvergenceObserver::on_write(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us,
-                                   std::int64_t now_us) {
+                                   std::int64_t /*now_us*/) {
   Pending p{taken_us, 0, origin, 0};
-  for (int n = 1; n <= nodes_; ++n) {
-    auto it = held_[static_cast<std::size_t>(n)].find(key);
-    if (it != held_[static_cast<std::size_t>(n)].end() && it->second >= ts_us) ++p.reached;
-  }
-  if (p.reached == nodes_) {  // everyone had it before its acknowledgement was read
-    converged(origin, key, ts_us, taken_us, now_us);
+  // (A write whose version ties another origin's on the same key and microsecond is not
+  // followed: versions also order by origin, which the replies do not carry. Neither is
+  // registered, so a node's figure for either is not compared. Clocks skewed by seconds
+  // made such ties: a hybrid clock that observed one version issues the next microsecond.)
+  auto [first, fresh] = origin_of_version_.try_emplace({key, ts_us}, origin);
+  if (!fresh) {
+    tied_.insert({first->second, ts_us});
+    tied_.insert({origin, ts_us});
+    raise(origin, key, ts_us, taken_us);  // it holds a version that new all the same
     return;
   }
-  if (p.reached > 0) p.last_us = now_us;  // they held it by now, since when is not known
-  // (A write whose version ties another origin's on the same key and microsecond would be
-  // taken for it: versions also order by origin, which the replies do not carry.)
-  pending_[key].emplace(ts_us, p);
+  auto& by_ts = pending_[key];
+  registered_.insert({origin, ts_us});
+  // Replicas that hold a newer version already: each since it came to hold that version at
+  // the latest (perhaps earlier, through a version in between), and not before it was taken.
+  p.last_us = taken_us;
+  for (int n = 1; n <= nodes_; ++n) {
+    auto it = held_[static_cast<std::size_t>(n)].find(key);
+    if (it == held_[static_cast<std::size_t>(n)].end() || it->second.ts_us < ts_us) continue;
+    ++p.reached;
+    p.last_us = std::max(p.last_us, it->second.since_us);
+  }
+  if (p.reached == nodes_) {  // everyone had it before its acknowledgement was read
+    converged(origin, key, ts_us, taken_us, p.last_us);
+    return;
+  }
+  by_ts.emplace(ts_us, p);
   // The origin holds it from when it took it, not from when its acknowledgement was read: a
   // replica's own newer write of a key counts from then for the writes it supersedes, as the
   // replica itself reports (a 6 ms reply under load put the router's figure after the nodes').
@@ -79,10 +94,10 @@ void ConvergenceObserver::on_write(int origin, std::int64_t key, std::int64_t ts
 }
 
 void ConvergenceObserver::raise(int node, std::int64_t key, std::int64_t ts_us, std::int64_t t_us) {
-  std::int64_t& newest = held_[static_cast<std::size_t>(node)][key];
-  std::int64_t old = newest;
+  Held& newest = held_[static_cast<std::size_t>(node)][key];
+  std::int64_t old = newest.ts_us;
   if (ts_us <= old) return;
-  newest = ts_us;
+  newest = {ts_us, t_us};
   auto writes = pending_.find(key);
   if (writes == pending_.end()) return;
   auto& by_ts = writes->second;
@@ -113,8 +128,10 @@ void ConvergenceObserver::converged(int origin, std::int64_t key, std::int64_t t
 }
 
 std::int64_t ConvergenceObserver::converged_ms_of(int origin, std::int64_t ts_us) const {
+  if (tied_.contains({origin, ts_us})) return -1;
   auto it = converged_ms_of_.find({origin, ts_us});
-  return it == converged_ms_of_.end() ? -1 : it->second;
+  if (it != converged_ms_of_.end()) return it->second;
+  return registered_.contains({origin, ts_us}) ? kNever : -1;
 }
 
 std::int64_t ConvergenceObserver::converged_at(std::int64_t key, std::int64_t ts_us) const {
@@ -141,7 +158,7 @@ void ConvergenceObserver::on_killed(const std::vector<int>& nodes, std::int64_t 
   auto holds = [this](int n, std::int64_t key, std::int64_t ts) {
     const auto& held = held_[static_cast<std::size_t>(n)];
     auto it = held.find(key);
-    return it != held.end() && it->second >= ts;
+    return it != held.end() && it->second.ts_us >= ts;
   };
   for (auto& [key, by_ts] : pending_) {
     for (auto& [ts, p] : by_ts) {

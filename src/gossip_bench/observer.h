@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/flat_hash_set.h>
 
 namespace gossip_bench {
 
@@ -53,8 +54,11 @@ class ConvergenceObserver {
   [[nodiscard]] std::int64_t converged_at(std::int64_t key, std::int64_t ts_us) const;
 
   // The router's figure for the write node `origin` took with version ts_us: ms from when it
-  // was taken until every replica held it; kUnknown (-1) if they never did, or no such write
-  // was registered.
+  // was taken until every replica held it; kNever if it registered the write and never saw it
+  // everywhere (still on its way, or lost with a crash); -1 if no such write was registered,
+  // or its version ties another origin's write of the key (the replies do not say which
+  // origin wins the tie, so neither is followed).
+  static constexpr std::int64_t kNever = INT64_MAX;
   [[nodiscard]] std::int64_t converged_ms_of(int origin, std::int64_t ts_us) const;
   // For each write every replica came to hold: ms from when it was taken to the last replica.
   [[nodiscard]] const std::vector<std::int64_t>& converged_ms() const { return converged_ms_; }
@@ -83,7 +87,11 @@ class ConvergenceObserver {
   void rescue(std::int64_t key, std::int64_t ts_us, std::int64_t origin);
 
   int nodes_;
-  std::vector<absl::flat_hash_map<std::int64_t, std::int64_t>> held_;  // [node] key -> newest ts
+  struct Held {
+    std::int64_t ts_us = 0;     // the newest version of the key the node holds
+    std::int64_t since_us = 0;  // since when (it may have held an older one at least as new as a write before)
+  };
+  std::vector<absl::flat_hash_map<std::int64_t, Held>> held_;  // [node] key -> newest version
   absl::flat_hash_map<std::int64_t, std::map<std::int64_t, Pending>> pending_;  // key -> ts -> write
   std::vector<std::int64_t> converged_ms_;
   std::vector<std::int64_t> converged_taken_us_;
@@ -93,6 +101,9 @@ class ConvergenceObserver {
   std::int64_t track_from_key_ = INT64_MAX;
   absl::flat_hash_map<std::pair<std::int64_t, std::int64_t>, std::int64_t> converged_at_;  // tracked
   absl::flat_hash_map<std::pair<int, std::int64_t>, std::int64_t> converged_ms_of_;  // (origin, ts) -> ms
+  absl::flat_hash_set<std::pair<int, std::int64_t>> registered_;  // (origin, ts) of every write
+  absl::flat_hash_map<std::pair<std::int64_t, std::int64_t>, int> origin_of_version_;  // (key, ts) -> origin
+  absl::flat_hash_set<std::pair<int, std::int64_t>> tied_;  // (origin, ts) of writes whose versions tie
   void converged(int origin, std::int64_t key, std::int64_t ts_us, std::int64_t taken_us, std::int64_t t_us);
   std::uint64_t entries_seen_ = 0;
 };

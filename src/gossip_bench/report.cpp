@@ -94,7 +94,7 @@ std::vector<Row> table_rows(const Options& o) {
       {"  each write's figure against observed: earlier / later by > 10 %", [](const ConditionRun& r) {
          const FigureCheck& c = r.figure_check;
          if (r.foreign || !r.observed) return std::string("n/a");
-         if (r.figures.empty()) return std::string("n/a (no bench_figures)");
+         if (r.figures.empty()) return std::string("n/a (no figures listed)");
          std::string s = (c.earlier > 0 ? "EARLIER: " : "") + count(c.earlier) + " / " + count(c.later) + " of " + count(c.compared);
          if (c.unobserved > 0) s += ", " + count(c.unobserved) + " unobserved";
          if (c.dropped > 0) s += ", " + count(c.dropped) + " not kept";

@@ -5,6 +5,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include "observer.h"
 #include "report.h"
 
 namespace gossip_bench {
@@ -218,18 +219,23 @@ void condition(Json& w, const ConditionRun& r) {
   }
   key_u(w, "observed_never", r.observed_never);
   key_s(w, "observed_by", r.observed_by);
-  // Each write's figure from its node against the router's (bench_figures).
+  // Each write's figure from its node against the router's (bench_figures); null where none
+  // was compared (another node's format, bench_write).
   const FigureCheck& fc = r.figure_check;
   w.Key("per_write");
-  w.StartObject();
-  key_u(w, "figures", r.figures.size());
-  key_u(w, "compared", fc.compared);
-  key_u(w, "earlier_than_observed", fc.earlier);
-  key_u(w, "later_than_observed_by_10_percent", fc.later);
-  key_u(w, "unobserved", fc.unobserved);
-  key_u(w, "not_kept_by_nodes", fc.dropped);
-  key_u(w, "tolerance_ms", static_cast<std::uint64_t>(fc.tolerance_ms));
-  w.EndObject();
+  if (r.foreign || !r.observed || r.observed_by != "router") {
+    w.Null();
+  } else {
+    w.StartObject();
+    key_u(w, "figures", r.figures.size());
+    key_u(w, "compared", fc.compared);
+    key_u(w, "earlier_than_observed", fc.earlier);
+    key_u(w, "later_than_observed_by_10_percent", fc.later);
+    key_u(w, "unobserved", fc.unobserved);
+    key_u(w, "not_kept_by_nodes", fc.dropped);
+    key_u(w, "tolerance_ms", static_cast<std::uint64_t>(fc.tolerance_ms));
+    w.EndObject();
+  }
   key_b(w, "nodes_report_bench_stats", !r.foreign);
   key_opt(w, "identical_after_load_ms", r.identical_after_ms);
   key_opt(w, "settled_after_load_ms", r.settled_after_ms);
@@ -303,6 +309,8 @@ void write_figures_tsv(const ConditionRun& run, const std::string& path) {
     out << 'n' << f.node << '\t' << f.ts_us << '\t' << f.node_ms << '\t';
     if (f.observed_ms == kUnknown) {
       out << "-\n";
+    } else if (f.observed_ms == ConvergenceObserver::kNever) {
+      out << "never\n";
     } else {
       out << f.observed_ms << '\n';
     }
