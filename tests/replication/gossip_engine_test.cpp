@@ -10,17 +10,22 @@
 namespace gossip_kv {
 namespace {
 
-// The engine's bench_stats members, parsed.
-rapidjson::Document stats_of(const GossipEngine& e) {
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+// The members an engine writes into a reply (write_stats: bench_stats', write_figures:
+// bench_figures'), parsed.
+rapidjson::Document members_of(const GossipEngine& e, void (GossipEngine::*write)(Writer&) const) {
   rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  Writer w(buf);
   w.StartObject();
-  e.write_stats(w);
+  (e.*write)(w);
   w.EndObject();
   rapidjson::Document d;
   d.Parse(buf.GetString());
   return d;
 }
+
+rapidjson::Document stats_of(const GossipEngine& e) { return members_of(e, &GossipEngine::write_stats); }
 
 TEST(GossipEngine, GarbageFromPeersIsCountedNeverFatal) {
   Store store(1);
@@ -269,16 +274,7 @@ TEST(GossipEngine, ReAskedAcknowledgementsCarryWhenTheWriteWasFirstHeld) {
 }
 
 // bench_figures' members: [version ts_us, ms] per settled write, oldest first.
-rapidjson::Document figures_of(const GossipEngine& e) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  e.write_figures(w);
-  w.EndObject();
-  rapidjson::Document d;
-  d.Parse(buf.GetString());
-  return d;
-}
+rapidjson::Document figures_of(const GossipEngine& e) { return members_of(e, &GossipEngine::write_figures); }
 
 // Each settled write's figure is kept with its version, the same figure as the histogram's,
 // up to kFiguresKept: past it the oldest go, counted.

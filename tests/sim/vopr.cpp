@@ -275,14 +275,21 @@ struct EngineStats {
   std::vector<std::int64_t> figures_ms;  // bucket lower bounds, one per sample, ascending
 };
 
-EngineStats read_stats(const ReplicationEngine& e) {
+// The members an engine writes into a reply (write_stats, write_figures), parsed.
+rapidjson::Document members_of(const ReplicationEngine& e,
+                               void (ReplicationEngine::*write)(rapidjson::Writer<rapidjson::StringBuffer>&) const) {
   rapidjson::StringBuffer buf;
   rapidjson::Writer<rapidjson::StringBuffer> w(buf);
   w.StartObject();
-  e.write_stats(w);
+  (e.*write)(w);
   w.EndObject();
   rapidjson::Document d;
   d.Parse(buf.GetString());
+  return d;
+}
+
+EngineStats read_stats(const ReplicationEngine& e) {
+  rapidjson::Document d = members_of(e, &ReplicationEngine::write_stats);
   EngineStats s;
   for (const auto& k : d["gossip_sent_by_kind"].GetObject()) s.sent += k.value[0].GetUint64();
   s.received = d["gossip_msgs_received"].GetUint64();
@@ -299,13 +306,7 @@ EngineStats read_stats(const ReplicationEngine& e) {
 
 // The engine's figures one by one (bench_figures): [version ts_us, ms], oldest first.
 std::vector<std::pair<std::int64_t, std::int64_t>> read_figures(const ReplicationEngine& e) {
-  rapidjson::StringBuffer buf;
-  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
-  w.StartObject();
-  e.write_figures(w);
-  w.EndObject();
-  rapidjson::Document d;
-  d.Parse(buf.GetString());
+  rapidjson::Document d = members_of(e, &ReplicationEngine::write_figures);
   std::vector<std::pair<std::int64_t, std::int64_t>> figures;
   for (const auto& f : d["figures"].GetArray()) figures.emplace_back(f[0].GetInt64(), f[1].GetInt64());
   return figures;
