@@ -181,16 +181,12 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
 
 void GossipEngine::finalize(std::int64_t now_us, bool full_scan) {
   const std::int64_t grace_us = convergence_grace_us();
-  bool proof_bounds_ready = false;
   auto settle = [&](Unconverged& u) {
     if (u.recorded || u.complete_us == 0 || now_us - u.complete_us < grace_us) return;
     // The figure as it stands now, kept while proof of life is awaited: the clocks' offsets
     // move on meanwhile, and a later estimate is no truer.
     if (u.held_everywhere_us == 0) u.held_everywhere_us = held_everywhere_us(u, now_us);
-    if (!proof_bounds_ready) {
-      fill_proof_bounds(now_us);
-      proof_bounds_ready = true;
-    }
+    fill_proof_bounds(now_us);
     if (!lives_proven(u, nullptr)) return;
     record_convergence(u.ts_us, ms_between(u.taken_us, u.held_everywhere_us));
     u.recorded = true;
@@ -248,6 +244,10 @@ void GossipEngine::finish_floor_sweeps() {
 }
 
 void GossipEngine::fill_proof_bounds(std::int64_t now_us) {
+  // Once per moment: on_ack settles after every span, and the front may wait for proof for
+  // seconds (the offsets change only with take_clock_samples, which forgets these).
+  if (now_us == proof_bounds_us_) return;
+  proof_bounds_us_ = now_us;
   proof_lo_.resize(ids_.size() + 1);
   proof_hi_.resize(ids_.size() + 1);
   proof_known_.resize(ids_.size() + 1);

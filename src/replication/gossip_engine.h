@@ -289,6 +289,7 @@ class GossipEngine final : public ReplicationEngine {
   void fill_proof_bounds(std::int64_t now_us);
   std::vector<std::int64_t> proof_lo_, proof_hi_;
   std::vector<char> proof_known_;
+  std::int64_t proof_bounds_us_ = INT64_MIN;  // when they were filled (INT64_MIN: offsets moved since)
   // A node that fell quiet after sending reports (no message to that peer for quiet_us())
   // sends it one message of nothing else, a heartbeat: its reports' figures wait for a message
   // of its life sent after every replica held the write, and at the end of a load nothing else

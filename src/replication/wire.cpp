@@ -190,6 +190,7 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
 // The message's send time and the sender's least delay from me: clock offsets
 // (clock_offsets.h), by which reports settle in my clock.
 void GossipEngine::take_clock_samples(std::uint32_t peer, std::int64_t now_us) {
+  proof_bounds_us_ = INT64_MIN;  // the proof bounds are refilled from the new offsets
   if (msg_.has_sent_at) offsets_.on_message(peer, msg_.sent_at, now_us);
   if (msg_.has_seen_min) offsets_.on_told(peer, msg_.seen_min);
   // A relay's table: only relays publish one (anyone else's is ignored).
