@@ -268,7 +268,7 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
                               msg_.has_floor ? std::min(msg_.floor, cap) : 0});
     }
   }
-  if (msg_.has_floor) learn_floor(peer, msg_.floor, now_us);
+  // (The sender's floor was learned first thing, on_peer_message.)
   if (of_current_life(peer, msg_.has_floor ? msg_.floor : 0)) {
     on_span(peer, msg_.from, msg_.to, now_us, out);
   }
@@ -279,9 +279,8 @@ void GossipEngine::take_chain(std::uint32_t peer, std::int64_t now_us,
 void GossipEngine::on_digest(std::uint32_t peer, std::int64_t now_us,
                              std::vector<OutMessage>& out) {
   const std::vector<std::int64_t>& their_wm = msg_.wm;
-  // The asker's floor, from the asker: the answer sends back its writes of an earlier life
-  // only, and must know where its current one began.
-  if (msg_.has_floor) learn_floor(peer, msg_.floor, now_us);
+  // The asker's floor was learned first thing (on_peer_message): the answer sends back its
+  // writes of an earlier life only, and must know where its current one began.
   // At most kDigestAnswersMax answers per interval, and one cut at the byte cap: a cut answer
   // vouches for nothing, so the asker's watermarks stay and the next answer would resend the
   // same entries (content sync refills a replica that far behind).
