@@ -316,6 +316,10 @@ void GossipEngine::learn_floor(std::uint32_t origin, std::int64_t floor, std::in
   bool first_heard = floor_[origin] == 0 && wm_[origin] == 0;
   bool earlier_life_known = floor_[origin] != 0;
   floor_[origin] = floor;
+  // Report numbers count per pair of lives: its new one numbers its reports to me from 1,
+  // and mine to it start again (about the life it now has, "al").
+  report_seq_[origin] = ReportSeq{};
+  report_msgs_sent_[origin] = 0;
   // Of the earlier life: its messages named it (a floor of 0 proves nothing here).
   std::int64_t alive_us = earlier_life_known ? alive_us_[origin] : 0;
   alive_us_[origin] = 0;

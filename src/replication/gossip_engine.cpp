@@ -61,6 +61,9 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   heard_us_.assign(ids_.size() + 1, now_us);
   floor_sweep_from_.assign(ids_.size() + 1, INT64_MAX);
   heartbeat_owed_.assign(ids_.size() + 1, 0);
+  report_msgs_sent_.assign(ids_.size() + 1, 0);
+  report_seq_.assign(ids_.size() + 1, ReportSeq{});
+  last_gap_ask_us_.assign(ids_.size() + 1, INT64_MIN / 2);
   last_message_to_us_.assign(ids_.size() + 1, now_us);
   heard_lives_.assign(ids_.size() + 1, HeardLife{});
   life_changed_.assign(ids_.size() + 1, 0);
@@ -209,6 +212,7 @@ void GossipEngine::tick(std::int64_t now_us, std::vector<OutMessage>& out) {
   if (now_us >= next_ack_check_us_) {
     finalize(now_us, true);
     send_due_acks(now_us, out);
+    ask_on_report_gaps(now_us, out);
     ask_for_proof_of_life(now_us, out);
     send_heartbeats(now_us, out);
     next_ack_check_us_ = now_us + config_.ack_delay_max_ms * 1000 / 4;

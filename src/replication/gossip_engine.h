@@ -306,6 +306,27 @@ class GossipEngine final : public ReplicationEngine {
   std::vector<char> heartbeat_owed_;               // per peer: reports went since the last one
   std::vector<std::int64_t> last_message_to_us_;   // per peer: the last message of any kind
   bool carries_reports_ = false;  // the message being written carries a or ra spans
+  bool reports_for_recipient_ = false;  // ... owed "a" spans for its recipient: numbered (rq)
+  // Report numbers ("rq", docs/REPLICATION.md "Numbered reports"), counted per pair of lives:
+  // per peer, how many messages carrying reports for its life I know (floor_) this life of
+  // mine sent it; and of its numbered messages about this life of mine, the first number not
+  // yet heard, which of the next 64 were heard (bit i: next + i), the highest heard, and since
+  // when a gap shows (a number heard past one missing; 0: none). Both restart when a peer's
+  // new life is learned.
+  std::vector<std::int64_t> report_msgs_sent_;
+  struct ReportSeq {
+    std::int64_t next = 1;
+    std::uint64_t above = 0;
+    std::int64_t highest = 0;
+    std::int64_t gap_since_us = 0;
+  };
+  std::vector<ReportSeq> report_seq_;
+  std::vector<std::int64_t> last_gap_ask_us_;  // per peer: the last digest a gap sent
+  void note_report_seq(std::uint32_t peer, std::int64_t n, std::int64_t now_us);
+  // Asks, with a digest, each peer whose numbered reports show a gap that outlasted a
+  // reordering (its answer re-sends them with the times first held), at most once per
+  // acknowledgement delay per peer.
+  void ask_on_report_gaps(std::int64_t now_us, std::vector<OutMessage>& out);
   bool lives_due_ = false;        // a relay's: a heartbeat came, the next round goes to all
   // Asks, with a digest, the replicas whose proof of life the oldest waiting figures lack
   // (their answers carry it): at the end of a load nothing else may come from them.

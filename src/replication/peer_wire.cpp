@@ -29,8 +29,9 @@ constexpr unsigned kValueFlags = rapidjson::kParseIterativeFlag;
 enum class Member : std::uint8_t {
   kNone, kType, kMsgId, kFrom, kTo, kFloor, kOwn, kAskerFloor, kEntries, kWm, kAcks, kAckLife,
   kRelayAcks, kRelay, kRelaySpans, kForwardedAcks, kBeforeFloor, kSentAt, kSeenMin, kClockOffsets,
-  kRelayLives
+  kRelayLives, kReportSeq
 };
+static_assert(static_cast<unsigned>(Member::kReportSeq) < 32);
 
 Member body_member(std::string_view name) {
   if (name == "type") return Member::kType;
@@ -50,6 +51,7 @@ Member body_member(std::string_view name) {
   if (name == "st") return Member::kSentAt;
   if (name == "mo") return Member::kSeenMin;
   if (name == "co") return Member::kClockOffsets;
+  if (name == "rq") return Member::kReportSeq;
   return Member::kNone;
 }
 
@@ -62,9 +64,10 @@ Member relay_member(std::string_view name) {
 
 constexpr std::uint32_t bit(Member m) { return 1u << static_cast<unsigned>(m); }
 
-// Members each kind may carry (msg_id, type, st, mo, fl and al everywhere).
+// Members each kind may carry (msg_id, type, st, mo, fl, al and rq everywhere).
 constexpr std::uint32_t kCommon = bit(Member::kType) | bit(Member::kMsgId) | bit(Member::kSentAt) |
-                                  bit(Member::kSeenMin) | bit(Member::kAckLife) | bit(Member::kFloor);
+                                  bit(Member::kSeenMin) | bit(Member::kAckLife) | bit(Member::kFloor) |
+                                  bit(Member::kReportSeq);
 constexpr std::uint32_t kGossipMembers = kCommon | bit(Member::kFrom) | bit(Member::kTo) |
                                          bit(Member::kFloor) | bit(Member::kEntries) | bit(Member::kWm) |
                                          bit(Member::kAcks) | bit(Member::kRelayAcks) |
@@ -410,6 +413,12 @@ bool BodyHandler::body_integer(std::int64_t v) {
     m_->seen_min = v;
     return true;
   }
+  if (member_ == Member::kReportSeq) {
+    if (v < 1 || v > peer_wire::kReportSeqMax) return range("rq outside 1..2^53");
+    m_->has_report_seq = true;
+    m_->report_seq = v;
+    return true;
+  }
   if (member_ == Member::kOwn) {
     if (!mark_like(v)) return range("ow outside the window");
     m_->has_own = true;
@@ -686,8 +695,8 @@ void PeerMessage::clear() {
   has_entries = has_wm = has_acks = has_relay_acks = false;
   floor = own = asker_floor = ack_life = 0;
   has_relay = has_relay_spans = has_forwarded_acks = has_relay_lives = has_before_floor = false;
-  has_sent_at = has_seen_min = has_clock_offsets = false;
-  sent_at = seen_min = 0;
+  has_sent_at = has_seen_min = has_clock_offsets = has_report_seq = false;
+  sent_at = seen_min = report_seq = 0;
   clock_offsets.clear();
   msg_id = 0;
   from = to = 0;

@@ -36,12 +36,17 @@
 //    "st": ts,                                the sender's clock when it sent the message
 //    "mo": µs,                                the sender's least (receive time - "st") over
 //                                             the recipient's messages (clock_offsets.h)
-//    "co": [[node, mid, half_width], ...]}    gossip from a relay: its clock minus each
+//    "co": [[node, mid, half_width], ...],    gossip from a relay: its clock minus each
 //                                             listed node's lies within mid +- half_width (µs)
+//    "rq": n}                                 this message carries reports for the recipient
+//                                             ("a" spans owed to it), the n-th such message
+//                                             this life of the sender sent about the
+//                                             recipient's life in "al" (1..2^53): a gap shows
+//                                             the recipient that reports were lost
 //
 // Which members each kind may carry: gossip: from+to (together, and only with e), e, wm, af
 // and bf (an answer: with wm, without a chain), a, ra, r, co; digest: wm (required), ow, a, ra
-// (a gap repair to the relay), bf; ack: a, ra. msg_id, st, mo, fl and al (only with a) are
+// (a gap repair to the relay), bf; ack: a, ra. msg_id, st, mo, fl, rq and al (only with a) are
 // allowed everywhere.
 //
 // Checks, each with its reason (a message failing any one is rejected whole; the caller counts
@@ -126,6 +131,9 @@ inline constexpr std::size_t kClockOffsetBytesMax = tuple_bytes_max(1, 2);   // 
 inline constexpr std::size_t kRelayLifeBytesMax = tuple_bytes_max(1, 2);     // lv [node,fl,st]
 // How far a clock offset or a minimum of (receive - send) may lie from 0 (clock_offsets.h).
 inline constexpr std::int64_t kClockSampleAbsMaxUs = 2 * limits::kVersionAheadMaxUs;
+// The largest report number ("rq"): a sender numbers each life's messages from 1, and one
+// past it still fits an int64 (and a double, for any JSON reader).
+inline constexpr std::int64_t kReportSeqMax = std::int64_t{1} << 53;
 
 // Older writes an entry stands for (its version is a newer one of their key): at most this
 // many (origin, ts) pairs after the value.
@@ -154,7 +162,7 @@ inline constexpr std::size_t kBodyFixedBytesMax =
     (sizeof R"(,"wm":[])" - 1) + (sizeof R"(,"a":[])" - 1) + (sizeof R"(,"ra":[])" - 1) +
     (sizeof R"(,"r":{"sp":[],"fa":[],"lv":[]})" - 1) + (sizeof R"(,"bf":[])" - 1) + (sizeof R"(,"st":)" - 1) +
     kInt64TextBytesMax + (sizeof R"(,"mo":)" - 1) + kInt64TextBytesMax + (sizeof R"(,"co":[])" - 1) +
-    (sizeof "}" - 1);
+    (sizeof R"(,"rq":)" - 1) + kInt64TextBytesMax + (sizeof "}" - 1);
 
 // What one message may carry. The engine caps what it writes by these; the decoder's default
 // bounds are the same figures, so whatever an engine writes at the caps decodes.
@@ -299,6 +307,8 @@ struct PeerMessage {
   std::int64_t sent_at = 0;
   bool has_seen_min = false;  // mo: the sender's least (receive - send) for the recipient's
   std::int64_t seen_min = 0;
+  bool has_report_seq = false;  // rq: the number of this report-carrying message
+  std::int64_t report_seq = 0;
   bool has_clock_offsets = false;  // co: a relay's clock minus each listed node's
   std::vector<PeerClockOffset> clock_offsets;
 

@@ -273,8 +273,128 @@ TEST(GossipEngine, ReAskedAcknowledgementsCarryWhenTheWriteWasFirstHeld) {
       << "the first write was held by n2 150 ms after it was taken, not when n2 re-sent";
 }
 
+// The numbers only ask when one is truly missing: a reordered message that fills the gap
+// within an acknowledgement check asks nothing, nor does a duplicate or a number heard late
+// after an ask; a new life of the peer numbers from 1 again; numbers about another life of
+// mine ("al") count for nothing.
+TEST(GossipEngine, ReportNumbersAskOnlyForAGapThatStays) {
+  GossipConfig config;  // acknowledgement checks every 250 ms
+  config.anti_entropy_interval_ms = 600'000;
+  const std::int64_t t0 = 1'000'000'000;
+  Store store(1);
+  GossipEngine n1(config, "n1", {"n1", "n2"}, store, 1, t0);
+  const std::string mine = std::to_string(t0 - 1);  // n1's floor
+  std::vector<OutMessage> out;
+  std::int64_t now = t0;
+  auto hear = [&](std::int64_t life, int rq, const std::string& al = "") {
+    n1.on_peer_message("n2",
+                       R"({"type":"ack","a":[],"al":)" + (al.empty() ? mine : al) + R"(,"fl":)" +
+                           std::to_string(life) + R"(,"rq":)" + std::to_string(rq) + R"(,"st":)" +
+                           std::to_string(now) + "}",
+                       now, out);
+  };
+  auto digests_after = [&](std::int64_t ms) {  // ticks through ms; digests sent to n2
+    std::size_t n = 0;
+    for (std::int64_t end = now + ms * 1000; now < end;) {
+      now += 50'000;
+      out.clear();
+      n1.tick(now, out);
+      for (const OutMessage& m : out) n += m.dest == "n2" && m.body.find(R"("type":"digest")") != std::string::npos;
+    }
+    return n;
+  };
+  const std::int64_t life = t0 - 100;
+  hear(life, 1);
+  EXPECT_EQ(digests_after(1'100), 0u);  // checks at 1,000 ms, then every 250
+  hear(life, 3);  // 2 is late ...
+  EXPECT_EQ(digests_after(200), 0u) << "a gap younger than a check (150 ms at 1,250) waits";
+  hear(life, 2);  // ... and comes before the next
+  EXPECT_EQ(digests_after(1'000), 0u) << "a reordered message filled the gap";
+  hear(life, 3);  // a duplicate
+  hear(life, 5);  // 4 is lost
+  EXPECT_EQ(digests_after(1'000), 1u) << "the gap stayed: asked once";
+  hear(life, 4);  // heard after the ask, which re-sent it anyway
+  hear(life, 6);
+  EXPECT_EQ(digests_after(1'500), 0u);
+  hear(life + 10'000'000, 1);  // a restart: the new life numbers from 1
+  hear(life + 10'000'000, 2);
+  EXPECT_EQ(digests_after(1'500), 0u);
+  hear(life + 10'000'000, 9, std::to_string(t0 - 500));  // about an earlier life of mine
+  EXPECT_EQ(digests_after(1'500), 0u);
+  hear(life + 10'000'000, 4);  // 3 is lost
+  EXPECT_EQ(digests_after(1'500), 1u);
+}
+
 // bench_figures' members: [version ts_us, ms] per settled write, oldest first.
 rapidjson::Document figures_of(const GossipEngine& e) { return members_of(e, &GossipEngine::write_figures); }
+
+// A replica numbers the messages that carry reports for an origin ("rq"). One lost (a cut)
+// shows as a gap when the next arrives, and the origin asks at once: the lost report comes
+// back with the time the write was first held. Before, the origin asked a silent replica only
+// four acknowledgement delays after the write, and a report on a newer write of the key
+// (credited to the older) could complete the figure first, seconds late.
+TEST(GossipEngine, AGapInNumberedReportsIsAskedForAtOnce) {
+  GossipConfig config;  // default: direct pushes every 100 ms, lone acks after 1 s
+  config.anti_entropy_interval_ms = 60'000;  // its digests re-send reports too: out of the way
+  const std::int64_t t0 = 1'000'000'000;
+  Store s1(1), s2(1);
+  HybridClock clock;
+  GossipEngine n1(config, "n1", {"n1", "n2"}, s1, 1, t0 - 500'000);
+  GossipEngine n2(config, "n2", {"n1", "n2"}, s2, 2, t0 - 500'000);
+  std::vector<OutMessage> out, back;
+  auto write = [&](const char* key, std::int64_t t) {
+    Store::WriteResult w = s1.write(key, "1", t, 1, clock);
+    n1.on_local_delta({w.entry, w.version, t, true}, t);
+    n1.on_local_watermark(w.version.ts_us);
+    return w.version.ts_us;
+  };
+  // The engines meet (each learns the other's life), then n1 writes A; n2 holds it 150 ms on.
+  std::int64_t t = t0 - 400'000;
+  n1.tick(t, out);
+  n2.tick(t, back);
+  for (const OutMessage& m : out) n2.on_peer_message("n1", m.body, t, back);
+  for (const OutMessage& m : back) n1.on_peer_message("n2", m.body, t, out);
+  out.clear(), back.clear();
+  const std::int64_t a = write("sa", t0);
+  std::size_t numbered_lost = 0, numbered_heard = 0;
+  std::int64_t gap_heard_at = 0, asked_at = 0;
+  // Until half a second after n1's first re-ask of a silent replica could have come (4 s after
+  // A, at a tick of 4.05 s): its answer and the grace period after it take longer.
+  for (t = t0 + 100'000; t < t0 + 4'500'000; t += 50'000) {
+    if (t == t0 + 1'500'000) write("sb", t);  // another key: nothing credits A
+    n1.tick(t, out);
+    for (const OutMessage& m : out) {
+      if (t > t0 + 1'500'000 && asked_at == 0 && m.body.find(R"("type":"digest")") != std::string::npos) {
+        asked_at = t;
+      }
+      n2.on_peer_message("n1", m.body, t + 50'000, back);
+    }
+    out.clear();
+    n2.tick(t, back);
+    for (const OutMessage& m : back) {
+      bool numbered = m.body.find(R"("rq":)") != std::string::npos;
+      if (t < t0 + 1'500'000) {  // everything n2 sends until then is lost: A's report with it
+        numbered_lost += numbered ? 1 : 0;
+        continue;
+      }
+      if (numbered && numbered_heard++ == 0) gap_heard_at = t;
+      n1.on_peer_message("n2", m.body, t + 50'000, out);
+    }
+    back.clear();
+  }
+  ASSERT_EQ(numbered_lost, 1u) << "A's report went, numbered, and was lost";
+  ASSERT_NE(gap_heard_at, 0) << "B's report came, numbered after it";
+  EXPECT_GT(asked_at, gap_heard_at);
+  EXPECT_LE(asked_at, gap_heard_at + 600'000) << "asked within an acknowledgement check or two";
+  // A settled before a re-ask of a silent replica could have settled it, with the time n2
+  // first held it.
+  rapidjson::Document d = figures_of(n1);
+  std::int64_t a_ms = -1;
+  for (const auto& f : d["figures"].GetArray()) {
+    if (f[0].GetInt64() == a) a_ms = f[1].GetInt64();
+  }
+  EXPECT_EQ(a_ms, 150) << "A's figure, settled by " << (t - t0) / 1000 << " ms";
+}
 
 // Each settled write's figure is kept with its version, the same figure as the histogram's,
 // up to kFiguresKept: past it the oldest go, counted.

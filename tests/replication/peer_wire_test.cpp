@@ -546,6 +546,12 @@ std::vector<Hostile> hostile_matrix() {
       {"al forged INT64_MAX", R"({"type":"ack","a":[],"al":9223372036854775807})", PeerStatus::kOutOfRange},
       {"al negative", R"({"type":"ack","a":[],"al":-1})", PeerStatus::kOutOfRange},
       {"al twice", R"({"type":"ack","a":[],"al":0,"al":0})", PeerStatus::kBadShape},
+      // Report numbers.
+      {"rq 0", R"({"type":"ack","a":[],"rq":0})", PeerStatus::kOutOfRange},
+      {"rq negative", R"({"type":"ack","a":[],"rq":-3})", PeerStatus::kOutOfRange},
+      {"rq past 2^53", R"({"type":"ack","a":[],"rq":9007199254740993})", PeerStatus::kOutOfRange},
+      {"rq as a string", R"({"type":"ack","a":[],"rq":"1"})", PeerStatus::kBadShape},
+      {"rq twice", R"({"type":"ack","a":[],"rq":1,"rq":2})", PeerStatus::kBadShape},
       {"bf held above its floor", R"({"type":"digest","wm":[0,0,0,0],"bf":[[1,)" + kTs + ",1]]}",
        PeerStatus::kOutOfRange},
       {"bf origin 0", R"({"type":"digest","wm":[0,0,0,0],"bf":[[0,0,0]]})", PeerStatus::kOutOfRange},
@@ -661,6 +667,8 @@ TEST(PeerWire, TheScannerAgreesWithRapidJson) {
       R"({"type":"ack","a":[[)" + kTs + "," + kTs + "," + kTs + R"(]],"msg_id":18446744073709551615})",
       R"({"type":"digest","wm":[0,1,)" + kTs + R"(,0],"a":[[)" + kTs + "," + kTs + "," + kTs +
           R"(]],"al":)" + kTs + "}",
+      R"({"type":"ack","a":[[)" + kTs + "," + kTs + "," + kTs + R"(]],"al":)" + kTs +
+          R"(,"rq":9007199254740992})",
       // 19 and 18 digits: the scanner takes integers under 10^18 only.
       R"({"type":"ack","a":[],"msg_id":9999999999999999999})",
       R"({"type":"ack","a":[],"msg_id":999999999999999999})",
@@ -714,6 +722,21 @@ TEST(PeerWire, OwnWatermarkIsDecodedAndNotCarriedOver) {
   EXPECT_EQ(m.own, kNow);
   ASSERT_TRUE(decoder.decode(R"({"type":"digest","wm":[0,0,0,0]})", b, &m).ok());
   EXPECT_FALSE(m.has_own);
+}
+
+// rq is decoded with its value, in any kind of message, and a reused message does not keep it.
+TEST(PeerWire, ReportNumbersAreDecodedAndNotCarriedOver) {
+  PeerDecoder decoder;
+  PeerMessage m;
+  PeerBounds b = bounds_at(3, kNow);
+  ASSERT_TRUE(decoder.decode(R"({"type":"ack","a":[],"al":)" + kTs + R"(,"rq":7})", b, &m).ok());
+  EXPECT_TRUE(m.has_report_seq);
+  EXPECT_EQ(m.report_seq, 7);
+  ASSERT_TRUE(decoder.decode(R"({"type":"digest","wm":[0,0,0,0],"rq":9007199254740992})", b, &m).ok());
+  EXPECT_EQ(m.report_seq, peer_wire::kReportSeqMax);
+  ASSERT_TRUE(decoder.decode(good_gossip(), b, &m).ok());
+  EXPECT_FALSE(m.has_report_seq);
+  EXPECT_EQ(m.report_seq, 0);
 }
 
 // bf and af are decoded with their values, and a reused message keeps neither.
