@@ -344,15 +344,22 @@ void GossipEngine::note_report_seq(std::uint32_t peer, std::int64_t n, std::int6
 void GossipEngine::ask_on_report_gaps(std::int64_t now_us, std::vector<OutMessage>& out) {
   const std::int64_t delay_us = config_.ack_delay_max_ms * 1000;
   for (std::uint32_t p = 1; p < report_seq_.size(); ++p) {
-    ReportSeq& q = report_seq_[p];
-    // A quarter of a delay (one acknowledgement check) for a reordered message to fill it.
+    const ReportSeq& q = report_seq_[p];
+    // A quarter of a delay (one acknowledgement check) for a reordered message to fill it;
+    // and not within a delay of any digest to the peer (this one's, a four-delay ask, a gap
+    // repair): its answer re-sends the same reports. The gap stays open until a message that
+    // re-sends them comes (settle_report_gap), so a lost or refused answer is asked again.
     if (q.gap_since_us == 0 || now_us - q.gap_since_us < delay_us / 4) continue;
-    if (now_us - last_gap_ask_us_[p] < delay_us) continue;
-    last_gap_ask_us_[p] = now_us;
-    last_repair_us_[p] = now_us;  // the answer re-sends all the 4-delay ask would
-    q = ReportSeq{q.highest + 1, 0, q.highest, 0};
+    if (now_us - last_repair_us_[p] < delay_us) continue;
+    last_repair_us_[p] = now_us;
     send_digest(p, out);
   }
+}
+
+void GossipEngine::settle_report_gap(std::uint32_t peer) {
+  if (peer == 0 || peer == me_ || peer >= report_seq_.size()) return;
+  ReportSeq& q = report_seq_[peer];
+  q = ReportSeq{q.highest + 1, 0, q.highest, 0};
 }
 
 void GossipEngine::send_heartbeats(std::int64_t now_us, std::vector<OutMessage>& out) {

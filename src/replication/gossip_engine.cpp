@@ -63,7 +63,6 @@ GossipEngine::GossipEngine(const GossipConfig& config, std::string self,
   heartbeat_owed_.assign(ids_.size() + 1, 0);
   report_msgs_sent_.assign(ids_.size() + 1, 0);
   report_seq_.assign(ids_.size() + 1, ReportSeq{});
-  last_gap_ask_us_.assign(ids_.size() + 1, INT64_MIN / 2);
   last_message_to_us_.assign(ids_.size() + 1, now_us);
   heard_lives_.assign(ids_.size() + 1, HeardLife{});
   life_changed_.assign(ids_.size() + 1, 0);

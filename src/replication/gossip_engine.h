@@ -321,12 +321,14 @@ class GossipEngine final : public ReplicationEngine {
     std::int64_t gap_since_us = 0;
   };
   std::vector<ReportSeq> report_seq_;
-  std::vector<std::int64_t> last_gap_ask_us_;  // per peer: the last digest a gap sent
   void note_report_seq(std::uint32_t peer, std::int64_t n, std::int64_t now_us);
   // Asks, with a digest, each peer whose numbered reports show a gap that outlasted a
   // reordering (its answer re-sends them with the times first held), at most once per
-  // acknowledgement delay per peer.
+  // acknowledgement delay per peer, counting every digest to it.
   void ask_on_report_gaps(std::int64_t now_us, std::vector<OutMessage>& out);
+  // A message from the peer that re-sends its reports for me (its digest, or its answer to
+  // mine): every number heard so far is settled.
+  void settle_report_gap(std::uint32_t peer);
   bool lives_due_ = false;        // a relay's: a heartbeat came, the next round goes to all
   // Asks, with a digest, the replicas whose proof of life the oldest waiting figures lack
   // (their answers carry it): at the end of a load nothing else may come from them.

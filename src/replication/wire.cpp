@@ -186,6 +186,16 @@ void GossipEngine::on_peer_message(std::string_view src, std::string_view body_j
   if (msg_.has_report_seq && !stale_life && msg_.has_ack_life && msg_.ack_life == own_floor_) {
     note_report_seq(peer, msg_.report_seq, now_us);
   }
+  // Its digest, or its answer to my digest: both re-send all it still has of its reports for
+  // me (write_acks_for: the held steps and recent acknowledgements; none, and no "a", when it
+  // has none left), whatever numbered messages were lost. A throttled digest is not answered:
+  // the gap stays, and is asked again.
+  const bool resends_reports =
+      msg_.kind == PeerKind::kDigest ||
+      (msg_.kind == PeerKind::kGossip && msg_.has_wm && msg_.has_asker_floor && msg_.asker_floor == own_floor_);
+  if (resends_reports && !stale_life && (!msg_.has_ack_life || msg_.ack_life == own_floor_)) {
+    settle_report_gap(peer);
+  }
   if (msg_.kind == PeerKind::kDigest) on_digest(peer, now_us, out);
   if (msg_.has_floor && msg_.has_sent_at) {
     note_alive(peer, msg_.floor, msg_.sent_at, now_us);
