@@ -218,6 +218,10 @@ void expect_matches_dom(const std::string& body, const PeerMessage& m) {
   if (m.has_seen_min) {
     EXPECT_EQ(m.seen_min, d["mo"].GetInt64());
   }
+  ASSERT_EQ(m.has_report_seq, d.HasMember("rq"));
+  if (m.has_report_seq) {
+    EXPECT_EQ(m.report_seq, d["rq"].GetInt64());
+  }
   ASSERT_EQ(m.has_clock_offsets, d.HasMember("co"));
   for (std::size_t k = 0; m.has_clock_offsets && k < m.clock_offsets.size(); ++k) {
     const PeerClockOffset& c = m.clock_offsets[k];
@@ -266,12 +270,14 @@ std::set<std::string> shapes_of(const PeerMessage& m) {
   add(m.has_floor, true, "fl");
   add(m.has_sent_at, true, "st");
   add(m.has_seen_min, true, "mo");
+  add(m.has_report_seq, true, "rq");
   add(m.has_clock_offsets, !m.clock_offsets.empty(), "co");
   for (const PeerEntry& e : m.entries) s.insert(e.key[0] == 'i' ? "int key" : "string key");
   return s;
 }
 
-void round_trip(int nodes, int relays, const std::set<std::string>& must_see) {
+void round_trip(int nodes, int relays, const std::set<std::string>& must_see,
+                const std::set<std::string>& must_not_see = {}) {
   std::vector<Captured> traffic = capture_real_traffic(nodes, relays);
   ASSERT_FALSE(traffic.empty());
   PeerDecoder decoder;
@@ -302,17 +308,19 @@ void round_trip(int nodes, int relays, const std::set<std::string>& must_see) {
     }
   }
   for (const auto& s : must_see) EXPECT_TRUE(shapes.count(s)) << "no captured message had " << s;
+  for (const auto& s : must_not_see) EXPECT_FALSE(shapes.count(s)) << "a captured message had " << s;
 }
 
 TEST(PeerWire, DirectModeTrafficRoundTrips) {
   round_trip(3, 0, {"gossip.from/to", "gossip.e", "gossip.wm", "gossip.a", "digest.wm",
                     "digest.a", "ack.a", "int key", "string key", "gossip.st", "gossip.mo",
-                    "digest.st", "ack.st", "gossip.fl", "digest.fl", "ack.fl"});
+                    "digest.st", "ack.st", "gossip.fl", "digest.fl", "ack.fl", "ack.rq"});
 }
 
 TEST(PeerWire, RelayModeTrafficRoundTrips) {
   round_trip(4, 1, {"gossip.from/to", "gossip.e", "gossip.ra", "gossip.r.sp", "gossip.r.fa",
-                    "gossip.r.lv", "digest.wm", "ack.ra", "gossip.co", "ack.fl"});
+                    "gossip.r.lv", "digest.wm", "ack.ra", "gossip.co", "ack.fl"},
+             {"gossip.rq", "digest.rq", "ack.rq"});  // relays' rounds are not numbered
 }
 
 // ---- the hostile matrix ---------------------------------------------------------------------
@@ -1007,6 +1015,8 @@ std::string body_at_caps(std::size_t nodes, std::int64_t t, std::uint32_t origin
   w.StartArray();
   for (std::size_t i = 0; i < c.clock_offsets; ++i) ints(w, {origin, off, t < 0 ? t : -off});
   w.EndArray();
+  w.Key("rq");
+  w.Int64(t < 0 ? t : peer_wire::kReportSeqMax);
   w.EndObject();
   return std::string(b.GetString(), b.GetSize());
 }
