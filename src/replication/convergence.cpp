@@ -143,6 +143,9 @@ void GossipEngine::on_ack(std::uint32_t peer, const AckSpan& span, std::int64_t 
       forget_report(u, peer);
     }
     if (reach != 0) {  // spans overlap (duplicates, re-sent prefixes): keep the earliest
+      // An earlier report (a lost one re-sent) while the figure waits for proof of life: the
+      // figure kept from the end of the grace period is taken again, from this one.
+      if (span.at_us < reach && !u.recorded) u.held_everywhere_us = 0;
       reach = std::min(reach, span.at_us);
       return;
     }

@@ -1434,6 +1434,41 @@ TEST(GossipEngine, AnEarlierLifesReportAboveTheNewFloorCountsForNothing) {
 // A report from a replica whose clock offset is not known yet (no "mo" from it) could be off
 // by any skew, so it proves nothing: the origin asks the replica at once, and the answer (with
 // "mo") gives the interval. (A review found the first version took unknown offsets as exact.)
+// A figure kept while it waits for proof of life is taken again when an earlier report comes
+// meanwhile (a lost one, re-sent by a digest's answer): it was recorded from the late report
+// it had at the end of the grace period, 2 s late, at 25 nodes under partitions.
+TEST(GossipEngine, AnEarlierReportWhileAFigureWaitsForProofIsTakenInto) {
+  Store store(1);
+  HybridClock clock;
+  GossipConfig config;
+  config.anti_entropy_interval_ms = 1'000'000;
+  GossipEngine n1(config, "n1", {"n1", "n2", "n3"}, store, 7, kT0);
+  Store::WriteResult w = store.write("sa", "1", kT0 + 1'000, 1, clock);
+  n1.on_local_delta({w.entry, w.version, kT0 + 1'000, true}, kT0 + 1'000);
+  n1.on_local_watermark(w.version.ts_us);
+  const std::int64_t ts = w.version.ts_us, f0 = kT0 - 1;
+  std::vector<OutMessage> out;
+  // Each report arrives 500 us after it went, and says the same of n1's ("mo").
+  auto report = [&](const char* peer, std::int64_t held_at, std::int64_t sent) {
+    n1.on_peer_message(peer, R"({"type":"ack","a":[[)" + str(ts - 1) + "," + str(ts) + "," + str(held_at) +
+                                 R"(]],"fl":)" + str(f0) + R"(,"mo":500,"st":)" + str(sent) + "}",
+                       sent + 500, out);
+  };
+  report("n2", kT0 + 101'000, kT0 + 200'000);      // n2 held it 100 ms after it was taken
+  report("n3", kT0 + 2'001'000, kT0 + 2'050'000);  // n3 reports 2 s: its first report was lost
+  // The grace period ends; n2's last message (200 ms) does not prove it outlived n3's hold.
+  for (std::int64_t t = kT0 + 2'100'000; t <= kT0 + 3'000'000; t += 50'000) n1.tick(t, out);
+  std::uint64_t count = 0;
+  convergence_max_ms(n1, &count);
+  ASSERT_EQ(count, 0u) << "waiting for n2's proof of life";
+  report("n3", kT0 + 151'000, kT0 + 3'050'000);  // the lost report, re-sent: held at 150 ms
+  n1.on_peer_message("n2", R"({"type":"ack","fl":)" + str(f0) + R"(,"mo":500,"st":)" + str(kT0 + 3'100'000) + "}",
+                     kT0 + 3'100'500, out);  // n2's heartbeat: its proof
+  for (std::int64_t t = kT0 + 3'150'000; t <= kT0 + 4'000'000; t += 50'000) n1.tick(t, out);
+  EXPECT_EQ(convergence_max_ms(n1, &count), 150) << "from the reports as they stand, not 2,000";
+  EXPECT_EQ(count, 1u);
+}
+
 TEST(GossipEngine, AReporterOfUnknownClockOffsetIsAskedBeforeItsFigureIsTaken) {
   Store store(1);
   HybridClock clock;
