@@ -1431,9 +1431,6 @@ TEST(GossipEngine, AnEarlierLifesReportAboveTheNewFloorCountsForNothing) {
   EXPECT_EQ(max_ms, 3'099);
 }
 
-// A report from a replica whose clock offset is not known yet (no "mo" from it) could be off
-// by any skew, so it proves nothing: the origin asks the replica at once, and the answer (with
-// "mo") gives the interval. (A review found the first version took unknown offsets as exact.)
 // A figure kept while it waits for proof of life is taken again when an earlier report comes
 // meanwhile (a lost one, re-sent by a digest's answer): it was recorded from the late report
 // it had at the end of the grace period, 2 s late, at 25 nodes under partitions.
@@ -1469,6 +1466,9 @@ TEST(GossipEngine, AnEarlierReportWhileAFigureWaitsForProofIsTakenInto) {
   EXPECT_EQ(count, 1u);
 }
 
+// A report from a replica whose clock offset is not known yet (no "mo" from it) could be off
+// by any skew, so it proves nothing: the origin asks the replica at once, and the answer (with
+// "mo") gives the interval. (A review found the first version took unknown offsets as exact.)
 TEST(GossipEngine, AReporterOfUnknownClockOffsetIsAskedBeforeItsFigureIsTaken) {
   Store store(1);
   HybridClock clock;
